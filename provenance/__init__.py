@@ -1,0 +1,3 @@
+"""prov: a provenance tracker for media evidence."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,64 @@
+"""The content-addressed, read-only store of originals that sits beside the database."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BadInput
+from .store import db_path_of, store_dir
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class EvidenceStore:
+    root: Path
+
+    @classmethod
+    def beside(cls, conn: sqlite3.Connection) -> EvidenceStore:
+        return cls(store_dir(db_path_of(conn)))
+
+    def path_of(self, sha256: str) -> Path:
+        return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
+
+    def put(self, source: str, sha256: str) -> Path:
+        """Copy `source` in under its hash, checking the bytes copied are the bytes analysed."""
+        target = self.path_of(sha256)
+        if target.exists() and hash_file(target) == sha256:
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        try:
+            digest = hashlib.sha256()
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                while chunk := src.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != sha256:
+                raise BadInput(source, "the file changed while it was being registered; add it again")
+            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            if target.exists():
+                # A damaged copy: replacing a read-only file needs write access to the folder only.
+                os.chmod(target, stat.S_IRUSR | stat.S_IWUSR)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return target
+
+
+def hash_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,286 @@
+"""Perceptual hashes of images: one reduced-scale decode, border trimming, PDQ and pHash, verdicts."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from provenance.errors import BadInput
+
+if TYPE_CHECKING:  # PIL and numpy cost ~100 ms to import; `prov --help` must not pay it.
+    import numpy as np
+    from PIL import Image
+
+# --- thresholds --------------------------------------------------------------------------
+# PDQ: 256 bits. Meta's ThreatExchange reference treats Hamming distance <= 31 as the same
+# image; distinct photos sit near 128 (our benchmark's closest distinct pair: see
+# bench/README-hashing.md). Quality is PDQ's own gradient score: below 50 the image is too
+# flat (a wall, a black frame) for its hash to carry information, so such hashes never link
+# items automatically, they can only be offered for review.
+PDQ_MATCH = 31
+PDQ_SIMILAR = 63  # up to here: shown to a human as "similar", never called a re-upload
+PDQ_MIN_QUALITY = 50
+# pHash (imagehash, 64 bits): its distinct-photo distances are far more spread than PDQ's
+# (our closest distinct pair: 16), so alone it only ever suggests; it confirms a PDQ
+# near-miss (PDQ in the similar band and pHash <= PHASH_MATCH) as a re-upload.
+PHASH_MATCH = 6
+PHASH_SIMILAR = 12
+# Decompression-bomb guard: larger than any camera or phone panorama we expect as evidence.
+MAX_PIXELS = 200_000_000
+# Hashes are computed on the image fitted within TARGET x TARGET: PDQ works on 64x64 and
+# pHash on 32x32 internally, so more pixels only cost decode time.
+TARGET = 512
+# Background that transparent pixels are flattened onto; re-posting tools flatten on white.
+BACKGROUND = (255, 255, 255)
+
+Verdict = str  # "identical" | "re-upload" | "similar"
+
+
+@dataclass(frozen=True)
+class PerceptualHash:
+    """One hash of one image (or one region of it), as stored: raw bytes, hex only for display."""
+
+    algorithm: str  # "pdq" | "phash"
+    value: bytes  # pdq: 32 bytes, phash: 8 bytes
+    quality: int | None  # PDQ quality 0-100; None for pHash
+    region: str = "full"
+
+    def to_hex(self) -> str:
+        return self.value.hex()
+
+
+@dataclass(frozen=True)
+class ImageHashes:
+    """Everything ingest stores for one image file; plain values so it pickles across processes."""
+
+    width: int  # of the decoded, upright image before reduction
+    height: int
+    trimmed: tuple[int, int, int, int]  # box kept by trim_borders, in reduced-image pixels
+    hashes: tuple[PerceptualHash, ...]
+
+    def get(self, algorithm: str, region: str = "full") -> PerceptualHash | None:
+        return next((h for h in self.hashes if (h.algorithm, h.region) == (algorithm, region)),
+                    None)
+
+
+def to_hex(value: bytes) -> str:
+    return value.hex()
+
+
+def from_hex(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text.strip())
+    except ValueError:
+        raise BadInput(text, "not a hexadecimal hash") from None
+
+
+def hamming(a: bytes, b: bytes) -> int:
+    if len(a) != len(b):
+        raise ValueError(f"hashes of different lengths: {len(a)} and {len(b)} bytes")
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
+
+
+# --- decoding ----------------------------------------------------------------------------
+
+_heif_registered = False
+
+
+def _register_heif() -> None:
+    global _heif_registered
+    if not _heif_registered:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        _heif_registered = True
+
+
+def load_image(source: bytes | Path, *, target: int = TARGET, name: str | None = None
+               ) -> Image.Image:
+    """Decode once, upright, RGB, fitted within target x target; BadInput if it cannot be."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    _register_heif()
+    subject = name or (str(source) if isinstance(source, Path) else "image")
+    limit = min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or MAX_PIXELS)
+    try:
+        fp = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise BadInput(subject, f"cannot read file ({exc.strerror or exc})") from None
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1x and 2x its limit; evidence intake must refuse.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(fp)
+            if img.width * img.height > limit:
+                raise BadInput(subject, f"{img.width}x{img.height} pixels exceeds the "
+                               f"{limit:,}-pixel limit (possible decompression bomb)")
+            if img.format == "JPEG":
+                # libjpeg decodes at 1/2, 1/4 or 1/8 scale directly: the main ingest saving.
+                img.draft("RGB", (target, target))
+            img = ImageOps.exif_transpose(img) or img  # also loads; first frame of GIF/APNG
+            img.load()
+    except BadInput:
+        raise
+    except UnidentifiedImageError:
+        raise BadInput(subject, "not an image format Pillow or pillow-heif can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise BadInput(subject, f"possible decompression bomb ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise BadInput(subject, f"corrupt or truncated image ({exc})") from None
+    finally:
+        fp.close()
+    return _normalise(img, target)
+
+
+def _normalise(img: Image.Image, target: int) -> Image.Image:
+    from PIL import Image
+
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        flat = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+        flat.alpha_composite(rgba)
+        img = flat
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    if max(img.size) > target:
+        scale = target / max(img.size)
+        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        img = img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return img
+
+
+# --- border trimming ---------------------------------------------------------------------
+
+TRIM_TOLERANCE = 40  # per-channel difference still "the border colour" (JPEG q30 ringing)
+TRIM_LINE_FRACTION = 0.97  # share of a row/column that must be border colour
+TRIM_ISLAND = 0.10  # content runs thinner than this (status bars, captions) are border too
+
+
+def _content_span(is_border: np.ndarray) -> tuple[int, int]:
+    """First and end index of the content: runs of non-border lines, ignoring thin islands."""
+    import numpy as np
+
+    n = len(is_border)
+    content = ~is_border
+    edges = np.diff(np.concatenate(([0], content.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if len(starts) == 0:
+        return 0, n
+    lengths = ends - starts
+    keep = lengths >= max(TRIM_ISLAND * n, 1)
+    if not keep.any():
+        keep = lengths == lengths.max()
+    return int(starts[keep][0]), int(ends[keep][-1])
+
+
+def _border_lines(arr: np.ndarray) -> np.ndarray:
+    """For each row of arr (h, w, 3): does it match the first or the last row's colour?"""
+    import numpy as np
+
+    result = np.zeros(arr.shape[0], dtype=bool)
+    for edge in (arr[0], arr[-1]):
+        colour = np.median(edge, axis=0)
+        close = np.abs(arr - colour).max(axis=2) <= TRIM_TOLERANCE
+        result |= close.mean(axis=1) >= TRIM_LINE_FRACTION
+    return result
+
+
+def trim_box(img: Image.Image) -> tuple[int, int, int, int]:
+    """The box (left, top, right, bottom) inside solid-colour pads, letterboxes, screen frames."""
+    import numpy as np
+
+    arr = np.asarray(img.convert("RGB"), dtype=np.int16)
+    left, top, right, bottom = 0, 0, arr.shape[1], arr.shape[0]
+    for _ in range(2):  # cutting bars off one axis can expose clean borders on the other
+        sub = arr[top:bottom, left:right]
+        t, b = _content_span(_border_lines(sub))
+        sub = sub[t:b]
+        lft, rgt = _content_span(_border_lines(sub.transpose(1, 0, 2)))
+        top, bottom, left, right = top + t, top + b, left + lft, left + rgt
+    w, h = img.size
+    if (right - left) < 16 or (bottom - top) < 16 or (right - left) * (bottom - top) < 0.1 * w * h:
+        return 0, 0, w, h  # (almost) all border: a flat image; hashing it whole is honest
+    return left, top, right, bottom
+
+
+def trim_borders(img: Image.Image) -> Image.Image:
+    box = trim_box(img)
+    return img if box == (0, 0, *img.size) else img.crop(box)
+
+
+# --- hashes ------------------------------------------------------------------------------
+
+
+def _pack_pdq(bits: np.ndarray) -> bytes:
+    import numpy as np
+
+    # Bit i of the binding's vector is bit i%16 of word i//16; reversing then packing MSB-first
+    # gives ThreatExchange's hex order (word 15 first).
+    return np.packbits(bits[::-1].astype(np.uint8)).tobytes()
+
+
+def _phash(img: Image.Image) -> bytes:
+    import imagehash
+    import numpy as np
+
+    return np.packbits(imagehash.phash(img).hash.flatten()).tobytes()
+
+
+def compute_hashes(img: Image.Image) -> list[PerceptualHash]:
+    """Hashes of an already trimmed, reduced image: what an item stores."""
+    import numpy as np
+    import pdqhash
+
+    bits, quality = pdqhash.compute(np.asarray(img.convert("RGB")))
+    return [
+        PerceptualHash("pdq", _pack_pdq(bits), int(quality), "full"),
+        PerceptualHash("phash", _phash(img), None, "full"),
+    ]
+
+
+def query_variants(img: Image.Image) -> list[PerceptualHash]:
+    """The eight dihedral PDQ hashes (rotations, mirrors) a query is searched with; [0] upright."""
+    import numpy as np
+    import pdqhash
+
+    all_bits, quality = pdqhash.compute_dihedral(np.asarray(img.convert("RGB")))
+    names = ("full", "rot90", "rot180", "rot270", "flipx", "flipy", "flipplus", "flipminus")
+    return [PerceptualHash("pdq", _pack_pdq(b), int(quality), n) for b, n in zip(all_bits, names)]
+
+
+def hash_image(img: Image.Image) -> ImageHashes:
+    """Trim and hash a decoded image."""
+    box = trim_box(img)
+    trimmed = img.crop(box) if box != (0, 0, *img.size) else img
+    return ImageHashes(img.width, img.height, box, tuple(compute_hashes(trimmed)))
+
+
+def hash_file(source: bytes | Path, *, target: int = TARGET) -> ImageHashes:
+    """Decode once at reduced scale, trim, hash: the per-file job ingest runs in worker processes."""
+    return hash_image(load_image(source, target=target))
+
+
+def verdict(pdq_distance: int | None, *, pdq_quality: int | None = None,
+            phash_distance: int | None = None, local_inliers: int | None = None
+            ) -> Verdict | None:
+    """What a hash comparison means; "identical" (same SHA-256) is decided by the caller.
+
+    pdq_quality is the lower of the two images' qualities. local_inliers comes from
+    provenance.localmatch.verify (geometrically consistent ORB matches), the crop stage.
+    """
+    from provenance.localmatch import LOCAL_MATCH_INLIERS
+
+    reliable = pdq_quality is None or pdq_quality >= PDQ_MIN_QUALITY
+    if local_inliers is not None and local_inliers >= LOCAL_MATCH_INLIERS:
+        return "re-upload" if reliable else "similar"
+    if pdq_distance is not None and pdq_distance <= PDQ_MATCH:
+        return "re-upload" if reliable else "similar"
+    near_pdq = pdq_distance is not None and pdq_distance <= PDQ_SIMILAR
+    if near_pdq and phash_distance is not None and phash_distance <= PHASH_MATCH and reliable:
+        return "re-upload"
+    if near_pdq or (phash_distance is not None and phash_distance <= PHASH_SIMILAR):
+        return "similar"
+    return None

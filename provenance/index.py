@@ -1,0 +1,165 @@
+"""Exact Hamming search and near-duplicate clustering over perceptual hashes held as numpy words."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# Clustering candidate generation: 16 chunks of 16 bits; a pair sharing one chunk exactly is
+# checked. That finds every pair within 15 bits, and (measured in bench/query_index.py) nearly
+# every pair within 31: bits that differ between near-duplicates are few and scattered.
+CHUNK_BITS = 16
+# Sorted-neighbour window inside one chunk bucket: a huge bucket (thousands of copies of one
+# viral image, or of near-blank frames) is linked along its sort order instead of all-pairs.
+MAX_BUCKET_WINDOW = 64
+
+
+def _words(hashes: np.ndarray) -> np.ndarray:
+    """(n, nbytes) uint8 -> (nbytes/8, n) uint64, one contiguous row per word, for streaming XOR."""
+    import numpy as np
+
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint8)
+    if hashes.ndim != 2 or hashes.shape[1] % 8:
+        raise ValueError(f"hashes must be (n, 8k) bytes, got shape {hashes.shape}")
+    return np.ascontiguousarray(hashes.view(np.uint64).T)
+
+
+class HashIndex:
+    """Every stored hash of one algorithm, searched exhaustively: exact, and 3 ms per 1M on 1 core."""
+
+    def __init__(self, ids: np.ndarray | Sequence[int], hashes: np.ndarray) -> None:
+        import numpy as np
+
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self._words = _words(hashes)
+        if len(self.ids) != self._words.shape[1]:
+            raise ValueError(f"{len(self.ids)} ids for {self._words.shape[1]} hashes")
+        self.nbytes = self._words.shape[0] * 8
+        n = len(self.ids)
+        self._xor = np.empty(n, dtype=np.uint64)
+        self._count = np.empty(n, dtype=np.uint8)
+
+    @classmethod
+    def from_bytes(cls, rows: Iterable[tuple[int, bytes]]) -> HashIndex:
+        import numpy as np
+
+        pairs = list(rows)
+        nbytes = len(pairs[0][1]) if pairs else 32
+        hashes = np.frombuffer(b"".join(v for _, v in pairs), dtype=np.uint8).reshape(-1, nbytes)
+        return cls(np.array([i for i, _ in pairs], dtype=np.int64), hashes)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def distances(self, query: bytes) -> np.ndarray:
+        """Hamming distance from query to every stored hash (uint16, index order)."""
+        import numpy as np
+
+        if len(query) != self.nbytes:
+            raise ValueError(f"query is {len(query)} bytes, index holds {self.nbytes}-byte hashes")
+        q = np.frombuffer(query, dtype=np.uint64)
+        total = np.zeros(len(self.ids), dtype=np.uint16)
+        # Word by word into preallocated buffers: one pass over memory, no (n, words) temporary.
+        for k in range(self._words.shape[0]):
+            np.bitwise_xor(self._words[k], q[k], out=self._xor)
+            np.bitwise_count(self._xor, out=self._count)
+            total += self._count
+        return total
+
+    def search(self, query: bytes, max_distance: int) -> list[tuple[int, int]]:
+        """(id, distance) of every stored hash within max_distance, nearest first."""
+        return self.search_many([query], max_distance)
+
+    def search_many(self, queries: Sequence[bytes], max_distance: int) -> list[tuple[int, int]]:
+        """Like search, for several variants of one query (e.g. the 8 dihedral PDQ hashes):
+        each id once, at its smallest distance to any variant."""
+        import numpy as np
+
+        if not queries or not len(self.ids):
+            return []
+        best = self.distances(queries[0])
+        for q in queries[1:]:
+            np.minimum(best, self.distances(q), out=best)
+        hits = np.flatnonzero(best <= max_distance)
+        ids, dist = self.ids[hits], best[hits]
+        # Per id (an item may hold several hashes, e.g. regions), keep its nearest.
+        order = np.lexsort((dist, ids))
+        ids, dist = ids[order], dist[order]
+        first = np.ones(len(ids), dtype=bool)
+        first[1:] = ids[1:] != ids[:-1]
+        ids, dist = ids[first], dist[first]
+        order = np.lexsort((ids, dist))
+        return [(int(i), int(d)) for i, d in zip(ids[order], dist[order])]
+
+
+def near_pairs(hashes: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index pairs (a, b, distance), a < b, within max_distance, found by shared 16-bit chunks."""
+    import numpy as np
+
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint8)
+    n, nbytes = hashes.shape
+    words = hashes.view(np.uint64)
+    chunks = hashes.view(np.uint16)  # (n, nbytes/2)
+    found_a, found_b, found_d = [], [], []
+    for c in range(chunks.shape[1]):
+        key = chunks[:, c]
+        order = np.argsort(key, kind="stable")
+        skey = key[order]
+        for k in range(1, MAX_BUCKET_WINDOW + 1):
+            same = np.flatnonzero(skey[k:] == skey[:-k])
+            if not len(same):
+                break
+            a, b = order[same], order[same + k]
+            d = np.bitwise_count(words[a] ^ words[b]).sum(axis=1, dtype=np.uint16)
+            close = d <= max_distance
+            found_a.append(np.minimum(a, b)[close])
+            found_b.append(np.maximum(a, b)[close])
+            found_d.append(d[close])
+    if not found_a:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.uint16)
+    a, b, d = np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_d)
+    pair = np.unique(a.astype(np.int64) * n + b, return_index=True)[1]
+    return a[pair].astype(np.int64), b[pair].astype(np.int64), d[pair]
+
+
+def cluster(hashes: np.ndarray, max_distance: int, rank: np.ndarray | None = None
+            ) -> list[list[int]]:
+    """Near-duplicate families (row indices, best-ranked first) of two or more members.
+
+    Pairs within max_distance are joined into connected components; a component is then cut
+    into families each held by a representative (its best-ranked member, e.g. the earliest
+    copy) and the members within max_distance of it. So no family spans more than twice the
+    threshold: unrelated photos cannot chain together through a series of intermediates.
+    rank orders members (lower first); default row order.
+    """
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint8)
+    n = len(hashes)
+    rank = np.arange(n) if rank is None else np.asarray(rank)
+    a, b, _ = near_pairs(hashes, max_distance)
+    if not len(a):
+        return []
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    linked = np.unique(np.concatenate([a, b]))
+    by_label = linked[np.argsort(labels[linked], kind="stable")]
+    bounds = np.flatnonzero(np.diff(labels[by_label])) + 1
+    words = hashes.view(np.uint64)
+    families: list[list[int]] = []
+    for members in np.split(by_label, bounds):
+        members = members[np.argsort(rank[members], kind="stable")]
+        while len(members) > 1:
+            d = np.bitwise_count(words[members] ^ words[members[0]]).sum(axis=1)
+            held = d <= max_distance
+            if held.sum() > 1:
+                families.append([int(m) for m in members[held]])
+            members = members[~held]
+    families.sort(key=lambda f: rank[f[0]])
+    return families

@@ -1,0 +1,279 @@
+"""Registering files: identity, sniffing, metadata, hashes, the evidence store, sightings."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import evidence, log, sniff
+from .errors import BadInput, ProvError
+from .store import transaction
+
+CHUNK = 1 << 20
+# Below this many files a process pool costs more than it saves.
+POOL_THRESHOLD = 4
+
+
+@dataclass
+class Analysis:
+    """Everything learnt from one file without touching the database (picklable)."""
+
+    path: str  # printable
+    file_name: str
+    real_path: str = ""  # as the OS names it (may hold undecodable bytes)
+    file_name_hex: str | None = None
+    sha256: str | None = None
+    md5: str | None = None
+    size: int = 0
+    mime: str = ""
+    kind: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    raw_metadata: dict[str, Any] = field(default_factory=dict)
+    hashes: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class AddResult:
+    path: str
+    status: str  # new | known | error
+    sha256: str | None = None
+    kind: str | None = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    matches: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "status": self.status,
+            "sha256": self.sha256,
+            "kind": self.kind,
+            "error": self.error,
+            "warnings": self.warnings,
+            "matches": self.matches,
+        }
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """What the investigator says about this copy: where it came from and why it is here."""
+
+    case: str | None = None
+    source_url: str | None = None
+    title: str | None = None
+    note: str | None = None
+
+
+def display_name(path: str) -> tuple[str, str | None]:
+    """A printable form of a path, and its raw bytes in hex when they are not UTF-8."""
+    try:
+        path.encode("utf-8")
+        return path, None
+    except UnicodeEncodeError:
+        raw = os.fsencode(path)
+        return raw.decode("utf-8", "backslashreplace"), raw.hex()
+
+
+def expand(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
+    """Files named, and files under folders named (recursive, hidden skipped, sorted).
+
+    Yields (path, problem): a problem is set for a path that cannot be used.
+    """
+    for given in paths:
+        if not os.path.lexists(given):
+            yield given, "no such file or folder"
+            continue
+        if os.path.isdir(given):
+            found = []
+            for root, dirs, files in os.walk(given, followlinks=False):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.extend(
+                    os.path.join(root, f) for f in files if not f.startswith(".")
+                )
+            found.sort(key=os.fsencode)
+            for path in found:
+                yield path, None
+        elif os.path.isfile(given):
+            yield given, None
+        else:
+            yield given, "not a regular file"
+
+
+def _hash_file(path: str) -> tuple[str, str, int, bytes]:
+    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+    head = b""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            if not head:
+                head = chunk[: sniff.SNIFF_BYTES]
+            sha.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+    return sha.hexdigest(), md5.hexdigest(), size, head
+
+
+def analyse(path: str, requested_kind: str | None = None) -> Analysis:
+    """Identity, kind, metadata and perceptual hashes of one file. Never raises."""
+    shown, raw_hex = display_name(path)
+    result = Analysis(path=shown, file_name=os.path.basename(shown), real_path=path)
+    if raw_hex is not None:
+        result.file_name_hex = os.fsencode(os.path.basename(path)).hex()
+        result.warnings.append("file name is not valid UTF-8; recorded escaped, with its raw bytes")
+    try:
+        result.sha256, result.md5, result.size, head = _hash_file(path)
+        if result.size == 0:
+            raise BadInput(shown, "empty file (0 bytes); nothing to register")
+        result.mime = sniff.sniff_mime(head)
+        kind, refusal = sniff.decide_kind(os.path.basename(shown), result.mime, requested_kind)
+        result.kind = kind
+        if refusal:
+            raise BadInput(shown, refusal)
+        from .media import extract
+
+        extracted = extract.extract(path, kind, result.mime)
+        result.metadata = extracted.metadata
+        result.raw_metadata = extracted.raw_metadata
+        result.hashes = extracted.hashes
+        result.warnings.extend(extracted.warnings)
+        if extracted.mime:
+            result.mime = extracted.mime
+    except BadInput as exc:
+        result.error = exc.reason
+    except PermissionError:
+        result.error = "permission denied: cannot read the file"
+    except OSError as exc:
+        result.error = f"cannot read the file ({exc.strerror or exc})"
+    return result
+
+
+def analyse_all(
+    paths: list[str], requested_kind: str | None, workers: int | None = None
+) -> Iterator[Analysis]:
+    """Analyse files in order, in a process pool when there are enough to pay for it."""
+    workers = workers or os.cpu_count() or 1
+    if len(paths) < POOL_THRESHOLD or workers < 2:
+        for path in paths:
+            yield analyse(path, requested_kind)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork: workers only read files and compute; they never touch the database.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        kinds = [requested_kind] * len(paths)
+        yield from pool.map(analyse, paths, kinds, chunksize=1)
+
+
+def register(
+    conn: sqlite3.Connection,
+    analysis: Analysis,
+    sighting: Sighting,
+    *,
+    by: str,
+    copy: bool = True,
+) -> AddResult:
+    """Record one analysed file: a new item and its sighting, or a sighting of a known one.
+
+    One transaction: the item, its hashes, its stored copy and its sighting land
+    together or not at all.
+    """
+    if analysis.error or analysis.sha256 is None:
+        return AddResult(analysis.path, "error", analysis.sha256, analysis.kind or None,
+                         analysis.error, analysis.warnings)
+    sha = analysis.sha256
+    store = evidence.EvidenceStore.beside(conn)
+    with transaction(conn):
+        known = conn.execute("SELECT kind, stored FROM items WHERE sha256 = ?", (sha,)).fetchone()
+        if known is None:
+            if copy:
+                store.put(analysis.real_path, sha)
+            log.record(
+                conn,
+                "item.registered",
+                {
+                    "sha256": sha,
+                    "md5": analysis.md5,
+                    "size": analysis.size,
+                    "mime": analysis.mime,
+                    "kind": analysis.kind,
+                    "stored": copy,
+                    "metadata": analysis.metadata,
+                    "raw_metadata": analysis.raw_metadata,
+                    "hashes": analysis.hashes,
+                },
+                by=by,
+                item=sha,
+            )
+            status, kind = "new", analysis.kind
+        else:
+            status, kind = "known", known["kind"]
+            if copy and not known["stored"]:
+                store.put(analysis.real_path, sha)
+                log.record(conn, "item.stored", {"sha256": sha}, by=by, item=sha)
+        log.record(
+            conn,
+            "sighting.recorded",
+            {
+                "path": os.path.abspath(analysis.path),
+                "file_name": analysis.file_name,
+                "file_name_hex": analysis.file_name_hex,
+                "size": analysis.size,
+                "source_url": sighting.source_url,
+                "case": sighting.case,
+                "title": sighting.title,
+                "note": sighting.note,
+            },
+            by=by,
+            item=sha,
+        )
+    return AddResult(analysis.path, status, sha, kind, None, analysis.warnings)
+
+
+def add_paths(
+    conn: sqlite3.Connection,
+    paths: list[str],
+    sighting: Sighting,
+    *,
+    by: str,
+    kind: str | None = None,
+    copy: bool = True,
+    on_total: Callable[[int], None] | None = None,
+    progress: Callable[[AddResult], None] | None = None,
+    after_register: Callable[[sqlite3.Connection, AddResult, Analysis], None] | None = None,
+) -> list[AddResult]:
+    """Register every file named or found under the folders named, in order."""
+    results: list[AddResult] = []
+    usable: list[str] = []
+    expanded = list(expand(paths))
+    if on_total:
+        on_total(len(expanded))
+    for path, problem in expanded:
+        if problem:
+            shown, _ = display_name(path)
+            result = AddResult(shown, "error", error=problem)
+            results.append(result)
+            if progress:
+                progress(result)
+        else:
+            usable.append(path)
+    for analysis in analyse_all(usable, kind):
+        analysis_path = analysis.path
+        try:
+            result = register(conn, analysis, sighting, by=by, copy=copy)
+            if after_register and result.status != "error":
+                after_register(conn, result, analysis)
+        except ProvError as exc:
+            result = AddResult(analysis_path, "error", analysis.sha256, analysis.kind or None,
+                               str(exc), analysis.warnings)
+        results.append(result)
+        if progress:
+            progress(result)
+    return results

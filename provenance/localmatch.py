@@ -1,0 +1,76 @@
+"""The crop stage: ORB keypoints and geometric verification of near-duplicate candidates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+# A candidate is a re-upload when at least this many keypoint matches agree on one similarity
+# transform (shift, scale, rotation). Distinct photos reach far fewer (measured maximum in
+# bench/README-hashing.md); crops of 20% keep most of the original's keypoints.
+LOCAL_MATCH_INLIERS = 20
+FEATURE_SIDE = 512  # keypoints are found on the image fitted to this, so thumbnails get some
+MAX_KEYPOINTS = 600
+_RATIO = 0.8  # Lowe's ratio test: a match must be clearly better than the runner-up
+_SCALE_RANGE = (0.2, 5.0)  # a re-upload is not shrunk or blown up beyond this
+
+
+@dataclass(frozen=True)
+class LocalFeatures:
+    """Keypoint positions (n, 2) in feature-image pixels and their ORB descriptors (n, 32)."""
+
+    points: np.ndarray
+    descriptors: np.ndarray
+
+
+def local_features(img: Image.Image) -> LocalFeatures:
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    gray = img.convert("L")
+    scale = FEATURE_SIDE / max(gray.size)
+    gray = gray.resize((max(1, round(gray.width * scale)), max(1, round(gray.height * scale))),
+                       Image.Resampling.BILINEAR)
+    orb = cv2.ORB_create(nfeatures=MAX_KEYPOINTS, fastThreshold=10)
+    keypoints, descriptors = orb.detectAndCompute(np.asarray(gray), None)
+    if descriptors is None:
+        return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
+    points = np.array([k.pt for k in keypoints], dtype=np.float32)
+    return LocalFeatures(points, descriptors)
+
+
+def verify(query: LocalFeatures, stored: LocalFeatures) -> int:
+    """How many keypoint matches agree on one plausible similarity transform (0 if none)."""
+    import cv2
+    import numpy as np
+
+    if len(query.descriptors) < 8 or len(stored.descriptors) < 8:
+        return 0
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = matcher.knnMatch(query.descriptors, stored.descriptors, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < _RATIO * p[1].distance]
+    if len(good) < 8:
+        return 0
+    src = query.points[[m.queryIdx for m in good]]
+    dst = stored.points[[m.trainIdx for m in good]]
+    transform, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
+                                                  ransacReprojThreshold=4.0, maxIters=2000)
+    if transform is None or mask is None:
+        return 0
+    scale = float(np.hypot(transform[0, 0], transform[1, 0]))
+    if not _SCALE_RANGE[0] <= scale <= _SCALE_RANGE[1]:
+        return 0
+    inliers = mask.ravel().astype(bool)
+    # Many matches piled on one small patch (a shared logo, a caption) are not the same photo:
+    # count only inliers spread over distinct cells of a 8x8 grid of the stored image.
+    pts = dst[inliers]
+    if len(pts) == 0:
+        return 0
+    span = np.maximum(stored.points.max(axis=0), 1.0)
+    cells = np.unique((np.minimum(pts / span * 8, 7)).astype(np.int32), axis=0)
+    return int(min(inliers.sum(), len(cells) * 4))

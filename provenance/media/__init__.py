@@ -1,0 +1,1 @@
+"""Per-kind extraction of metadata and pixels: image, video, document."""

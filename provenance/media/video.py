@@ -1,0 +1,390 @@
+"""Video extraction: container metadata normalised like EXIF, and sampled frames for hashing.
+
+PyAV, numpy and Pillow are imported inside the functions so that `prov --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from provenance.errors import BadInput
+
+if TYPE_CHECKING:
+    from av.container import InputContainer
+    from av.video.frame import VideoFrame
+    from av.video.stream import VideoStream
+    from PIL.Image import Image
+
+# Where cameras and phones put each fact, best source first. Apple's local time with offset
+# beats creation_time, which is UTC and which many tools reset when they rewrite a file.
+_CAPTURED_AT_KEYS = ("com.apple.quicktime.creationdate", "creation_time", "date")
+_LOCATION_KEYS = (
+    "com.apple.quicktime.location.ISO6709",
+    "location",
+    "location-eng",
+    "©xyz",
+    "com.android.location",
+)
+_MAKE_KEYS = ("com.apple.quicktime.make", "make", "com.android.manufacturer")
+_MODEL_KEYS = ("com.apple.quicktime.model", "model", "com.android.model")
+# "encoder" last: it names the program that wrote the file (e.g. Lavf = FFmpeg), which is
+# provenance too when no camera software is recorded.
+_SOFTWARE_KEYS = ("com.apple.quicktime.software", "software", "com.android.version", "encoder")
+
+# Below this mean grey-level difference (0-255) between 16x16 thumbnails, a sampled frame
+# adds nothing a matcher could use: a tripod shot, a slide, a paused screen recording.
+PRUNE_BELOW = 2.0
+
+
+def video_metadata(path: str | Path) -> dict[str, Any]:
+    """Facts about a video under the keys image EXIF uses, plus every tag in `raw`.
+
+    `captured_at` is ISO 8601 (with offset when the file records one); `captured_at_source`
+    names the tag it came from. GPS is decimal degrees. `width`/`height` are as stored;
+    `rotation` is the clockwise turn (0, 90, 180, 270) a player applies to display it.
+    Raises BadInput for anything that is not a complete, decodable video.
+    """
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        _check_complete(container, path)
+        tags = {k: v for k, v in container.metadata.items()}
+        for s in container.streams:
+            for k, v in s.metadata.items():
+                tags.setdefault(k, v)  # container tags win; stream tags fill gaps
+
+        captured_at, source = None, None
+        for key in _CAPTURED_AT_KEYS:
+            captured_at = parse_datetime(tags.get(key))
+            if captured_at:
+                source = key
+                break
+        position = next((p for k in _LOCATION_KEYS if (p := parse_iso6709(tags.get(k)))), None)
+        audio = [s for s in container.streams.audio]
+        return {
+            "captured_at": captured_at,
+            "captured_at_source": source,
+            "gps_latitude": position[0] if position else None,
+            "gps_longitude": position[1] if position else None,
+            "gps_altitude": position[2] if position else None,
+            "make": _first(tags, _MAKE_KEYS),
+            "model": _first(tags, _MODEL_KEYS),
+            "software": _first(tags, _SOFTWARE_KEYS),
+            "duration_seconds": _duration(container, stream),
+            "codec": stream.codec_context.name,
+            "width": stream.codec_context.width,
+            "height": stream.codec_context.height,
+            "rotation": _rotation(container, stream, path),
+            "frame_rate": _frame_rate(stream),
+            "has_audio": bool(audio),
+            "audio_codec": audio[0].codec_context.name if audio else None,
+            "container_format": container.format.name,
+            "raw": _raw_tags(container),
+        }
+
+
+def sample_frames(
+    path: str | Path,
+    *,
+    every_seconds: float = 1.0,
+    max_side: int = 384,
+    prune_below: float = PRUNE_BELOW,
+) -> Iterator[tuple[float, Image]]:
+    """Yield (seconds from the start, upright RGB image) about once every `every_seconds`.
+
+    Images are at most `max_side` px on their longer side. A frame nearly identical to the
+    last one yielded is skipped, but the first and last sampled frames are always yielded.
+    Raises BadInput before the first frame for a broken file, or mid-way if the media data
+    turns out to be corrupt.
+    """
+    if every_seconds <= 0:
+        raise ValueError("every_seconds must be positive")
+    import av
+
+    with _open(path) as container:
+        stream = _video_stream(container, path)
+        _check_complete(container, path)
+        stream.thread_type = "AUTO"
+        interval = _keyframe_interval(stream)
+        if interval is not None and interval <= every_seconds * 1.01:
+            # Keyframes already come often enough: decode nothing else, by far the fastest.
+            stream.codec_context.skip_frame = "NONKEY"
+        size = _target_size(stream, max_side)
+        start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+
+        due = 0.0
+        last_thumb = None
+        tail: tuple[float, VideoFrame] | None = None  # newest decoded frame not yet yielded
+        try:
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                seconds = max(0.0, float(frame.time) - start)
+                if seconds + 1e-6 < due:
+                    tail = (seconds, frame)
+                    continue
+                due = (math.floor(seconds / every_seconds + 1e-6) + 1) * every_seconds
+                tail = None
+                image = _to_image(frame, size)
+                thumb = _thumb(image)
+                if last_thumb is not None and _difference(thumb, last_thumb) < prune_below:
+                    tail = (seconds, frame)
+                    continue
+                last_thumb = thumb
+                yield seconds, image
+        except av.error.FFmpegError as exc:
+            raise BadInput(str(path), f"corrupt video data: {exc.strerror or exc}") from None
+        if tail is not None:
+            yield tail[0], _to_image(tail[1], size)
+
+
+# --- opening and validating -----------------------------------------------------------------
+
+
+def _open(path: str | Path) -> InputContainer:
+    import av
+
+    subject = str(path)
+    if not os.path.isfile(path):
+        raise BadInput(subject, "no such file")
+    try:
+        return av.open(subject, metadata_errors="replace")
+    except av.error.FFmpegError as exc:
+        raise BadInput(subject, _explain_unreadable(path, exc)) from None
+
+
+def _explain_unreadable(path: str | Path, exc: Exception) -> str:
+    """Why FFmpeg refused a file, in words: its own message is only 'Invalid data'."""
+    boxes, overrun = _mp4_boxes(path)
+    if boxes and boxes[0] == "ftyp":
+        if "moov" not in boxes:
+            where = f"; it ends inside its '{overrun}' box" if overrun else ""
+            return (
+                "truncated or corrupt container: MP4/MOV with no 'moov' index box"
+                f"{where} (an interrupted download or copy?)"
+            )
+        return f"truncated or corrupt container: {getattr(exc, 'strerror', None) or exc}"
+    return "not a video file FFmpeg can read (unknown or corrupt format)"
+
+
+def _mp4_boxes(path: str | Path) -> tuple[list[str], str | None]:
+    """Top-level ISO-BMFF box types, and the type of a box that runs past end of file."""
+    types: list[str] = []
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        offset = 0
+        while offset + 8 <= size and len(types) < 1000:
+            f.seek(offset)
+            length, kind = struct.unpack(">I4s", f.read(8))
+            if length == 1:
+                length = struct.unpack(">Q", f.read(8))[0]
+            elif length == 0:
+                length = size - offset
+            name = kind.decode("latin-1")
+            if not name.isprintable() or length < 8:
+                break
+            types.append(name)
+            if offset + length > size:
+                return types, name
+            offset += length
+    return types, None
+
+
+def _video_stream(container: InputContainer, path: str | Path) -> VideoStream:
+    import av
+
+    for stream in container.streams.video:
+        # Cover art in an audio file shows up as a one-frame "video" stream.
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    audio = [s.codec_context.name for s in container.streams.audio]
+    if audio:
+        raise BadInput(str(path), f"no video stream (audio only: {', '.join(audio)})")
+    kinds = [s.type for s in container.streams]
+    found = f"streams: {', '.join(kinds)}" if kinds else "no streams at all"
+    raise BadInput(str(path), f"no video stream ({found})")
+
+
+def _check_complete(container: InputContainer, path: str | Path) -> None:
+    """Refuse a file whose own index points past its end: the tail of the media is missing."""
+    size = os.path.getsize(path)
+    for stream in container.streams:
+        entries = stream.index_entries
+        if len(entries) == 0:
+            continue
+        last = entries[len(entries) - 1]
+        if last.size > 0 and last.pos + last.size > size:
+            held = last.pos + last.size
+            raise BadInput(
+                str(path),
+                f"truncated or corrupt container: its index needs {held:,} bytes but the file "
+                f"has {size:,} (an interrupted download or copy?)",
+            )
+
+
+# --- metadata helpers -----------------------------------------------------------------------
+
+
+def _first(tags: dict[str, str], keys: tuple[str, ...]) -> str | None:
+    return next((tags[k].strip() for k in keys if tags.get(k, "").strip()), None)
+
+
+def _duration(container: InputContainer, stream: VideoStream) -> float | None:
+    if stream.duration and stream.time_base:
+        return round(float(stream.duration * stream.time_base), 3)
+    if container.duration:
+        return round(container.duration / 1_000_000, 3)
+    return None
+
+
+def _frame_rate(stream: VideoStream) -> float | None:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return round(float(rate), 3) if rate else None
+
+
+def _rotation(container: InputContainer, stream: VideoStream, path: str | Path) -> int:
+    """Clockwise display rotation, read from the first decoded frame's display matrix.
+
+    Decoding one frame also proves the file is playable; PyAV exposes the stream's display
+    matrix only on frames. Old muxers wrote a `rotate` tag instead, already clockwise.
+    """
+    import av
+
+    tag = stream.metadata.get("rotate")
+    try:
+        frame = next(iter(container.decode(stream)), None)
+    except av.error.FFmpegError as exc:
+        raise BadInput(str(path), f"corrupt video data: {exc.strerror or exc}") from None
+    if frame is None:
+        raise BadInput(str(path), "truncated or corrupt: no frame of video could be decoded")
+    if frame.rotation:
+        return int(round(-frame.rotation)) % 360
+    return int(tag) % 360 if tag and tag.lstrip("-").isdigit() else 0
+
+
+def _raw_tags(container: InputContainer) -> dict[str, Any]:
+    return {
+        "format": container.format.name,
+        "tags": dict(container.metadata),
+        "streams": [
+            {
+                "index": s.index,
+                "type": s.type,
+                "codec": s.codec_context.name if s.codec_context else None,
+                "tags": dict(s.metadata),
+            }
+            for s in container.streams
+        ],
+    }
+
+
+# --- sampling helpers -----------------------------------------------------------------------
+
+
+def _keyframe_interval(stream: VideoStream) -> float | None:
+    """Median seconds between keyframes, from the container index (None if it has none)."""
+    if not stream.time_base:
+        return None
+    stamps = [e.timestamp for e in stream.index_entries if e.is_keyframe]
+    if len(stamps) < 2:
+        return None
+    gaps = sorted(b - a for a, b in zip(stamps, stamps[1:], strict=False))
+    return float(gaps[len(gaps) // 2] * stream.time_base)
+
+
+def _target_size(stream: VideoStream, max_side: int) -> tuple[int, int]:
+    """Display size (square pixels) scaled down so the longer side is at most max_side."""
+    width, height = stream.codec_context.width, stream.codec_context.height
+    sar = stream.sample_aspect_ratio
+    if sar and sar > 0:
+        width = int(round(width * sar))  # anamorphic storage: widen to what a viewer sees
+    scale = min(1.0, max_side / max(width, height, 1))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _to_image(frame: VideoFrame, size: tuple[int, int]) -> Image:
+    from PIL import Image as PILImage
+
+    image = frame.to_image(width=size[0], height=size[1], interpolation="AREA")
+    turn = round(frame.rotation) % 360  # counter-clockwise, as PIL's ROTATE_* constants
+    if turn == 90:
+        image = image.transpose(PILImage.Transpose.ROTATE_90)
+    elif turn == 180:
+        image = image.transpose(PILImage.Transpose.ROTATE_180)
+    elif turn == 270:
+        image = image.transpose(PILImage.Transpose.ROTATE_270)
+    return image
+
+
+def _thumb(image: Image) -> Any:
+    import numpy as np
+    from PIL import Image as PILImage
+
+    small = image.convert("L").resize((16, 16), PILImage.Resampling.BOX)
+    return np.asarray(small, dtype=np.int16)
+
+
+def _difference(a: Any, b: Any) -> float:
+    return float(abs(a - b).mean())
+
+
+# --- tag parsing (pure; usable by other modules) ----------------------------------------------
+
+# ISO 6709 as phones write it: "+43.3491+133.3597/", "+43.3491+133.3597+012.000/", and the
+# degree-minute(-second) forms "+4320.946+13321.582/" and "+432056.5+1332135.1/".
+_ISO6709 = re.compile(
+    r"^\s*(?P<lat>[+-]\d{2}(?:\d{2}){0,2}(?:\.\d+)?)"
+    r"(?P<lon>[+-]\d{3}(?:\d{2}){0,2}(?:\.\d+)?)"
+    r"(?P<alt>[+-]\d+(?:\.\d+)?)?(?:CRS[^/]*)?/?\s*$"
+)
+
+
+def parse_iso6709(text: str | None) -> tuple[float, float, float | None] | None:
+    """(latitude, longitude, altitude in metres or None) in decimal degrees, else None."""
+    if not text:
+        return None
+    m = _ISO6709.match(text)
+    if not m:
+        return None
+    lat, lon = _degrees(m["lat"], 2), _degrees(m["lon"], 3)
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return lat, lon, float(m["alt"]) if m["alt"] else None
+
+
+def _degrees(field: str, degree_digits: int) -> float:
+    sign = -1.0 if field[0] == "-" else 1.0
+    whole, _, fraction = field[1:].partition(".")
+    parts = [whole[:degree_digits]] + [
+        whole[i : i + 2] for i in range(degree_digits, len(whole), 2)
+    ]
+    # The decimal fraction belongs to the last component present (degrees, minutes or seconds).
+    parts[-1] = f"{parts[-1]}.{fraction}" if fraction else parts[-1]
+    value = sum(float(p) / 60**i for i, p in enumerate(parts))
+    return round(sign * value, 7)
+
+
+def parse_datetime(text: str | None) -> str | None:
+    """An ISO 8601 timestamp normalised (offset kept, "Z" as +00:00), or None.
+
+    Zero dates (1904/1970 epochs that muxers write when nothing was recorded) count as none.
+    """
+    from datetime import datetime
+
+    if not text:
+        return None
+    cleaned = text.strip().replace(" ", "T", 1)
+    cleaned = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", cleaned)  # +0900 -> +09:00
+    try:
+        moment = datetime.fromisoformat(cleaned.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.year <= 1970:
+        return None
+    timespec = "microseconds" if moment.microsecond else "seconds"
+    return moment.isoformat(timespec=timespec)
