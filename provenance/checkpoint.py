@@ -49,7 +49,9 @@ def generate_key(out: Path) -> str:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     if out.exists():
-        raise UsageProblem(f"{out} already exists; choose another path (keys are never overwritten)")
+        raise UsageProblem(
+            f"{out} already exists; choose another path (keys are never overwritten)"
+        )
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(
         serialization.Encoding.PEM,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -23,7 +24,7 @@ app = typer.Typer(
 )
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     image = "image"
     video = "video"
     scan = "scan"
@@ -121,11 +122,11 @@ def add(
         raise typer.Exit(1)
 
 
-def _after_register():  # type: ignore[no-untyped-def]
+def _after_register() -> Any:
     """The near-duplicate check run on each new item, when that concern is installed."""
     try:
-        from . import relations
-    except ModuleNotFoundError:
+        relations = importlib.import_module("provenance.relations")
+    except ImportError:
         return None
     return getattr(relations, "check_new_item", None)
 
@@ -145,7 +146,7 @@ class _Progress:
     THRESHOLD = 20
 
     def __init__(self) -> None:
-        self.bar = None
+        self.bar: Any = None
 
     def start(self, total: int) -> None:
         if total >= self.THRESHOLD and sys.stderr.isatty():
@@ -325,8 +326,8 @@ def demo(
     from . import demo as demo_mod
     from .cli_render import render_show
 
-    target = db or Path(GLOBALS.db) if (db or GLOBALS.db) else Path("demo") / "evidence.db"
-    doc, steps = demo_mod.build(Path(target), by=GLOBALS.investigator)
+    target = db or (Path(GLOBALS.db) if GLOBALS.db else Path("demo") / "evidence.db")
+    doc, steps = demo_mod.build(target, by=GLOBALS.investigator)
     for line in steps:
         typer.echo(line)
     typer.echo("")

@@ -43,7 +43,9 @@ class EvidenceStore:
                 out.flush()
                 os.fsync(out.fileno())
             if digest.hexdigest() != sha256:
-                raise BadInput(source, "the file changed while it was being registered; add it again")
+                raise BadInput(
+                    source, "the file changed while it was being registered; add it again"
+                )
             os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
             if target.exists():
                 # A damaged copy: replacing a read-only file needs write access to the folder only.

@@ -7,7 +7,6 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from . import evidence, log, sniff
@@ -91,7 +90,7 @@ def expand(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
             yield given, "no such file or folder"
             continue
         if os.path.isdir(given):
-            found = []
+            found: list[str] = []
             for root, dirs, files in os.walk(given, followlinks=False):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 found.extend(

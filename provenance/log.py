@@ -181,7 +181,9 @@ def check_chain(conn: sqlite3.Connection) -> ChainReport:
             continue
         leaf = leaf_hash(payload)
         if leaf != row["leaf_hash"]:
-            problems.append(f"event {seq} ({row['type']}): payload does not match its hash (edited)")
+            problems.append(
+                f"event {seq} ({row['type']}): payload does not match its hash (edited)"
+            )
             broken = True
             continue
         if chain_hash(previous, leaf) != row["chain_hash"]:

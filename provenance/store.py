@@ -79,7 +79,8 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
     applied: list[str] = []
     with transaction(conn):
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS _migrations"
+            " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
         )
         done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
         for name, sql in migrations():
@@ -111,7 +112,9 @@ def _split_sql(sql: str) -> list[str]:
     return statements
 
 
-def open_db(db: str | os.PathLike[str] | None = None, *, create: bool = False) -> sqlite3.Connection:
+def open_db(
+    db: str | os.PathLike[str] | None = None, *, create: bool = False
+) -> sqlite3.Connection:
     """Open (and migrate) the database; refuse a missing one unless asked to create it."""
     path = resolve_db_path(db)
     if not path.exists():

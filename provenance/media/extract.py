@@ -85,7 +85,7 @@ def decode_image(data: bytes, subject: str) -> Decoded:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise BadInput(subject, "image is a decompression bomb (too many pixels)") from None
     except UnidentifiedImageError:
-        raise BadInput(subject, "not an image Pillow can decode (unknown or corrupt format)") from None
+        raise BadInput(subject, "image cannot be decoded: unknown or corrupt format") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
         reason = str(exc) or type(exc).__name__
         if "truncated" in reason:
@@ -120,7 +120,7 @@ def extract_video(path: str) -> Extracted:
         from . import video
     except ImportError:
         return Extracted(warnings=["video metadata not extracted (no video support)"])
-    return video.extract(path)  # type: ignore[attr-defined, no-any-return]
+    return video.extract(path)  # type: ignore[attr-defined]
 
 
 def extract_document(path: str) -> Extracted:
@@ -128,4 +128,4 @@ def extract_document(path: str) -> Extracted:
         from . import document
     except ImportError:
         return Extracted(warnings=["document metadata not extracted (no PDF support)"])
-    return document.extract(path)  # type: ignore[attr-defined, no-any-return]
+    return document.extract(path)  # type: ignore[attr-defined]

@@ -85,11 +85,11 @@ def normalise(tags: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
     orientation = tags.get("Image Orientation")
     if orientation is not None:
         try:
-            value = int(orientation.values[0])
-            if 1 <= value <= 8:
-                meta["orientation"] = value
+            number = int(orientation.values[0])
+            if 1 <= number <= 8:
+                meta["orientation"] = number
             else:
-                warnings.append(f"EXIF orientation {value} is not 1-8; ignored")
+                warnings.append(f"EXIF orientation {number} is not 1-8; ignored")
         except (IndexError, TypeError, ValueError, AttributeError):
             warnings.append("EXIF orientation unreadable; ignored")
 
@@ -114,7 +114,8 @@ def _capture_time(tags: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
         try:
             if not match:
                 raise ValueError
-            moment = datetime(*(int(g) for g in match.groups()))
+            y, mo, d, h, mi, s = (int(g) for g in match.groups())
+            moment = datetime(y, mo, d, h, mi, s)
         except ValueError:
             warnings.append(f"EXIF {name.split()[-1]} {text!r} is not a real date; ignored")
             continue

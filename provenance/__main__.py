@@ -1,0 +1,5 @@
+"""`python -m provenance` runs the prov CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,53 @@
+"""Shared fixtures: a fresh database on disk and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from provenance.cli import app
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
+    monkeypatch.delenv("PROV_DB", raising=False)
+    monkeypatch.delenv("PROV_SIGNING_KEY", raising=False)
+    monkeypatch.setenv("PROV_INVESTIGATOR", "tester")
+    monkeypatch.setenv("PROV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "prov-cache"))
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "evidence.db"
+    result = CliRunner().invoke(app, ["--db", str(path), "init"])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+@pytest.fixture
+def prov(db: Path) -> Callable[..., Run]:
+    """Run `prov --db <db> ARGS...` in-process; stdout and stderr kept apart."""
+
+    def run(*args: str, input: str | None = None) -> Run:
+        result = CliRunner().invoke(app, ["--db", str(db), *args], input=input)
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return Run(result.exit_code, result.stdout, result.stderr)
+
+    return run

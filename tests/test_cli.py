@@ -1,0 +1,77 @@
+"""The command line as a whole: help, documentation, start-up cost, the demo, errors."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from provenance.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("numpy", "PIL", "av", "fitz", "pymupdf", "geopy", "datasette", "cv2", "exifread",
+         "pdqhash", "imagehash", "sqlite_utils", "cryptography")
+
+
+def _commands() -> list[str]:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    names = []
+    for name, cmd in group.commands.items():  # type: ignore[attr-defined]
+        sub = getattr(cmd, "commands", None)
+        if sub:
+            names.extend(f"{name} {s}" for s in sub)
+        else:
+            names.append(name)
+    return names
+
+
+def test_every_command_has_help_text():
+    for name in _commands():
+        result = CliRunner().invoke(app, [*name.split(), "--help"])
+        assert result.exit_code == 0, name
+        assert len(result.stdout.strip().splitlines()) > 3, name
+
+
+def test_the_readme_documents_every_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in _commands():
+        assert re.search(rf"prov {re.escape(name)}\b", readme), f"README lacks `prov {name}`"
+
+
+def test_help_does_not_import_heavy_modules():
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from provenance.cli import app\n"
+        "CliRunner().invoke(app, ['--help'])\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_usage_errors_exit_2_with_a_hint(prov):
+    run = prov("add")
+    assert run.exit_code == 2 and "Missing argument" in run.stderr
+    run = prov("list", "--kind", "hologram")
+    assert run.exit_code == 2 and "image" in run.stderr
+
+
+def test_demo_builds_the_seed_case_and_shows_it(tmp_path):
+    target = tmp_path / "demo" / "evidence.db"
+    result = CliRunner().invoke(app, ["demo", "--db", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "sergeevka_arrival.jpg" in result.stdout
+    assert "43.3491" in result.stdout
+    assert CliRunner().invoke(app, ["--db", str(target), "verify"]).exit_code == 0
+    # Running it again rebuilds the demo; it never touches a database that is not one.
+    assert CliRunner().invoke(app, ["demo", "--db", str(target)]).exit_code == 0
+    other = tmp_path / "real.db"
+    CliRunner().invoke(app, ["--db", str(other), "init"])
+    refused = CliRunner().invoke(app, ["demo", "--db", str(other)])
+    assert refused.exit_code == 2 and "not a prov demo database" in refused.stderr
