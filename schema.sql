@@ -148,7 +148,7 @@ CREATE TABLE custody (
     at_latest      TEXT,
     url            TEXT,
     note           TEXT,
-    on_behalf_of   TEXT,                     -- whose account the recorder acts on, if not their own
+    asserted_by    INTEGER REFERENCES actors (id), -- on whose account (NULL: the recorder's own)
     recorded_at    TEXT NOT NULL,
     recorded_by    TEXT NOT NULL
 );

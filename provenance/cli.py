@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from .cli_common import GLOBALS, boundary, emit_json, err, short
+from .cli_custody import actor_app, custody_app
 
 app = typer.Typer(
     name="prov",
@@ -33,6 +34,9 @@ class Kind(StrEnum):
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
+
+app.add_typer(custody_app, name="custody")
+app.add_typer(actor_app, name="actor")
 
 
 @app.callback()

@@ -18,6 +18,7 @@ _APPLIERS: dict[str, Applier] = {}
 # log does not import every concern (and `prov --help` stays fast).
 APPLIER_MODULES = (
     "provenance.registry",
+    "provenance.actors",
     "provenance.custody",
     "provenance.claims",
     "provenance.relations",

@@ -31,7 +31,7 @@ EXPECTED_SCHEMA = {
                         "detail_json", "recorded_at", "recorded_by"],
     "actors": ["id", "name", "kind", "url", "note", "recorded_at", "recorded_by"],
     "custody": ["id", "item", "action", "from_actor", "to_actor", "at_text", "at_precision",
-                "at_approximate", "at_earliest", "at_latest", "url", "note", "on_behalf_of",
+                "at_approximate", "at_earliest", "at_latest", "url", "note", "asserted_by",
                 "recorded_at", "recorded_by"],
     "claims": ["id", "item", "latitude", "longitude", "radius_m", "place", "place_geonameid",
                "claimant", "method", "confidence", "source_url", "note", "status",
