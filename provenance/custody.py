@@ -197,8 +197,7 @@ def flags(custody: list[dict[str, Any]], captured: When | None,
     out: list[dict[str, Any]] = []
     if not custody:
         return out
-    ordered = sorted(custody, key=lambda c: (_when(c).earliest().isoformat() if _when(c)
-                                             else "9999", c["id"]))
+    ordered = sorted(custody, key=_order_key)
     first = ordered[0]
     if first["action"] != "captured":
         holder = first.get("from_name") or first.get("to_name") or "the first holder"
@@ -225,6 +224,12 @@ def flags(custody: list[dict[str, Any]], captured: When | None,
                         f" event (event {nxt['id']}, {nxt['action']}) starts from"
                         f" {nxt['from_name']}"})
     return out
+
+
+def _order_key(c: dict[str, Any]) -> tuple[str, int]:
+    when = _when(c)
+    # Undated events sort after dated ones, in the order they were recorded.
+    return (when.earliest().isoformat() if when else "9999", int(c["id"]))
 
 
 def list_for_item(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
