@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .cli_bundle import bundle, import_
 from .cli_common import GLOBALS, boundary, emit_json, err, short
 from .cli_custody import actor_app, custody_app
 
@@ -37,6 +38,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document t
 
 app.add_typer(custody_app, name="custody")
 app.add_typer(actor_app, name="actor")
+app.command("bundle")(bundle)
+app.command("import")(import_)
 
 
 @app.callback()

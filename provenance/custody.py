@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import actors, log
 from .errors import BadInput, UsageProblem
-from .projection import applies
+from .projection import applies, attribution
 from .when import When, parse_when
 
 if TYPE_CHECKING:
@@ -45,8 +45,7 @@ def _apply_custody(conn: sqlite3.Connection, event: Event) -> None:
             d.get("url"),
             d.get("note"),
             d.get("asserted_by"),
-            event.recorded_at,
-            event.recorded_by,
+            *attribution(event),
         ),
     )
 

@@ -47,6 +47,18 @@ def applies(event_type: str) -> Callable[[Applier], Applier]:
     return decorate
 
 
+def attribution(event: Event) -> tuple[str, str]:
+    """(recorded_at, recorded_by) as the original recorder had them.
+
+    An event imported from another investigator's bundle keeps their attribution
+    in the tables; who imported it, and when, stays in the log.
+    """
+    origin = event.data.get("imported_from")
+    if isinstance(origin, dict) and origin.get("recorded_by"):
+        return str(origin["recorded_at"]), str(origin["recorded_by"])
+    return event.recorded_at, event.recorded_by
+
+
 def _load() -> None:
     for name in APPLIER_MODULES:
         try:

@@ -8,7 +8,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from .errors import Ambiguous, NotFound, UsageProblem
-from .projection import applies
+from .projection import applies, attribution
 
 if TYPE_CHECKING:
     from .log import Event
@@ -91,8 +91,7 @@ def _apply_sighting(conn: sqlite3.Connection, event: Event) -> None:
             d.get("case"),
             d.get("title"),
             d.get("note"),
-            event.recorded_at,
-            event.recorded_by,
+            *attribution(event),
         ),
     )
 
