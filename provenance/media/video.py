@@ -110,21 +110,21 @@ def sample_frames(
         stream = _video_stream(container, path)
         _check_complete(container, path)
         stream.thread_type = "AUTO"
-        interval = _keyframe_interval(stream)
-        if interval is not None and interval <= every_seconds * 1.01:
-            # Keyframes already come often enough: decode nothing else, by far the fastest.
-            stream.codec_context.skip_frame = "NONKEY"
+        stream.codec_context.skip_frame = _skip_plan(stream, every_seconds)
         size = _target_size(stream, max_side)
-        start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        start = _start_seconds(stream)
 
-        due = 0.0
+        step = 1.0 / (_frame_rate(stream) or 25.0)
+        due, seconds = 0.0, -step
+        decoded = False
         last_thumb = None
         tail: tuple[float, VideoFrame] | None = None  # newest decoded frame not yet yielded
         try:
             for frame in container.decode(stream):
-                if frame.time is None:
-                    continue
-                seconds = max(0.0, float(frame.time) - start)
+                decoded = True
+                # Raw elementary streams carry no timestamps: count frames instead.
+                timed = frame.time is not None
+                seconds = max(0.0, float(frame.time) - start) if timed else seconds + step
                 if seconds + 1e-6 < due:
                     tail = (seconds, frame)
                     continue
@@ -139,6 +139,8 @@ def sample_frames(
                 yield seconds, image
         except av.error.FFmpegError as exc:
             raise BadInput(str(path), f"corrupt video data: {exc.strerror or exc}") from None
+        if not decoded:
+            raise BadInput(str(path), "truncated or corrupt: no frame of video could be decoded")
         if tail is not None:
             yield tail[0], _to_image(tail[1], size)
 
@@ -198,6 +200,10 @@ def _mp4_boxes(path: str | Path) -> tuple[list[str], str | None]:
 def _video_stream(container: InputContainer, path: str | Path) -> VideoStream:
     import av
 
+    # FFmpeg opens PNG, JPEG, WebP... as one-frame "videos"; they belong to the image path.
+    if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+        kind = container.format.name.removesuffix("_pipe")
+        raise BadInput(str(path), f"a still image ({kind}), not a video: register it as an image")
     for stream in container.streams.video:
         # Cover art in an audio file shows up as a one-frame "video" stream.
         if not stream.disposition & av.stream.Disposition.attached_pic:
@@ -286,6 +292,23 @@ def _raw_tags(container: InputContainer) -> dict[str, Any]:
 # --- sampling helpers -----------------------------------------------------------------------
 
 
+def _skip_plan(stream: VideoStream, every_seconds: float) -> str:
+    """Which frames the decoder may skip without changing the frames we keep.
+
+    Decoding, not conversion, is the cost. With keyframes at least every `every_seconds`
+    only keyframes are decoded. Otherwise every frame some later frame is predicted from
+    must be decoded, but frames nothing refers to (most B-frames) need not be, which halves
+    the work for typical x264 output; sampling only needs one frame near each second.
+    """
+    interval = _keyframe_interval(stream)
+    if interval is not None and interval <= every_seconds * 1.01:
+        return "NONKEY"
+    rate = _frame_rate(stream)
+    if rate and every_seconds * rate >= 4:
+        return "NONREF"
+    return "DEFAULT"
+
+
 def _keyframe_interval(stream: VideoStream) -> float | None:
     """Median seconds between keyframes, from the container index (None if it has none)."""
     if not stream.time_base:
@@ -295,6 +318,13 @@ def _keyframe_interval(stream: VideoStream) -> float | None:
         return None
     gaps = sorted(b - a for a, b in zip(stamps, stamps[1:], strict=False))
     return float(gaps[len(gaps) // 2] * stream.time_base)
+
+
+def _start_seconds(stream: VideoStream) -> float:
+    """Where the stream's clock starts: frame times are reported relative to it."""
+    if stream.start_time is None or stream.time_base is None:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
 
 
 def _target_size(stream: VideoStream, max_side: int) -> tuple[int, int]:

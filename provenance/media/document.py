@@ -1,0 +1,148 @@
+"""Document extraction (PDF and what else PyMuPDF opens): metadata, and pages rendered for hashing.
+
+Encrypted PDFs: a file that needs a password still yields metadata (`encrypted` and
+`needs_password` true, page count if the structure is readable, other fields None since the
+info dictionary is itself encrypted), so it can be registered and preserved; its bytes are
+evidence whether or not prov can read them. Only `render_pages` refuses it, so the item gets
+no page hashes and the caller can say why. A PDF with only an owner password (printing or
+copying restrictions) opens without one and is rendered like any other.
+
+PyMuPDF is imported inside the functions so that `prov --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from provenance.errors import BadInput
+
+if TYPE_CHECKING:
+    import pymupdf
+    from PIL.Image import Image
+
+Source = str | Path | bytes
+
+ENCRYPTED = "encrypted; prov cannot render it without the password"
+
+# D:YYYYMMDDHHmmSSOHH'mm' with every part after the year optional (PDF 1.7, 7.9.4).
+_PDF_DATE = re.compile(
+    r"^(?:D:)?(?P<Y>\d{4})(?P<m>\d{2})?(?P<d>\d{2})?(?P<H>\d{2})?(?P<M>\d{2})?(?P<S>\d{2})?"
+    r"(?P<tz>[Zz+-])?(?:(?P<oh>\d{2})'?(?:(?P<om>\d{2})'?)?)?\s*$"
+)
+
+
+def document_metadata(source: Source, *, password: str | None = None) -> dict[str, Any]:
+    """Page count, producer, creator, author, title, dates (ISO 8601) and raw metadata.
+
+    Dates keep the precision the file gives: "2024", "2024-10", "2024-10-17", or a full
+    timestamp, with its offset when recorded. Raises BadInput for a file that cannot be opened.
+    """
+    with _open(source) as doc:
+        locked = bool(doc.needs_pass) and not (password and doc.authenticate(password))
+        raw = {} if locked else {k: v for k, v in (doc.metadata or {}).items() if v}
+        return {
+            "page_count": doc.page_count,
+            "format": raw.get("format"),
+            "producer": raw.get("producer"),
+            "creator": raw.get("creator"),
+            "author": raw.get("author"),
+            "title": raw.get("title"),
+            "subject": raw.get("subject"),
+            "created_at": parse_pdf_date(raw.get("creationDate")),
+            "modified_at": parse_pdf_date(raw.get("modDate")),
+            "encrypted": locked or bool(raw.get("encryption")),
+            "needs_password": locked,
+            # MuPDF rebuilt a broken cross-reference table: pages may be missing or partial.
+            "repaired": bool(doc.is_repaired),
+            "raw": raw,
+        }
+
+
+def render_pages(
+    source: Source, *, max_side: int = 512, password: str | None = None
+) -> Iterator[tuple[int, Image]]:
+    """Yield (page number from 1, RGB image) for every page, longer side `max_side` px.
+
+    Rendering to a fixed pixel size, not a DPI, makes an A4 scan and a letter-size original
+    of the same page comparable. Raises BadInput if the document is encrypted or a page
+    cannot be rendered.
+    """
+    import pymupdf
+    from PIL import Image as PILImage
+
+    subject = _subject(source)
+    with _open(source) as doc:
+        if doc.needs_pass and not (password and doc.authenticate(password)):
+            raise BadInput(subject, ENCRYPTED)
+        if doc.page_count == 0:
+            raise BadInput(subject, "the document has no pages")
+        for index in range(doc.page_count):
+            try:
+                page = doc.load_page(index)
+                rect = page.rect
+                zoom = max_side / max(rect.width, rect.height, 1.0)
+                pix = page.get_pixmap(
+                    matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csRGB, alpha=False
+                )
+            except (RuntimeError, ValueError) as exc:
+                raise BadInput(subject, f"page {index + 1} cannot be rendered: {exc}") from None
+            yield index + 1, PILImage.frombytes("RGB", (pix.width, pix.height), pix.samples)
+
+
+def parse_pdf_date(text: str | None) -> str | None:
+    """A PDF date ("D:20241017093000+09'00'") as ISO 8601 at the precision given, else None."""
+    if not text:
+        return None
+    m = _PDF_DATE.match(text.strip())
+    if not m:
+        return None
+    parts = [m["Y"], m["m"], m["d"]]
+    date = "-".join(p for p in parts if p)
+    if not (m["m"] and m["d"] and m["H"]):
+        if m["d"] is None and m["H"]:
+            return None  # an hour without a day is not a date
+        return date
+    stamp = f"{date}T{m['H']}:{m['M'] or '00'}:{m['S'] or '00'}"
+    if m["tz"] in ("Z", "z"):
+        stamp += "+00:00"
+    elif m["tz"] in ("+", "-"):
+        stamp += f"{m['tz']}{m['oh'] or '00'}:{m['om'] or '00'}"
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(stamp)  # rejects month 13, hour 25 and the like
+    except ValueError:
+        return None
+    return stamp
+
+
+def _subject(source: Source) -> str:
+    return "<document bytes>" if isinstance(source, bytes) else str(source)
+
+
+def _open(source: Source) -> pymupdf.Document:
+    import pymupdf
+
+    subject = _subject(source)
+    try:
+        if isinstance(source, bytes):
+            doc = pymupdf.open(stream=source)
+        else:
+            if not Path(source).is_file():
+                raise BadInput(subject, "no such file")
+            doc = pymupdf.open(Path(source))
+    except pymupdf.EmptyFileError:
+        raise BadInput(subject, "empty file") from None
+    except (pymupdf.FileDataError, RuntimeError, ValueError) as exc:
+        raise BadInput(subject, f"corrupt or unsupported document: {exc}") from None
+    if (
+        not doc.is_pdf
+        and doc.metadata
+        and str(doc.metadata.get("format", "")).startswith(("PNG", "JPEG", "Image"))
+    ):
+        doc.close()
+        raise BadInput(subject, "an image, not a document: register it as an image")
+    return doc
