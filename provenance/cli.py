@@ -14,6 +14,8 @@ import typer
 from .cli_bundle import bundle, import_
 from .cli_common import GLOBALS, boundary, emit_json, err, short
 from .cli_custody import actor_app, custody_app
+from .cli_geo import geo_app
+from .cli_serve import export, serve
 
 app = typer.Typer(
     name="prov",
@@ -38,8 +40,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document t
 
 app.add_typer(custody_app, name="custody")
 app.add_typer(actor_app, name="actor")
+app.add_typer(geo_app, name="geo")
 app.command("bundle")(bundle)
 app.command("import")(import_)
+app.command("serve")(serve)
+app.command("export")(export)
 
 
 @app.callback()

@@ -1,0 +1,124 @@
+"""Geolocation claims through the CLI: notations, the gazetteer, reviews, and the check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fixtures import media
+
+PRIMORSKY_SERGEEVKAS = {2016961, 2020626}
+
+
+@pytest.fixture
+def item(prov, tmp_path: Path) -> str:
+    photo = tmp_path / "arrival.jpg"
+    photo.write_bytes(media.jpeg_with_exif(9, gps=media.SERGEEVKA))
+    return prov("add", str(photo), "--json").json()[0]["sha256"]
+
+
+@pytest.mark.parametrize(
+    "notation",
+    ["43.3491, 133.3597", "43.3491 133.3597", "43°20′57″N 133°21′35″E",
+     "43°20'57\"N 133°21'35\"E", "N43.3491 E133.3597", "+43.3491+133.3597/"],
+)
+def test_every_common_coordinate_notation(prov, item, notation):
+    run = prov("geo", "claim", item, "--coords", notation, "--by", "CNN", "--method", "geolocated")
+    assert run.exit_code == 0, run.stderr
+    [claim] = prov("show", item, "--json").json()["claims"]
+    assert claim["latitude"] == pytest.approx(43.3491, abs=1e-3)
+    assert claim["longitude"] == pytest.approx(133.3597, abs=1e-3)
+    assert claim["claimant_name"] == "CNN" and claim["method"] == "geolocated"
+    assert claim["radius_m"] == 100.0 and claim["status"] == "unreviewed"
+
+
+def test_lookup_shows_both_primorsky_sergeevkas_in_any_script(prov):
+    for name in ("Sergeevka", "Sergeyevka", "Сергеевка", "sergeevka"):
+        doc = prov("geo", "lookup", name, "--json").json()
+        ids = {p["geonameid"] for p in doc["candidates"]}
+        assert PRIMORSKY_SERGEEVKAS <= ids, name
+    text = prov("geo", "lookup", "Сергеевка", "--country", "RU").stdout
+    assert "2016961" in text and "2020626" in text
+
+
+def test_an_ambiguous_place_is_refused_with_every_candidate(prov, item):
+    before = len(prov("log", "--json").json())
+    run = prov("geo", "claim", item, "--place", "Sergeevka", "--country", "RU", "--by", "CNN")
+    assert run.exit_code == 2
+    assert "2016961" in run.stderr and "2020626" in run.stderr and "--geonameid" in run.stderr
+    assert len(prov("log", "--json").json()) == before
+    chosen = prov("geo", "claim", item, "--place", "Sergeevka", "--geonameid", "2016961",
+                  "--by", "CNN", "--method", "geolocated", "--confidence", "high",
+                  "--source-url", "https://edition.cnn.com/")
+    assert chosen.exit_code == 0, chosen.stderr
+    [claim] = prov("show", item, "--json").json()["claims"]
+    assert claim["place_geonameid"] == 2016961 and claim["place"] == "Sergeevka"
+    assert claim["radius_m"] == 5000.0 and claim["confidence"] == "high"
+
+
+def test_check_finds_a_claim_contradicting_the_files_gps(prov, item):
+    prov("geo", "claim", item, "--coords", "43.35, 133.36", "--by", "CNN",
+         "--method", "geolocated")
+    prov("geo", "claim", item, "--place", "Sergeevka", "--geonameid", "2020626",
+         "--by", "Telegram channel", "--method", "caption")
+    doc = prov("geo", "check", item, "--json").json()
+    assert doc["verdict"] == "contradicts"
+    against_gps = {p["a"]: p["verdict"] for p in doc["pairs"] if p["b"] == "the file's own GPS"}
+    [cnn] = [v for label, v in against_gps.items() if "CNN" in label]
+    [telegram] = [v for label, v in against_gps.items() if "Telegram" in label]
+    assert (cnn, telegram) == ("consistent", "contradicts")
+    far = [p for p in doc["pairs"] if p["verdict"] == "contradicts"]
+    assert all(p["distance_m"] > 100_000 for p in far)
+    assert doc["gps_nearest_place"]["place"]["geonameid"] == 2016961
+    shown = prov("show", item).stdout
+    assert "contradicts" in shown and "Telegram channel" in shown
+
+
+def test_reviews_keep_the_whole_history(prov, item):
+    prov("geo", "claim", item, "--coords", "43.35, 133.36", "--by", "CNN")
+    claim_id = prov("show", item, "--json").json()["claims"][0]["id"]
+    assert prov("geo", "review", str(claim_id), "--status", "disputed",
+                "--reason", "shadows suggest another valley").exit_code == 0
+    assert prov("geo", "review", str(claim_id), "--status", "verified",
+                "--reason", "ridge line matches Sentinel-2 imagery").exit_code == 0
+    [claim] = prov("show", item, "--json").json()["claims"]
+    assert claim["status"] == "verified"
+    assert [r["status"] for r in claim["reviews"]] == ["disputed", "verified"]
+    assert all(r["recorded_by"] == "tester" for r in claim["reviews"])
+    prov("geo", "review", str(claim_id), "--status", "refuted", "--reason", "wrong camp")
+    doc = prov("geo", "check", item, "--json").json()
+    assert doc["excluded"] == [f"claim #{claim_id} (refuted)"]
+    assert prov("verify").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--coords", "95, 10"], "outside -90..90"),
+        (["--coords", "43.35, 190"], "outside"),
+        (["--coords", "somewhere"], "--coords"),
+        (["--place", "Xyzzyqwertyville"], "unknown place"),
+        (["--coords", "43.35, 133.36", "--method", "vibes"], "unknown method"),
+        (["--coords", "43.35, 133.36", "--confidence", "total"], "unknown confidence"),
+        (["--coords", "43.35, 133.36", "--radius", "-5"], "cannot be negative"),
+        ([], "needs --coords"),
+    ],
+)
+def test_bad_claims_are_refused_and_nothing_recorded(prov, item, args, message):
+    before = len(prov("log", "--json").json())
+    run = prov("geo", "claim", item, *args)
+    assert run.exit_code == 2, run.stderr
+    assert message in run.stderr and "Traceback" not in run.stderr
+    assert len(prov("log", "--json").json()) == before
+
+
+def test_bad_reviews_and_unknown_items_are_refused(prov, item):
+    assert "no claim 999" in prov("geo", "review", "999", "--status", "verified",
+                                  "--reason", "x").stderr
+    prov("geo", "claim", item, "--coords", "43.35, 133.36")
+    claim_id = str(prov("show", item, "--json").json()["claims"][0]["id"])
+    run = prov("geo", "review", claim_id, "--status", "maybe", "--reason", "x")
+    assert run.exit_code == 2 and "verified, disputed, refuted" in run.stderr
+    run = prov("geo", "claim", "abcdef123456", "--coords", "43.35, 133.36")
+    assert run.exit_code == 2 and "no item" in run.stderr
