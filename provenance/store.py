@@ -28,8 +28,12 @@ def schema_sql() -> str:
 # Named migrations, applied in order, each recorded in _migrations. schema.sql
 # is the first; later schema changes are appended here, never edited in place.
 def migrations() -> list[tuple[str, str]]:
+    from .serve.schema import sql as serve_sql
+
     return [
         ("0001_schema", schema_sql()),
+        ("0002_fts", serve_sql("fts.sql")),  # full-text search (browsing; derived data)
+        ("0003_views", serve_sql("views.sql")),  # investigators' questions as views
     ]
 
 

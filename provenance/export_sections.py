@@ -1,0 +1,159 @@
+"""An item report flattened into rows and lines, shared by the Markdown and HTML exports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Normalised metadata in the order an examiner reads it; other keys follow, sorted.
+META_ORDER = (
+    ("captured_at", "captured"),
+    ("captured_offset", "capture UTC offset"),
+    ("make", "camera make"),
+    ("model", "camera model"),
+    ("software", "software"),
+    ("width", "width (px)"),
+    ("height", "height (px)"),
+    ("orientation", "orientation"),
+    ("gps_latitude", "GPS latitude"),
+    ("gps_longitude", "GPS longitude"),
+    ("gps_altitude", "GPS altitude (m)"),
+    ("duration_seconds", "duration (s)"),
+    ("frame_rate", "frame rate"),
+    ("codec", "codec"),
+    ("page_count", "pages"),
+)
+CLAIM_FIELDS = ("place", "latitude", "longitude", "radius_m", "claimant", "claimant_name",
+                "method", "confidence", "status", "source_url", "note", "recorded_by",
+                "recorded_at")
+NEAR_DUPLICATE_FIELDS = ("other", "algorithm", "distance", "verdict", "recorded_at")
+
+
+def describe(d: Any, fields: tuple[str, ...] = ()) -> str:
+    """A record as one line: its own summary when it has one, else its main fields."""
+    if not isinstance(d, dict):
+        return str(d)
+    if d.get("summary"):
+        return str(d["summary"])
+    keys = fields or tuple(k for k, v in d.items() if not isinstance(v, dict | list))
+    return "; ".join(f"{k.replace('_', ' ')} {d[k]}" for k in keys if d.get(k) not in (None, ""))
+
+
+def identity_rows(it: dict[str, Any]) -> list[tuple[str, str]]:
+    first = (it.get("sightings") or [{}])[0]
+    return [
+        ("SHA-256", it["sha256"]),
+        ("MD5", it.get("md5") or "-"),
+        ("size", f"{it.get('size')} bytes"),
+        ("type", f"{it.get('kind')} ({it.get('mime')})"),
+        ("first file name", first.get("file_name") or "-"),
+        ("registered", f"{it.get('registered_at')} by {it.get('registered_by')}"),
+        ("original", "copied into the evidence store" if it.get("stored")
+         else "referenced only, not copied"),
+    ]
+
+
+def metadata_rows(it: dict[str, Any]) -> list[tuple[str, str]]:
+    meta = it.get("metadata") or {}
+    rows = [(label, str(meta[key])) for key, label in META_ORDER if meta.get(key) is not None]
+    known = {key for key, _ in META_ORDER}
+    for key in sorted(meta):
+        value = meta[key]
+        if key not in known and value not in (None, "", [], {}):
+            rows.append((key.replace("_", " "), str(value)))
+    return rows
+
+
+SIGHTING_HEADERS = ("recorded", "by", "source URL", "path", "case", "title", "note")
+
+
+def sighting_rows(it: dict[str, Any]) -> list[tuple[str, ...]]:
+    return [
+        (s.get("recorded_at") or "", s.get("recorded_by") or "", s.get("source_url") or "",
+         s.get("path") or s.get("file_name") or "", s.get("case_name") or "",
+         s.get("title") or "", s.get("note") or "")
+        for s in it.get("sightings") or []
+    ]
+
+
+def custody_lines(it: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(timeline entries, flags). Custody may be a timeline document or a plain list."""
+    custody = it.get("custody")
+    if not custody:
+        return [], []
+    if isinstance(custody, dict):
+        entries = [describe(e) for e in custody.get("timeline", [])]
+        flags = [f.get("message", str(f)) if isinstance(f, dict) else str(f)
+                 for f in custody.get("flags", [])]
+        return entries, flags
+    return [describe(e) for e in custody], []
+
+
+def claim_blocks(it: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """Each claim as a line, with its reviews (oldest first) as lines."""
+    out = []
+    for c in it.get("claims") or []:
+        head = describe(c, CLAIM_FIELDS)
+        if isinstance(c, dict) and c.get("id") is not None and not c.get("summary"):
+            head = f"claim {c['id']}: {head}"
+        reviews = [
+            f"{r.get('status')} by {r.get('recorded_by')} at {r.get('recorded_at')}:"
+            f" {r.get('reason')}" if isinstance(r, dict) else str(r)
+            for r in (c.get("reviews") or [] if isinstance(c, dict) else [])
+        ]
+        out.append((head, reviews))
+    return out
+
+
+def geo_check_lines(it: dict[str, Any]) -> tuple[str | None, list[str]]:
+    check = it.get("geo_check")
+    if not check:
+        return None, []
+    if not isinstance(check, dict):
+        return str(check), []
+    pairs = [describe(p, ("a", "b", "distance_m", "tolerance_m", "verdict"))
+             for p in check.get("pairs", [])]
+    verdict = check.get("verdict")
+    return (str(verdict) if verdict is not None else None), pairs
+
+
+def near_duplicate_lines(it: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """(line, the other item's SHA-256 when known)."""
+    out = []
+    for r in it.get("near_duplicates") or []:
+        other = None
+        if isinstance(r, dict):
+            other = r.get("other") if r.get("other") != it["sha256"] else r.get("item")
+            other = other or r.get("sha256")
+        out.append((describe(r, NEAR_DUPLICATE_FIELDS), other if isinstance(other, str)
+                    else None))
+    return out
+
+
+EVENT_HEADERS = ("seq", "recorded", "by", "type", "leaf hash", "chain hash")
+
+
+def event_rows(it: dict[str, Any]) -> list[tuple[str, ...]]:
+    return [
+        (str(e.get("seq")), e.get("recorded_at") or "", e.get("recorded_by") or "",
+         e.get("type") or "", e.get("leaf_hash") or "", e.get("chain_hash") or "")
+        for e in it.get("events") or []
+    ]
+
+
+def verify_lines(doc: dict[str, Any]) -> tuple[bool, list[str]]:
+    v = doc.get("verify") or {}
+    ok = bool(v.get("ok"))
+    lines = [
+        f"{'OK' if ok else 'FAILED'}: {v.get('events')} events in the log,"
+        f" head {v.get('head')}, {v.get('files_checked')} stored originals re-hashed",
+    ]
+    lines += [f"problem: {p}" for p in v.get("problems") or []]
+    lines += [f"warning: {w}" for w in v.get("warnings") or []]
+    return ok, lines
+
+
+def scope_text(doc: dict[str, Any]) -> str:
+    scope = doc.get("scope") or {}
+    if "case" in scope:
+        return f"case {scope['case']!r} ({len(doc.get('items') or [])} items)"
+    return f"item {scope.get('item')}"

@@ -1,0 +1,1 @@
+"""Browsing the database in Datasette: migrations, metadata, plugin and server."""

@@ -1,0 +1,166 @@
+"""prov's Datasette plugin: item pages, thumbnails, and item hashes rendered as links."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Any, TypeVar
+
+from datasette import hookimpl
+from datasette.utils.asgi import Response
+from markupsafe import Markup
+
+from .. import __version__
+from ..errors import ProvError, UsageProblem
+
+SHA = re.compile(r"[0-9a-f]{64}")
+# Columns (in tables and views) whose 64-hex values are item hashes.
+ITEM_COLUMNS = {"sha256", "item", "other", "family", "earliest_copy"}
+# Where an item row gets a small preview beside its hash.
+THUMB_TABLES = {"items", "item_overview"}
+T = TypeVar("T")
+
+# (id of the Datasette instance, database name) -> does it hold a prov schema?
+_is_prov: dict[tuple[int, str], bool] = {}
+
+
+async def _prov_database(datasette: Any, database: str) -> bool:
+    key = (id(datasette), database)
+    if key not in _is_prov:
+        try:
+            tables = set(await datasette.get_database(database).table_names())
+        except KeyError:
+            return False
+        _is_prov[key] = {"items", "events", "sightings"} <= tables
+    return _is_prov[key]
+
+
+@hookimpl
+def startup(datasette: Any) -> Callable[[], Any]:
+    async def inner() -> None:
+        for name in list(datasette.databases):
+            await _prov_database(datasette, name)
+
+    return inner
+
+
+def item_url(datasette: Any, database: str, sha: str) -> str:
+    return f"{datasette.urls.database(database)}/-/item/{sha}"
+
+
+def thumb_url(datasette: Any, database: str, sha: str) -> str:
+    return f"{datasette.urls.database(database)}/-/thumb/{sha}"
+
+
+@hookimpl
+def render_cell(value: Any, column: str, table: str | None, database: str,
+                datasette: Any) -> Any:
+    if column not in ITEM_COLUMNS or not isinstance(value, str) or not SHA.fullmatch(value):
+        return None
+
+    async def inner() -> Markup | None:
+        if not await _prov_database(datasette, database):
+            return None
+        link = (f'<a href="{escape(item_url(datasette, database, value))}" title="audit trail">'
+                f'<code>{value[:12]}</code>…</a>')
+        if table in THUMB_TABLES and column in {"sha256", "item"}:
+            link = (f'<img src="{escape(thumb_url(datasette, database, value))}" alt=""'
+                    ' loading="lazy" style="max-width:64px;max-height:48px;vertical-align:middle;'
+                    f'margin-right:.4em"> {link}')
+        return Markup(link)
+
+    return inner
+
+
+@hookimpl
+def register_routes() -> list[tuple[str, Any]]:
+    return [
+        (r"^/(?P<database>[^/]+)/-/item/(?P<ref>[^/]+)$", item_page),
+        (r"^/(?P<database>[^/]+)/-/thumb/(?P<sha>[0-9a-f]{64})$", thumbnail),
+    ]
+
+
+async def _in_thread(datasette: Any, database: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `fn` on a private read-only connection (prov's code wants sqlite3.Row rows)."""
+    db = datasette.get_database(database)
+    path, mutable = Path(db.path), bool(db.is_mutable)
+
+    def work() -> T:
+        mode = "mode=ro" if mutable else "immutable=1"
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            return fn(conn)
+        finally:
+            conn.close()
+
+    return await asyncio.get_running_loop().run_in_executor(None, work)
+
+
+async def item_page(datasette: Any, request: Any) -> Response:
+    from .. import registry, report
+    from ..export_html import render_html
+    from ..store import database_id
+
+    database, ref = request.url_vars["database"], request.url_vars["ref"]
+    if database not in datasette.databases or not await _prov_database(datasette, database):
+        return _error(404, f"no prov database named {database!r}")
+
+    def build(conn: sqlite3.Connection) -> tuple[str, dict[str, Any], str]:
+        sha = registry.resolve(conn, ref)
+        return sha, report.item_report(conn, sha), database_id(conn)
+
+    try:
+        sha, rep, db_id = await _in_thread(datasette, database, build)
+    except UsageProblem as exc:  # unknown, ambiguous or malformed reference
+        return _error(404 if "no item" in str(exc) else 400, str(exc))
+    except ProvError as exc:
+        return _error(500, str(exc))
+    doc = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "generated_by": "prov serve",
+        "prov_version": __version__,
+        "database": {"file": Path(datasette.get_database(database).path).name,
+                     "database_id": db_id},
+        "scope": {"item": sha},
+        "verify": None,
+        "items": [rep],
+    }
+    base = datasette.urls.database(database)
+    nav = (f'<nav class="prov"><a href="{escape(datasette.urls.instance())}">home</a> ›'
+           f' <a href="{escape(base)}">{escape(database)}</a> ›'
+           f' <a href="{escape(base)}/items/{sha}">items row</a> ·'
+           f' <a href="{escape(base)}/custody_timeline?item={sha}">custody</a> ·'
+           f' <a href="{escape(base)}/claim_checks?item={sha}">claims</a> ·'
+           f' <a href="{escape(base)}/events?item={sha}">events</a></nav>')
+    html = render_html(
+        doc,
+        thumb_src=lambda s: thumb_url(datasette, database, s),
+        item_href=lambda s: item_url(datasette, database, s),
+        nav=nav,
+    )
+    return Response.html(html)
+
+
+async def thumbnail(datasette: Any, request: Any) -> Response:
+    from ..thumbnail import for_item
+
+    database, sha = request.url_vars["database"], request.url_vars["sha"]
+    if database not in datasette.databases or not await _prov_database(datasette, database):
+        return _error(404, f"no prov database named {database!r}")
+    thumb = await _in_thread(datasette, database, lambda conn: for_item(conn, sha))
+    # A preview of verified bytes never changes; a placeholder may (the copy may come back).
+    cache = "max-age=86400" if thumb.reason is None else "no-cache"
+    return Response(thumb.data, content_type=thumb.mime, headers={"cache-control": cache})
+
+
+def _error(status: int, message: str) -> Response:
+    return Response.html(
+        f"<!DOCTYPE html><title>prov: {status}</title><h1>{status}</h1><p>{escape(message)}</p>",
+        status=status,
+    )

@@ -1,0 +1,98 @@
+"""Small previews of items (images and scans) from the evidence store, or a placeholder."""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+from .evidence import EvidenceStore, hash_file
+
+MAX_SIDE = 320
+PREVIEWABLE_KINDS = {"image", "scan"}
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    data: bytes
+    mime: str
+    # Why there is no real preview, when there is none (shown beside the placeholder).
+    reason: str | None = None
+
+
+def for_item(conn: sqlite3.Connection, sha256: str, max_side: int = MAX_SIDE) -> Thumbnail:
+    """A JPEG preview of the item's own bytes, or an SVG placeholder saying why not."""
+    row = conn.execute("SELECT kind, mime, stored FROM items WHERE sha256 = ?",
+                       (sha256,)).fetchone()
+    if row is None:
+        return placeholder("?", "no such item")
+    kind, mime = str(row["kind"]), str(row["mime"])
+    if kind not in PREVIEWABLE_KINDS or not mime.startswith("image/"):
+        return placeholder(kind, f"no preview for {mime}")
+    source = _source(conn, sha256, bool(row["stored"]))
+    if source is None:
+        return placeholder(kind, "no copy of the original is reachable")
+    # A preview must show the registered bytes, not whatever now sits at the path.
+    if hash_file(source) != sha256:
+        return placeholder(kind, "the copy no longer matches its hash: run prov verify")
+    try:
+        return Thumbnail(render(source, max_side), "image/jpeg")
+    except (OSError, ValueError) as exc:
+        return placeholder(kind, f"preview failed ({type(exc).__name__})")
+
+
+def _source(conn: sqlite3.Connection, sha256: str, stored: bool) -> Path | None:
+    if stored:
+        path = EvidenceStore.beside(conn).path_of(sha256)
+        return path if path.is_file() else None
+    for (p,) in conn.execute(
+        "SELECT path FROM sightings WHERE item = ? AND path IS NOT NULL ORDER BY id", (sha256,)
+    ):
+        if os.path.isfile(p):
+            return Path(p)
+    return None
+
+
+def render(path: Path, max_side: int = MAX_SIDE) -> bytes:
+    """Decode at reduced scale where the format allows it, upright, as a small JPEG."""
+    from PIL import Image, ImageOps
+
+    _register_heif()
+    with Image.open(path) as source:
+        source.draft("RGB", (max_side, max_side))
+        img = ImageOps.exif_transpose(source)
+        img.thumbnail((max_side, max_side))
+        if img.mode != "RGB":
+            background = Image.new("RGB", img.size, "white")
+            rgba = img.convert("RGBA")
+            background.paste(rgba, mask=rgba.getchannel("A"))
+            img = background
+        out = io.BytesIO()
+        img.save(out, "JPEG", quality=82)
+        return out.getvalue()
+
+
+def _register_heif() -> None:
+    try:
+        import pillow_heif
+    except ImportError:
+        return
+    pillow_heif.register_heif_opener()
+
+
+def placeholder(kind: str, reason: str) -> Thumbnail:
+    label = escape(kind.upper()[:10])
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="240" height="160"'
+        ' viewBox="0 0 240 160" role="img">'
+        f"<title>{escape(reason)}</title>"
+        '<rect width="240" height="160" fill="#eceae4" stroke="#b9b4a7"/>'
+        f'<text x="120" y="76" font-family="sans-serif" font-size="22" fill="#6b6658"'
+        f' text-anchor="middle">{label}</text>'
+        f'<text x="120" y="104" font-family="sans-serif" font-size="11" fill="#6b6658"'
+        f' text-anchor="middle">{escape(reason[:40])}</text></svg>'
+    )
+    return Thumbnail(svg.encode(), "image/svg+xml", reason)
