@@ -96,8 +96,15 @@ def _render_claims(claims: list[dict[str, Any]], check: Any) -> list[str]:
             out.append(f"      review: {r.get('status')} by {r.get('recorded_by')}"
                        f" at {r.get('recorded_at')}: {r.get('reason')}")
     if check and isinstance(check, dict):
+        near = check.get("gps_nearest_place")
+        if near:
+            out.append(f"  the file's own GPS is {near['summary']}")
+        if check.get("pairs"):
+            out.append(f"  check ({check.get('verdict')}):")
         for pair in check.get("pairs", []):
-            out.append("  check: " + (pair.get("summary") or str(pair)))
+            out.append("    " + (pair.get("summary") or str(pair)))
+        for label in check.get("excluded", []):
+            out.append(f"    not compared: {label}")
     return out
 
 

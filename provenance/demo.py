@@ -70,5 +70,54 @@ def build(path: Path, *, by: str) -> tuple[dict[str, Any], list[str]]:
             raise UsageProblem(f"demo fixture {file} failed to register: {result.error}")
         shas[name] = result.sha256
         steps.append(f"registered {name:<13} {result.sha256[:12]}  {file.name}")
+    steps.extend(_story(conn, shas, by=by))
     sha = registry.resolve(conn, shas["arrival"])
     return report.item_report(conn, sha), steps
+
+
+CSCIS = "Ukrainian Center for Strategic Communication and Information Security"
+
+
+def _story(conn: sqlite3.Connection, shas: dict[str, str], *, by: str) -> list[str]:
+    """Custody and claims as the public reporting tells them (October 2024)."""
+    from . import actors, claims, custody
+    from .store import transaction
+
+    with transaction(conn):
+        for name, kind, url in (
+            (CSCIS, "organisation", "https://spravdi.gov.ua/"),
+            ("CNN", "organisation", "https://edition.cnn.com/"),
+            ("Telegram channel (unattributed)", "account", None),
+        ):
+            actors.create(conn, name, by=by, kind=kind, url=url)
+    steps = []
+    for key, event in (
+        ("uniforms", custody.CustodyInput("obtained", to_actor=CSCIS, at="~2024-10")),
+        ("uniforms", custody.CustodyInput("shared", from_actor=CSCIS, to_actor="CNN",
+                                          at="2024-10-18", note="video and questionnaire")),
+        ("questionnaire", custody.CustodyInput("shared", from_actor=CSCIS, to_actor="CNN",
+                                               at="2024-10-18")),
+        ("arrival", custody.CustodyInput("posted", from_actor="Telegram channel (unattributed)",
+                                         at="2024-10-17", approximate=True)),
+        ("arrival", custody.CustodyInput("downloaded", from_actor="CNN", at="2024-10-18")),
+        ("arrival", custody.CustodyInput("published", from_actor="CNN",
+                                         at="2024-10-18T12:00+00:00",
+                                         url="https://edition.cnn.com/")),
+    ):
+        recorded = custody.record(conn, shas[key], event, by=by)
+        steps.append(f"custody {recorded.id:>3}  {key:<13} {event.action}")
+    cnn = claims.record(conn, shas["arrival"], claims.ClaimInput(
+        coords="43.3491, 133.3597", place="Sergeevka training camp", claimant="CNN",
+        method="geolocated", confidence="high", radius_m=1000,
+        source_url="https://edition.cnn.com/",
+        note="geolocated from barracks layout and ridge line"), by=by)
+    steps.append(f"claim   {cnn.id:>3}  arrival       CNN: Sergeevka training camp")
+    claims.review(conn, cnn.id, "verified",
+                  "the file's own GPS is 0.1 km away; the ridge line matches", by=by)
+    caption = claims.record(conn, shas["arrival"], claims.ClaimInput(
+        place="Sergeevka", geonameid=2020626, claimant="Telegram channel (unattributed)",
+        method="caption", note="caption names 'Sergeevka' only; the wrong one of two"), by=by)
+    steps.append(f"claim   {caption.id:>3}  arrival       Telegram caption: the other Sergeevka")
+    claims.review(conn, caption.id, "refuted",
+                  "150 km from the file's GPS and from CNN's geolocation", by=by)
+    return steps

@@ -68,6 +68,8 @@ def test_demo_builds_the_seed_case_and_shows_it(tmp_path):
     assert result.exit_code == 0, result.output
     assert "sergeevka_arrival.jpg" in result.stdout
     assert "43.3491" in result.stdout
+    assert "Sergeevka training camp" in result.stdout and "verified" in result.stdout
+    assert "published by CNN" in result.stdout and "refuted" in result.stdout
     assert CliRunner().invoke(app, ["--db", str(target), "verify"]).exit_code == 0
     # Running it again rebuilds the demo; it never touches a database that is not one.
     assert CliRunner().invoke(app, ["demo", "--db", str(target)]).exit_code == 0
