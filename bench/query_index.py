@@ -21,7 +21,8 @@ def flip(rng: np.random.Generator, h: np.ndarray, bits: int) -> np.ndarray:
     return out
 
 
-def synthetic(n: int, families: int, rng: np.random.Generator) -> tuple[np.ndarray, list[list[int]]]:
+def synthetic(n: int, families: int, rng: np.random.Generator
+              ) -> tuple[np.ndarray, list[list[int]]]:
     """n random hashes; the first families*4 rows are families of 4 copies within 8-28 bits."""
     hashes = rng.integers(0, 256, size=(n, 32), dtype=np.uint8)
     planted = []
@@ -74,7 +75,7 @@ def main() -> None:
     start = time.perf_counter()
     a, b, d = near_pairs(hashes, 31)
     pairs_s = time.perf_counter() - start
-    found = set(zip(a.tolist(), b.tolist()))
+    found = set(zip(a.tolist(), b.tolist(), strict=True))
     truth = [(x, y, int(np.unpackbits(hashes[x] ^ hashes[y]).sum()))
              for fam in planted for i, x in enumerate(fam) for y in fam[i + 1:]]
     truth = [(x, y, dd) for x, y, dd in truth if dd <= 31]

@@ -1,4 +1,4 @@
-"""Perceptual hashes of images: one reduced-scale decode, border trimming, PDQ and pHash, verdicts."""
+"""Perceptual hashes of images: one reduced-scale decode, border trimming, PDQ, pHash, verdicts."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def load_image(source: bytes | Path, *, target: int = TARGET, name: str | None =
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x its limit; evidence intake must refuse.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(fp)
+            img: Image.Image = Image.open(fp)
             if img.width * img.height > limit:
                 raise BadInput(subject, f"{img.width}x{img.height} pixels exceeds the "
                                f"{limit:,}-pixel limit (possible decompression bomb)")
@@ -154,7 +154,7 @@ def _normalise(img: Image.Image, target: int) -> Image.Image:
 
 # --- border trimming ---------------------------------------------------------------------
 
-TRIM_TOLERANCE = 40  # per-channel difference still "the border colour" (JPEG q30 ringing)
+TRIM_TOLERANCE = 10  # per-channel difference still "the border colour": JPEG noise, not sky
 TRIM_LINE_FRACTION = 0.97  # share of a row/column that must be border colour
 TRIM_ISLAND = 0.10  # content runs thinner than this (status bars, captions) are border too
 
@@ -248,7 +248,8 @@ def query_variants(img: Image.Image) -> list[PerceptualHash]:
 
     all_bits, quality = pdqhash.compute_dihedral(np.asarray(img.convert("RGB")))
     names = ("full", "rot90", "rot180", "rot270", "flipx", "flipy", "flipplus", "flipminus")
-    return [PerceptualHash("pdq", _pack_pdq(b), int(quality), n) for b, n in zip(all_bits, names)]
+    return [PerceptualHash("pdq", _pack_pdq(b), int(quality), n)
+            for b, n in zip(all_bits, names, strict=True)]
 
 
 def hash_image(img: Image.Image) -> ImageHashes:
@@ -259,7 +260,10 @@ def hash_image(img: Image.Image) -> ImageHashes:
 
 
 def hash_file(source: bytes | Path, *, target: int = TARGET) -> ImageHashes:
-    """Decode once at reduced scale, trim, hash: the per-file job ingest runs in worker processes."""
+    """Decode once at reduced scale, trim, hash: the per-file job ingest runs in worker processes.
+
+    Raises BadInput for unreadable, truncated or oversized files.
+    """
     return hash_image(load_image(source, target=target))
 
 

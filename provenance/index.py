@@ -28,7 +28,7 @@ def _words(hashes: np.ndarray) -> np.ndarray:
 
 
 class HashIndex:
-    """Every stored hash of one algorithm, searched exhaustively: exact, and 3 ms per 1M on 1 core."""
+    """Every stored hash of one algorithm, searched exhaustively: exact, ~5 ms per million."""
 
     def __init__(self, ids: np.ndarray | Sequence[int], hashes: np.ndarray) -> None:
         import numpy as np
@@ -92,7 +92,7 @@ class HashIndex:
         first[1:] = ids[1:] != ids[:-1]
         ids, dist = ids[first], dist[first]
         order = np.lexsort((ids, dist))
-        return [(int(i), int(d)) for i, d in zip(ids[order], dist[order])]
+        return [(int(i), int(d)) for i, d in zip(ids[order], dist[order], strict=True)]
 
 
 def near_pairs(hashes: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

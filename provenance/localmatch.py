@@ -36,7 +36,7 @@ def local_features(img: Image.Image) -> LocalFeatures:
     scale = FEATURE_SIDE / max(gray.size)
     gray = gray.resize((max(1, round(gray.width * scale)), max(1, round(gray.height * scale))),
                        Image.Resampling.BILINEAR)
-    orb = cv2.ORB_create(nfeatures=MAX_KEYPOINTS, fastThreshold=10)
+    orb = cv2.ORB_create(nfeatures=MAX_KEYPOINTS, fastThreshold=10)  # type: ignore[attr-defined]
     keypoints, descriptors = orb.detectAndCompute(np.asarray(gray), None)
     if descriptors is None:
         return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
