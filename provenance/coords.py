@@ -29,15 +29,16 @@ _ANGLE = rf"""
 _PRE = r"(?P<pre{n}>[NSEW])\s*"
 _POST = r"(?P<post{n}>[NSEW])"
 _SEP = r"\s*[,;/]?\s*"
+_SEP_REQUIRED = r"(?:\s*[,;/]\s*|\s+)"  # without letters, "43.35" must not split into 4 and 3.35
 
 
-def _pair(half: str) -> re.Pattern[str]:
-    return re.compile(half.format(n=1) + _SEP + half.format(n=2), re.VERBOSE | re.IGNORECASE)
+def _pair(half: str, sep: str = _SEP) -> re.Pattern[str]:
+    return re.compile(half.format(n=1) + sep + half.format(n=2), re.VERBOSE | re.IGNORECASE)
 
 
 # Letters lead ("N43.35 E133.36"), trail ("43°21′N 133°21′E") or are absent; trying
 # each style whole keeps "N43.35 E133.36" from reading as "N43.35E" + "133.36".
-_PAIRS = (_pair(_ANGLE), _pair(_PRE + _ANGLE), _pair(_ANGLE + _POST))
+_PAIRS = (_pair(_ANGLE, _SEP_REQUIRED), _pair(_PRE + _ANGLE), _pair(_ANGLE + _POST))
 _ISO6709 = re.compile(
     r"(?P<lat>[+-]\d+(?:\.\d*)?)(?P<lon>[+-]\d+(?:\.\d*)?)(?P<alt>[+-]\d+(?:\.\d*)?)?"
     r"(?:CRS[A-Za-z0-9_]+)?/?"

