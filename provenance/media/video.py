@@ -11,7 +11,7 @@ import re
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from provenance.errors import BadInput
 
@@ -292,7 +292,7 @@ def _raw_tags(container: InputContainer) -> dict[str, Any]:
 # --- sampling helpers -----------------------------------------------------------------------
 
 
-def _skip_plan(stream: VideoStream, every_seconds: float) -> str:
+def _skip_plan(stream: VideoStream, every_seconds: float) -> Literal["NONKEY", "NONREF", "DEFAULT"]:
     """Which frames the decoder may skip without changing the frames we keep.
 
     Decoding, not conversion, is the cost. With keyframes at least every `every_seconds`
