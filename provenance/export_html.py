@@ -29,6 +29,7 @@ code, .hash { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, mono
 .meta { color: #5c5950; }
 .verify { padding: .6rem .8rem; border-left: 5px solid #2f7d32; background: #eef6ee; }
 .verify.failed { border-color: #b3261e; background: #fbeceb; }
+.verify.unchecked { border-color: #8a8475; background: #f1efe9; }
 .flag { color: #8a4b00; }
 .item-head { display: flex; gap: 1.2rem; align-items: flex-start; flex-wrap: wrap; }
 .item-head figure { margin: 0; }
@@ -90,7 +91,7 @@ def render_html(
 
 def _verify(doc: dict[str, Any]) -> str:
     if doc.get("verify") is None:
-        return ('<p class="verify">Integrity: not checked for this page; run'
+        return ('<p class="verify unchecked">Integrity: not checked for this page; run'
                 " <code>prov verify</code>, or <code>prov export</code> for a report that"
                 " includes the check.</p>")
     ok, lines = sec.verify_lines(doc)

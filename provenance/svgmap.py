@@ -73,7 +73,9 @@ def render(points: list[Point]) -> str:
         f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#f7f6f2" stroke="#c9c4b6"/>',
     ]
     parts.extend(_graticule(xy, cx, cy, inner_w / (k * scale), inner_h / scale))
-    for p in points:
+    labels: list[tuple[float, float]] = []
+    # Claims last, so a claim at the file's own GPS position sits inside its hollow square.
+    for p in sorted(points, key=lambda p: p.source != "exif gps"):
         x, y = xy(p.latitude, p.longitude)
         colour = GPS_COLOUR if p.source == "exif gps" else STATUS_COLOURS.get(
             p.status or "", "#3b5b92")
@@ -85,16 +87,22 @@ def render(points: list[Point]) -> str:
         tip = escape(f"{p.label} ({p.latitude:.5f}, {p.longitude:.5f})"
                      + (f", {p.status}" if p.status else ""))
         if p.source == "exif gps":
-            parts.append(f'<rect class="point gps" x="{x - 5:.1f}" y="{y - 5:.1f}" width="10"'
-                         f' height="10" fill="{colour}"><title>{tip}</title></rect>')
+            parts.append(f'<rect class="point gps" x="{x - 8:.1f}" y="{y - 8:.1f}" width="16"'
+                         f' height="16" fill="none" stroke="{colour}" stroke-width="2.5">'
+                         f"<title>{tip}</title></rect>")
         else:
             parts.append(f'<circle class="point claim" cx="{x:.1f}" cy="{y:.1f}" r="6"'
                          f' fill="{colour}" stroke="white"><title>{tip}</title></circle>')
-        parts.append(f'<text x="{x + 9:.1f}" y="{y + 4:.1f}" font-size="11"'
+        # Points at (nearly) one spot get their labels stacked, not overprinted.
+        ly = y + 4
+        while any(abs(ly - oy) < 13 and abs(x - ox) < 120 for ox, oy in labels):
+            ly += 13
+        labels.append((x, ly))
+        parts.append(f'<text x="{x + 11:.1f}" y="{ly:.1f}" font-size="11"'
                      f' font-family="sans-serif" fill="#222">{escape(p.label[:40])}</text>')
     parts.append(f'<text x="{WIDTH - 6}" y="{HEIGHT - 6}" font-size="9" font-family="sans-serif"'
                  ' fill="#777" text-anchor="end">equirectangular plot, WGS-84 degrees; '
-                 "square: EXIF GPS, disc: claim</text>")
+                 "hollow square: the file's GPS; disc: a claim</text>")
     parts.append("</svg>")
     return "".join(parts)
 

@@ -313,3 +313,15 @@ def test_serve_refuses_a_missing_database(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["--db", str(tmp_path / "none.db"), "serve"])
     assert result.exit_code == 2
     assert "prov init" in result.stderr
+
+
+def test_the_readme_documents_browsing_and_publishing() -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text("utf-8")
+    for text in ("## Browsing and publishing", "`prov serve`", "`prov export ITEM`",
+                 "datasette evidence.db -m provenance/serve/metadata.json", "VACUUM INTO",
+                 "docs/item-page.png"):
+        assert text in readme
+    assert (root / "docs" / "item-page.png").is_file()
+    for name in serve_app.metadata()["databases"]["evidence"]["queries"]:
+        assert f"`{name}`" in readme, f"README does not mention the {name} query"
