@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import BadInput
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # bump whenever the tables or name_keys() change: old caches rebuild
 MIN_POPULATION = 500
 EARTH_RADIUS_KM = 6371.0088
 
