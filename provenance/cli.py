@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from enum import StrEnum
@@ -109,7 +108,6 @@ def add(
         copy=not no_copy,
         on_total=bar.start,
         progress=bar.step,
-        after_register=_after_register(),
     )
     bar.finish()
     for r in results:
@@ -125,31 +123,22 @@ def add(
                 continue
             typer.echo(f"{r.status:<6} {short(r.sha256)}  {r.kind:<8} {r.path}")
             for m in r.matches:
-                where = _match_where(m)
-                typer.echo(
-                    f"       ↳ {m['verdict']} of {short(m['sha256'])} ({m['algorithm']} distance"
-                    f" {m['distance']}{where})"
-                )
+                typer.echo(f"       ↳ {m['verdict']} of {short(m['sha256'])} ({_evidence(m)})")
     if any(r.status == "error" for r in results):
         raise typer.Exit(1)
 
 
-def _after_register() -> Any:
-    """The near-duplicate check run on each new item, when that concern is installed."""
-    try:
-        relations = importlib.import_module("provenance.relations")
-    except ImportError:
-        return None
-    return getattr(relations, "check_new_item", None)
-
-
-def _match_where(m: dict[str, object]) -> str:
-    parts = []
+def _evidence(m: dict[str, Any]) -> str:
+    """How a match was made, in a few words: the algorithm, its distance, where."""
+    if m["algorithm"] == "orb":
+        text = f"{m['distance']:g} keypoints agree on one geometry"
+    else:
+        text = f"{m['algorithm']} distance {m['distance']:g}"
     if m.get("frame_seconds") is not None:
-        parts.append(f"at {m['frame_seconds']} s")
+        text += f", at {m['frame_seconds']:g} s"
     if m.get("page") is not None:
-        parts.append(f"page {m['page']}")
-    return "; " + ", ".join(parts) if parts else ""
+        text += f", page {m['page']}"
+    return text
 
 
 class _Progress:
@@ -230,6 +219,55 @@ def show(
         emit_json(doc)
     else:
         typer.echo(render_show(doc))
+
+
+@app.command("match")
+@boundary
+def match(
+    target: Annotated[str, typer.Argument(metavar="FILE|ITEM",
+                                          help="A file, or a held item's SHA-256 prefix.")],
+    max_distance: Annotated[
+        int | None, typer.Option(help="Only hash matches within this many bits.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which held items a file (or item) is a re-upload of, or similar to; best first."""
+    from . import relations
+
+    conn = GLOBALS.open()
+    doc = relations.match(conn, target, max_distance=max_distance)
+    if as_json:
+        emit_json(doc)
+        return
+    q = doc["query"]
+    typer.echo(f"query {q['path'] or q['item']} ({q['kind']}, sha256 {short(q['sha256'])})")
+    if not doc["matches"]:
+        typer.echo("  no near-duplicates held")
+    for m in doc["matches"]:
+        typer.echo(f"  {m['verdict']:<10} {short(m['sha256'])}  {m['kind'] or '-':<8}"
+                   f" {_evidence(m)}")
+
+
+@app.command("dupes")
+@boundary
+def dupes(as_json: JsonOpt = False) -> None:
+    """Every near-duplicate family, its earliest known copy first."""
+    from . import dupes as core
+
+    conn = GLOBALS.open()
+    families = core.families(conn)
+    if as_json:
+        emit_json(families)
+        return
+    if not families:
+        typer.echo("no near-duplicate families")
+    for f in families:
+        typer.echo(f"family of {f['size']}, earliest {short(f['earliest'])}"
+                   f" ({f['members'][0]['earliest_source']} {f['earliest_at']})")
+        for m in f["members"]:
+            rel = m["relation_to_earliest"]
+            how = f"  {_evidence(rel)}" if rel else "  (earliest)"
+            typer.echo(f"  {short(m['sha256'])}  {m['kind']:<8} {m['file_name'] or '-':<30}{how}")
 
 
 @app.command("log")

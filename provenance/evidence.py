@@ -9,6 +9,7 @@ import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import BadInput
 from .store import db_path_of, store_dir
@@ -64,3 +65,38 @@ def hash_file(path: str | os.PathLike[str]) -> str:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def features_path(root: Path, sha256: str) -> Path:
+    """Keypoints of an item's picture: a derived cache, rebuilt from the original if lost."""
+    return root / "features" / sha256[:2] / f"{sha256}.npz"
+
+
+def put_features(root: Path, sha256: str, features: dict[str, object]) -> None:
+    import numpy as np
+
+    target = features_path(root, sha256)
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    count = int(features["count"])  # type: ignore[call-overload]
+    points = np.frombuffer(features["points"], np.float32).reshape(count, 2)  # type: ignore[call-overload]
+    descriptors = np.frombuffer(features["descriptors"], np.uint8).reshape(count, 32)  # type: ignore[call-overload]
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-", suffix=".npz")
+    with os.fdopen(fd, "wb") as fh:
+        np.savez(fh, points=points, descriptors=descriptors)
+    os.replace(tmp, target)
+
+
+def load_features(root: Path, sha256: str) -> Any:
+    """The item's LocalFeatures, or None when no keypoints were cached for it."""
+    import numpy as np
+
+    from .localmatch import LocalFeatures
+
+    path = features_path(root, sha256)
+    try:
+        with np.load(path) as data:
+            return LocalFeatures(data["points"], data["descriptors"])
+    except (OSError, ValueError, KeyError):
+        return None

@@ -34,6 +34,8 @@ class Analysis:
     metadata: dict[str, Any] = field(default_factory=dict)
     raw_metadata: dict[str, Any] = field(default_factory=dict)
     hashes: list[dict[str, Any]] = field(default_factory=list)
+    query_hashes: list[dict[str, Any]] = field(default_factory=list)
+    features: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -140,6 +142,8 @@ def analyse(path: str, requested_kind: str | None = None) -> Analysis:
         result.metadata = extracted.metadata
         result.raw_metadata = extracted.raw_metadata
         result.hashes = extracted.hashes
+        result.query_hashes = extracted.query_hashes
+        result.features = extracted.features
         result.warnings.extend(extracted.warnings)
         if extracted.mime:
             result.mime = extracted.mime
@@ -246,7 +250,7 @@ def add_paths(
     copy: bool = True,
     on_total: Callable[[int], None] | None = None,
     progress: Callable[[AddResult], None] | None = None,
-    after_register: Callable[[sqlite3.Connection, AddResult, Analysis], None] | None = None,
+    check_matches: bool = True,
 ) -> list[AddResult]:
     """Register every file named or found under the folders named, in order."""
     results: list[AddResult] = []
@@ -267,8 +271,10 @@ def add_paths(
         analysis_path = analysis.path
         try:
             result = register(conn, analysis, sighting, by=by, copy=copy)
-            if after_register and result.status != "error":
-                after_register(conn, result, analysis)
+            if check_matches and result.status == "new":
+                from .relations import check_new_item
+
+                check_new_item(conn, result, analysis, by)
         except ProvError as exc:
             result = AddResult(analysis_path, "error", analysis.sha256, analysis.kind or None,
                                str(exc), analysis.warnings)

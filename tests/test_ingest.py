@@ -206,7 +206,7 @@ def test_each_bad_input_gets_one_line_and_the_rest_of_the_batch_goes_in(prov, db
     reasons = {
         "empty.jpg": "empty file",
         "truncated.jpg": "truncated",
-        "corrupt.png": "cannot be decoded",
+        "corrupt.png": "not an image format",
         "notes.jpg": "text/plain",
         "bomb.png": "decompression bomb",
         "missing.jpg": "no such file",

@@ -5,21 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import BadInput
-
-# Pixels above which an image is refused as a decompression bomb. Generous:
-# a 200-megapixel phone sensor (16320 x 12240) still goes in.
-MAX_PIXELS = 250_000_000
-# Longest side images are decoded at for hashing (JPEG draft mode gets close
-# to this for free by decoding at 1/2, 1/4 or 1/8 scale).
-DECODE_SIZE = 512
-
 
 @dataclass
 class Extracted:
     metadata: dict[str, Any] = field(default_factory=dict)
     raw_metadata: dict[str, Any] = field(default_factory=dict)
     hashes: list[dict[str, Any]] = field(default_factory=list)
+    # Searched with, never stored: the dihedral PDQ variants of the picture.
+    query_hashes: list[dict[str, Any]] = field(default_factory=list)
+    # ORB keypoints for the crop stage: a derived cache beside the store, not evidence.
+    features: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     mime: str | None = None
 
@@ -35,75 +30,58 @@ def extract(path: str, kind: str, mime: str) -> Extracted:
 
 
 def extract_image(path: str) -> Extracted:
+    """EXIF, pixel size, perceptual hashes, query variants and keypoints: one decode."""
+    import io
+
+    from PIL import Image
+
+    from .. import hashing
     from . import image
 
     with open(path, "rb") as fh:
         data = fh.read()
     out = Extracted()
-    pixels = decode_image(data, path)
-    out.metadata["width"], out.metadata["height"] = pixels.size_before_orientation
+    img = hashing.load_image(data, name=path)
+    try:
+        with Image.open(io.BytesIO(data)) as probe:  # header only: the stored pixel size
+            out.metadata["width"], out.metadata["height"] = probe.size
+            out.mime = Image.MIME.get(probe.format or "")
+    except (OSError, ValueError):  # load_image already decoded it; the header read cannot fail
+        pass
     meta, raw, warnings = image.read_exif(data)
     out.metadata.update(meta)
     out.raw_metadata = {"exif": raw}
     out.warnings.extend(warnings)
-    out.hashes = pixels.hashes
-    if pixels.format_mime:
-        out.mime = pixels.format_mime
+    hashes, query, features = hash_pixels(img)
+    out.hashes, out.query_hashes, out.features = hashes, query, features
     return out
 
 
-@dataclass
-class Decoded:
-    size_before_orientation: tuple[int, int]
-    hashes: list[dict[str, Any]]
-    format_mime: str | None
+def hash_pixels(
+    img: Any, *, frame_seconds: float | None = None, page: int | None = None, features: bool = True
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
+    """(stored hash rows, query-only hashes, keypoints) of one decoded picture."""
+    from .. import hashing
+
+    hashed = hashing.hash_image(img)
+    box = hashed.trimmed
+    trimmed = img if box == (0, 0, img.width, img.height) else img.crop(box)
+    rows = [_row(h, frame_seconds, page) for h in hashed.hashes]
+    query = [_row(h, frame_seconds, page) for h in hashing.query_variants(trimmed)
+             if h.region != "full"]
+    keypoints = None
+    if features:
+        from ..localmatch import local_features
+
+        f = local_features(trimmed)
+        keypoints = {"points": f.points.tobytes(), "descriptors": f.descriptors.tobytes(),
+                     "count": int(len(f.points))}
+    return rows, query, keypoints
 
 
-def decode_image(data: bytes, subject: str) -> Decoded:
-    """Decode once at reduced scale, refusing bombs and broken files; hash the pixels."""
-    import io
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
-
-    _register_heif()
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            width, height = img.size
-            if width * height > MAX_PIXELS:
-                raise BadInput(subject, _bomb(width, height))
-            fmt_mime = Image.MIME.get(img.format or "")
-            if img.format == "JPEG":
-                img.draft("RGB", (DECODE_SIZE, DECODE_SIZE))
-            img.load()
-            hashes = _hash_records(img)
-    except BadInput:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise BadInput(subject, "image is a decompression bomb (too many pixels)") from None
-    except UnidentifiedImageError:
-        raise BadInput(subject, "image cannot be decoded: unknown or corrupt format") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
-        reason = str(exc) or type(exc).__name__
-        if "truncated" in reason:
-            reason = "image data is truncated"
-        raise BadInput(subject, f"image cannot be decoded: {reason}") from None
-    return Decoded((width, height), hashes, fmt_mime)
-
-
-def _hash_records(img: Any) -> list[dict[str, Any]]:
-    # Wired to the perceptual hash family once provenance.hashing lands.
-    return []
-
-
-def _bomb(width: int, height: int) -> str:
-    return (
-        f"image claims {width} x {height} pixels ({width * height / 1e6:.0f} Mpx), over the"
-        f" {MAX_PIXELS / 1e6:.0f} Mpx limit: refused as a possible decompression bomb"
-    )
+def _row(h: Any, frame_seconds: float | None, page: int | None) -> dict[str, Any]:
+    return {"algorithm": h.algorithm, "region": h.region, "value": h.value.hex(),
+            "quality": h.quality, "frame_seconds": frame_seconds, "page": page}
 
 
 def _register_heif() -> None:
