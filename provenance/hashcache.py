@@ -1,13 +1,16 @@
 """Stored perceptual hashes as packed arrays, cached beside the store and topped up.
 
-Loading a million hashes row by row from SQLite takes seconds; the packed copy
-loads in milliseconds. It is derived data: checked against the database on every
-load (row count and highest id), rebuilt whenever it disagrees, never evidence.
+Loading a million hashes row by row from SQLite takes seconds; the packed copy is
+memory-mapped in milliseconds, with the chunk tables of the exact PDQ index. It is
+derived data: checked against the database on every load (row count and highest
+id), rebuilt whenever it disagrees, never evidence.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sqlite3
 import tempfile
 from dataclasses import dataclass
@@ -17,81 +20,103 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
+    from .index import ChunkIndex
     from .matchrule import StoredSet
 
-VERSION = 1
+VERSION = 2
 _QUERY = (
     "SELECT h.id, i.registered_event, h.algorithm, h.value, h.quality, h.frame_seconds, h.page"
     " FROM hashes h JOIN items i ON i.sha256 = h.item WHERE h.id > ? ORDER BY h.id"
 )
 _NBYTES = {"pdq": 32, "phash": 8}
+_COLUMNS = ("k", "v", "q", "f", "p")
+Columns = dict[str, dict[str, "np.ndarray"]]
 
 
 @dataclass
 class Loaded:
     stored: StoredSet
     max_hash_id: int
+    chunk_index: ChunkIndex | None  # over every stored PDQ row, when the cache holds one
 
 
-def _path(store: Path, db_id: str) -> Path:
-    return store / "index" / f"hashes-v{VERSION}-{db_id}.npz"
+def _folder(store: Path, db_id: str) -> Path:
+    return store / "index" / f"hashes-v{VERSION}-{db_id}"
 
 
-def load(conn: sqlite3.Connection, store: Path) -> Loaded:
+def _read(folder: Path) -> tuple[Columns, dict[str, Any]] | None:
     import numpy as np
 
     from .matchrule import ALGORITHMS
+
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        cols = {a: {c: np.load(folder / f"{a}_{c}.npy", mmap_mode="r") for c in _COLUMNS}
+                for a in ALGORITHMS}
+    except (OSError, ValueError, KeyError):
+        return None
+    return cols, meta
+
+
+def load(conn: sqlite3.Connection, store: Path) -> Loaded:
+    """Every stored hash, from the cache when it is current, topped up from the database."""
+    import numpy as np
+
+    from .index import ChunkIndex
+    from .matchrule import ALGORITHMS
     from .store import database_id
 
-    path = _path(store, database_id(conn))
-    arrays: dict[str, np.ndarray] = {}
+    folder = _folder(store, database_id(conn))
+    cached = _read(folder)
     cached_max = 0
-    try:
-        with np.load(path) as data:
-            arrays = {k: data[k] for k in data.files}
-        cached_max = int(arrays["max_id"][0])
+    if cached is not None:
+        cols, meta = cached
+        cached_max = int(meta["max_id"])
         count = conn.execute("SELECT COUNT(*) FROM hashes WHERE id <= ?",
                              (cached_max,)).fetchone()[0]
-        if count != int(arrays["count"][0]):
-            raise ValueError("stale")
-    except (OSError, ValueError, KeyError):
-        arrays, cached_max = {}, 0
-
+        if count != int(meta["count"]):
+            cached, cached_max = None, 0
     fresh, new_max, added = rows_after(conn, cached_max)
-    merged: dict[str, dict[str, np.ndarray]] = {}
-    for a in ALGORITHMS:
-        if arrays:
-            merged[a] = {n: np.concatenate([arrays[f"{a}_{n}"], fresh[a][n]]) for n in fresh[a]}
-        else:
-            merged[a] = fresh[a]
-    if added or not arrays:
-        total = conn.execute("SELECT COUNT(*) FROM hashes WHERE id <= ?", (new_max,)).fetchone()[0]
-        _save(path, merged, new_max, total)
-    return Loaded(_stored(merged), new_max)
+    if cached is not None and not added:
+        cols, _ = cached
+        chunk = None
+        try:
+            chunk = ChunkIndex(np.load(folder / "pdq_offsets.npy", mmap_mode="r"),
+                               np.load(folder / "pdq_order.npy", mmap_mode="r"), cols["pdq"]["v"])
+        except (OSError, ValueError):
+            chunk = None
+        return Loaded(_stored(cols), new_max, chunk)
+    if cached is not None:
+        cols, _ = cached
+        merged = {a: {c: np.concatenate([cols[a][c], fresh[a][c]]) for c in _COLUMNS}
+                  for a in ALGORITHMS}
+    else:
+        merged = fresh
+    chunk = ChunkIndex.build(merged["pdq"]["v"])
+    total = conn.execute("SELECT COUNT(*) FROM hashes WHERE id <= ?", (new_max,)).fetchone()[0]
+    _save(folder, merged, chunk, new_max, total)
+    return Loaded(_stored(merged), new_max, chunk)
 
 
-def _stored(merged: dict[str, dict[str, np.ndarray]]) -> StoredSet:
+def _stored(cols: Columns) -> StoredSet:
     from .matchrule import ALGORITHMS, StoredSet
 
     return StoredSet(
-        keys={a: merged[a]["k"] for a in ALGORITHMS},
-        values={a: merged[a]["v"] for a in ALGORITHMS},
-        quality={a: merged[a]["q"] for a in ALGORITHMS},
-        frame_seconds={a: merged[a]["f"] for a in ALGORITHMS},
-        page={a: merged[a]["p"] for a in ALGORITHMS},
+        keys={a: cols[a]["k"] for a in ALGORITHMS},
+        values={a: cols[a]["v"] for a in ALGORITHMS},
+        quality={a: cols[a]["q"] for a in ALGORITHMS},
+        frame_seconds={a: cols[a]["f"] for a in ALGORITHMS},
+        page={a: cols[a]["p"] for a in ALGORITHMS},
     )
 
 
-def rows_after(
-    conn: sqlite3.Connection, max_id: int
-) -> tuple[dict[str, dict[str, np.ndarray]], int, int]:
+def rows_after(conn: sqlite3.Connection, max_id: int) -> tuple[Columns, int, int]:
     """Hash rows with id > max_id as packed columns; the new highest id; how many rows."""
     import numpy as np
 
     from .matchrule import ALGORITHMS
 
-    parts: dict[str, dict[str, list[Any]]] = {a: {"k": [], "v": [], "q": [], "f": [], "p": []}
-                                              for a in ALGORITHMS}
+    parts: dict[str, dict[str, list[Any]]] = {a: {c: [] for c in _COLUMNS} for a in ALGORITHMS}
     new_max, added = max_id, 0
     for hid, key, algorithm, value, quality, seconds, page in conn.execute(_QUERY, (max_id,)):
         new_max = max(new_max, hid)
@@ -104,7 +129,7 @@ def rows_after(
         part["q"].append(-1 if quality is None else quality)
         part["f"].append(np.nan if seconds is None else seconds)
         part["p"].append(-1 if page is None else page)
-    out: dict[str, dict[str, np.ndarray]] = {
+    out: Columns = {
         a: {
             "k": np.array(p["k"], np.int64),
             "v": (np.frombuffer(b"".join(p["v"]), np.uint8).reshape(-1, _NBYTES[a])
@@ -118,7 +143,7 @@ def rows_after(
     return out, new_max, added
 
 
-def extend(stored: StoredSet, fresh: dict[str, dict[str, np.ndarray]]) -> StoredSet:
+def extend(stored: StoredSet, fresh: Columns) -> StoredSet:
     """`stored` with freshly registered rows appended (in memory only)."""
     import numpy as np
 
@@ -135,17 +160,24 @@ def extend(stored: StoredSet, fresh: dict[str, dict[str, np.ndarray]]) -> Stored
     return _stored(merged)
 
 
-def _save(path: Path, merged: dict, max_id: int, count: int) -> None:
+def _save(folder: Path, cols: Columns, chunk: ChunkIndex, max_id: int, count: int) -> None:
+    """Write the cache into a fresh folder and swap it in, so readers never see half of it."""
     import numpy as np
 
-    flat = {f"{a}_{n}": arr for a, cols in merged.items() for n, arr in cols.items()}
-    flat["max_id"] = np.array([max_id], np.int64)
-    flat["count"] = np.array([count], np.int64)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-", suffix=".npz")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **flat)
-        os.replace(tmp, path)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".incoming-"))
+        for a, columns in cols.items():
+            for c, arr in columns.items():
+                np.save(tmp / f"{a}_{c}.npy", np.ascontiguousarray(arr))
+        np.save(tmp / "pdq_offsets.npy", chunk.offsets)
+        np.save(tmp / "pdq_order.npy", chunk.order)
+        (tmp / "meta.json").write_text(json.dumps({"max_id": max_id, "count": count}))
+        old = folder.with_name(folder.name + ".old")
+        if folder.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
     except OSError:
-        pass  # a read-only store still works, it just loads from the database each time
+        pass  # a read-only store still works; it just rebuilds in memory each time

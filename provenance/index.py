@@ -163,3 +163,78 @@ def cluster(hashes: np.ndarray, max_distance: int, rank: np.ndarray | None = Non
             members = members[~held]
     families.sort(key=lambda f: rank[f[0]])
     return families
+
+
+# Multi-index search: a 256-bit hash split into 16 chunks of 16 bits. If two hashes differ
+# in at most 31 bits, some chunk differs in at most one (16 chunks x 2 bits would be 32), so
+# probing each chunk's exact value and its 16 one-bit neighbours finds every hash within 31
+# bits — exactly, no approximation — while touching ~17 x 16 small buckets, not a million rows.
+PROBE_CHUNKS = 16
+
+
+class ChunkIndex:
+    """Exact Hamming search within 2 x chunks - 1 bits via sorted chunk tables."""
+
+    def __init__(self, offsets: np.ndarray, order: np.ndarray, values: np.ndarray) -> None:
+        # offsets[c, v]: where chunk value v starts in chunk c's sorted order; with 65,537
+        # entries a bucket is two lookups, not a binary search through a million keys.
+        self.offsets = offsets  # (chunks, 65537) uint32
+        self.order = order  # (chunks, n) uint32: rows sorted by each chunk's value
+        self.values = values  # (n, nbytes) uint8
+        self.chunks = order.shape[0]
+        self.exact_up_to = 2 * self.chunks - 1
+
+    @classmethod
+    def build(cls, values: np.ndarray) -> ChunkIndex:
+        import numpy as np
+
+        values = np.ascontiguousarray(values, dtype=np.uint8)
+        chunks = np.ascontiguousarray(values.view(np.uint16).T)  # (chunks, n)
+        order = np.argsort(chunks, axis=1, kind="stable").astype(np.uint32)
+        counts = np.stack([np.bincount(row, minlength=65536) for row in chunks])
+        offsets = np.zeros((chunks.shape[0], 65537), np.uint32)
+        np.cumsum(counts, axis=1, out=offsets[:, 1:])
+        return cls(offsets, np.ascontiguousarray(order), values)
+
+    def within(self, queries: Sequence[bytes], max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, distances): every stored row within max_distance of any query, at its
+        smallest distance. Exact for max_distance <= exact_up_to."""
+        import numpy as np
+
+        if max_distance > self.exact_up_to:
+            raise ValueError(f"chunk probing is exact only up to {self.exact_up_to} bits")
+        n = self.values.shape[0]
+        if not queries or n == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.uint16)
+        q = np.frombuffer(b"".join(queries), np.uint8).reshape(len(queries), -1)
+        qchunks = q.view(np.uint16)  # (m, chunks)
+        qwords = q.view(np.uint64)  # (m, words)
+        flips = np.concatenate([[0], 1 << np.arange(16)]).astype(np.uint16)
+        owner = np.repeat(np.arange(len(queries)), len(flips))  # query behind each probe
+        rows_found, owners_found = [], []
+        for c in range(self.chunks):
+            probes = (qchunks[:, c, None] ^ flips[None, :]).ravel()
+            lo = self.offsets[c][probes].astype(np.int64)
+            sizes = self.offsets[c][probes.astype(np.int64) + 1].astype(np.int64) - lo
+            total = int(sizes.sum())
+            if total == 0:
+                continue
+            # Concatenated ranges [lo, hi) without a Python loop.
+            starts = np.repeat(lo - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
+            rows_found.append(self.order[c][starts + np.arange(total)])
+            owners_found.append(np.repeat(owner, sizes))
+        if not rows_found:
+            return np.zeros(0, np.int64), np.zeros(0, np.uint16)
+        rows = np.concatenate(rows_found).astype(np.int64)
+        owners = np.concatenate(owners_found)
+        # Each candidate is compared with the query whose probe found it: that is enough,
+        # since a row within the limit of any query is found through that query's probes.
+        dist = np.bitwise_count(self.values[rows].view(np.uint64) ^ qwords[owners]).sum(
+            axis=1, dtype=np.uint16)
+        keep = dist <= max_distance
+        rows, dist = rows[keep], dist[keep]
+        order = np.lexsort((dist, rows))
+        rows, dist = rows[order], dist[order]
+        first = np.ones(len(rows), dtype=bool)
+        first[1:] = rows[1:] != rows[:-1]
+        return rows[first], dist[first]

@@ -34,14 +34,48 @@ def _apply_relation(conn: sqlite3.Connection, event: Any) -> None:
     )
 
 
+class _Items:
+    """Item key (registered_event) <-> SHA-256 and kind, looked up only when needed:
+    reading a million rows up front would cost `prov match` a second."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._by_key: dict[int, tuple[str, str]] = {}
+
+    def _row(self, key: int) -> tuple[str, str] | None:
+        if key not in self._by_key:
+            row = self.conn.execute("SELECT sha256, kind FROM items WHERE registered_event = ?",
+                                    (key,)).fetchone()
+            if row is None:
+                return None
+            self._by_key[key] = (row[0], row[1])
+        return self._by_key[key]
+
+    def sha(self, key: int) -> str:
+        row = self._row(key)
+        if row is None:
+            raise KeyError(key)
+        return row[0]
+
+    def kind(self, key: int) -> str | None:
+        row = self._row(key)
+        return row[1] if row else None
+
+    def key(self, sha: str) -> int | None:
+        row = self.conn.execute("SELECT registered_event, kind FROM items WHERE sha256 = ?",
+                                (sha,)).fetchone()
+        if row is None:
+            return None
+        self._by_key[row[0]] = (sha, row[1])
+        return int(row[0])
+
+
 @dataclass
 class Catalogue:
     """The stored hashes of one database, packed for search, kept current across a batch."""
 
     stored: StoredSet
-    sha_of: dict[int, str]
-    key_of: dict[str, int]
-    kind_of: dict[int, str]
+    items: _Items
     max_hash_id: int
     store_root: Path
     _features: dict[int, Any] = field(default_factory=dict)
@@ -50,7 +84,7 @@ class Catalogue:
         from .evidence import load_features
 
         if key not in self._features:
-            self._features[key] = load_features(self.store_root, self.sha_of[key])
+            self._features[key] = load_features(self.store_root, self.items.sha(key))
         return self._features[key]
 
 
@@ -73,19 +107,12 @@ def catalogue(conn: sqlite3.Connection) -> Catalogue:
         fresh, new_max, _ = hashcache.rows_after(conn, current.max_hash_id)
         current.stored = hashcache.extend(current.stored, fresh)
         current.max_hash_id = new_max
-        for key, sha, kind in conn.execute(
-            "SELECT registered_event, sha256, kind FROM items WHERE registered_event >"
-            " (SELECT COALESCE(MAX(k), 0) FROM (SELECT ? AS k))", (max(current.sha_of or [0]),)
-        ):
-            current.sha_of[key], current.key_of[sha], current.kind_of[key] = sha, key, kind
+        current.items.conn = conn
         return current
     loaded = hashcache.load(conn, store_dir(db_path))
-    items = conn.execute("SELECT registered_event, sha256, kind FROM items").fetchall()
     cat = Catalogue(
         stored=loaded.stored,
-        sha_of={r[0]: r[1] for r in items},
-        key_of={r[1]: r[0] for r in items},
-        kind_of={r[0]: r[2] for r in items},
+        items=_Items(conn),
         max_hash_id=loaded.max_hash_id,
         store_root=store_dir(db_path),
     )
@@ -120,7 +147,8 @@ def find_for(
     query = _hashes(analysis.hashes) + _hashes(analysis.query_hashes)
     if not query or not len(cat.stored):
         return []
-    excluded = {cat.key_of[exclude]} if exclude and exclude in cat.key_of else set()
+    key = cat.items.key(exclude) if exclude else None
+    excluded = {key} if key is not None else set()
     return matchrule.find(query, cat.stored, exclude=excluded,
                           query_features=_features(analysis.features),
                           load_features=cat.features, crop_candidates=crop_candidates)
@@ -128,8 +156,8 @@ def find_for(
 
 def match_json(cat: Catalogue, m: Match) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "sha256": cat.sha_of[m.key],
-        "kind": cat.kind_of.get(m.key),
+        "sha256": cat.items.sha(m.key),
+        "kind": cat.items.kind(m.key),
         "distance": m.distance,
         "algorithm": m.algorithm,
         "verdict": m.verdict,
@@ -238,7 +266,9 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
     is_file = os.path.isfile(target)
     if is_file and held is not None:
         # The very bytes are held already: that is the best match there is.
-        matches.insert(0, {"sha256": held, "kind": cat.kind_of.get(cat.key_of.get(held, -1)),
+        held_key = cat.items.key(held)
+        matches.insert(0, {"sha256": held,
+                           "kind": cat.items.kind(held_key) if held_key is not None else None,
                            "distance": 0, "algorithm": "sha256", "verdict": "identical",
                            "detail": {}})
     return {
