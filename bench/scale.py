@@ -18,7 +18,6 @@ import argparse
 import os
 import platform
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
