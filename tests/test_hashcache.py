@@ -1,0 +1,59 @@
+"""The exact multi-index PDQ search and the memory-mapped hash cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fixtures import media
+from provenance.index import ChunkIndex, HashIndex
+
+
+def _planted(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    for i in range(0, n - 1, 5):  # near neighbours at every distance up to 40 bits
+        bits = np.unpackbits(values[i])
+        bits[rng.choice(256, int(rng.integers(0, 41)), replace=False)] ^= 1
+        values[i + 1] = np.packbits(bits)
+    return values
+
+
+@pytest.mark.parametrize("limit", [0, 5, 16, 31])
+def test_chunk_index_finds_exactly_what_brute_force_finds(limit):
+    values = _planted(4000, seed=limit)
+    chunk, brute = ChunkIndex.build(values), HashIndex(np.arange(len(values)), values)
+    rng = np.random.default_rng(99)
+    for _ in range(60):
+        queries = [values[int(rng.integers(len(values)))].tobytes() for _ in range(3)]
+        rows, dist = chunk.within(queries, limit)
+        assert sorted(zip(rows.tolist(), dist.tolist(), strict=True)) == sorted(
+            brute.search_many(queries, limit))
+
+
+def test_chunk_index_refuses_a_radius_it_cannot_answer_exactly():
+    chunk = ChunkIndex.build(_planted(100, seed=1))
+    with pytest.raises(ValueError, match="exact only up to 31"):
+        chunk.within([bytes(32)], 32)
+
+
+def test_hash_cache_is_topped_up_and_rebuilt_when_stale(prov, db, tmp_path):
+    from provenance import hashcache
+    from provenance.store import connect, store_dir
+
+    for i in range(3):
+        (tmp_path / f"{i}.jpg").write_bytes(media.jpeg_with_exif(400 + i, size=(160, 120)))
+        prov("add", str(tmp_path / f"{i}.jpg"))
+    conn = connect(db)
+    first = hashcache.load(conn, store_dir(db))
+    assert len(first.stored.keys["pdq"]) >= 3 and first.chunk_index is not None
+    again = hashcache.load(conn, store_dir(db))  # from the memory-mapped cache
+    assert np.array_equal(np.asarray(again.stored.values["pdq"]),
+                          np.asarray(first.stored.values["pdq"]))
+    (tmp_path / "new.jpg").write_bytes(media.jpeg_with_exif(499, size=(160, 120)))
+    prov("add", str(tmp_path / "new.jpg"))
+    topped = hashcache.load(conn, store_dir(db))
+    assert len(topped.stored.keys["pdq"]) == len(first.stored.keys["pdq"]) + 1
+    expected = conn.execute("SELECT value FROM hashes WHERE algorithm = 'pdq' ORDER BY id")
+    assert [bytes(v) for v in np.asarray(topped.stored.values["pdq"])] == [
+        r[0] for r in expected]
