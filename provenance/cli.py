@@ -134,7 +134,16 @@ def _evidence(m: dict[str, Any]) -> str:
         text = f"{m['distance']:g} keypoints agree on one geometry"
     else:
         text = f"{m['algorithm']} distance {m['distance']:g}"
-    if m.get("frame_seconds") is not None:
+    # `prov dupes` relations carry their detail inline.
+    shares = m.get("detail") or m
+    covers = shares.get("covers_seconds")
+    if covers:
+        # A video against a video: which stretch of the held one the match spans.
+        text += f", covering {covers[0]:g}-{covers[1]:g} s of it"
+        if "query_share" in shares:
+            text += (f" ({shares['query_share']:.0%} of this one's frames,"
+                     f" {shares['candidate_share']:.0%} of its)")
+    elif m.get("frame_seconds") is not None:
         text += f", at {m['frame_seconds']:g} s"
     if m.get("page") is not None:
         text += f", page {m['page']}"

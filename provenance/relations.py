@@ -149,9 +149,19 @@ def find_for(
         return []
     key = cat.items.key(exclude) if exclude else None
     excluded = {key} if key is not None else set()
-    return matchrule.find(query, cat.stored, exclude=excluded,
-                          query_features=_features(analysis.features),
-                          load_features=cat.features, crop_candidates=crop_candidates)
+    from . import relations_media as media
+
+    if media.is_video(analysis):
+        return media.find_video(cat, analysis, excluded, crop_candidates)
+    if media.is_document(analysis):
+        return media.find_document(cat, analysis, excluded, crop_candidates)
+    features = _features(analysis.features)
+    found = matchrule.find(query, cat.stored, exclude=excluded, query_features=features,
+                           load_features=cat.features, crop_candidates=crop_candidates)
+    # Keypoints against held documents' pages and videos' frames (a photographed page, a
+    # cropped still): their hashes are per page and per frame, their keypoints apart.
+    return media.picture_keyframe_stage(cat, found, media.upright_pdq(analysis), features,
+                                        excluded, crop_candidates)
 
 
 def match_json(cat: Catalogue, m: Match) -> dict[str, Any]:
@@ -179,7 +189,12 @@ def check_new_item(
     if result.status != "new" or result.sha256 is None or not analysis.hashes:
         return
     sha = result.sha256
-    if analysis.features:
+    from . import keyframes
+
+    if keyframes.is_packed(analysis.features):
+        assert analysis.features is not None
+        keyframes.put(store_dir(db_path_of(conn)), sha, analysis.features)
+    elif analysis.features:
         put_features(store_dir(db_path_of(conn)), sha, analysis.features)
     cat = catalogue(conn)
     matches = find_for(cat, analysis, exclude=sha, crop_candidates=ADD_CROP_CANDIDATES)
@@ -211,6 +226,7 @@ def near_duplicates_for_item(conn: sqlite3.Connection, sha256: str) -> list[dict
         d["detail"] = json.loads(d.pop("detail_json"))
         where = d["detail"].get("frame_seconds")
         page = d["detail"].get("page")
+        covers = d["detail"].get("covers_seconds")  # of the older item, video against video
         first = conn.execute("SELECT file_name FROM sightings WHERE item = ? ORDER BY id LIMIT 1",
                              (d["counterpart"],)).fetchone()
         role = "re-upload of" if d["direction"] == "older" else "re-uploaded as"
@@ -218,7 +234,8 @@ def near_duplicates_for_item(conn: sqlite3.Connection, sha256: str) -> list[dict
             role = "similar to"
         d["summary"] = (f"{role} {d['counterpart'][:12]} ({first[0] if first else '-'}):"
                         f" {d['algorithm']} {d['distance']:g}"
-                        + (f", at {where:g} s" if where is not None else "")
+                        + (f", covering {covers[0]:g}-{covers[1]:g} s" if covers
+                           else f", at {where:g} s" if where is not None else "")
                         + (f", page {page}" if page is not None else "")
                         + f"  [event {d['id']}]")
         out.append(d)

@@ -98,7 +98,7 @@ def extract_video(path: str) -> Extracted:
         from . import video
     except ImportError:
         return Extracted(warnings=["video metadata not extracted (no video support)"])
-    return video.extract(path)  # type: ignore[attr-defined]
+    return video.extract(path)
 
 
 def extract_document(path: str) -> Extracted:
@@ -106,4 +106,4 @@ def extract_document(path: str) -> Extracted:
         from . import document
     except ImportError:
         return Extracted(warnings=["document metadata not extracted (no PDF support)"])
-    return document.extract(path)  # type: ignore[attr-defined]
+    return document.extract(path)

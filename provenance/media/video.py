@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from av.video.stream import VideoStream
     from PIL.Image import Image
 
+    from .extract import Extracted
+
 # Where cameras and phones put each fact, best source first. Apple's local time with offset
 # beats creation_time, which is UTC and which many tools reset when they rewrite a file.
 _CAPTURED_AT_KEYS = ("com.apple.quicktime.creationdate", "creation_time", "date")
@@ -418,3 +420,63 @@ def parse_datetime(text: str | None) -> str | None:
         return None
     timespec = "microseconds" if moment.microsecond else "seconds"
     return moment.isoformat(timespec=timespec)
+
+
+# --- extraction for ingest --------------------------------------------------------------------
+
+# Keypoints (ORB) for the crop stage are found on at most this many sampled frames, spread
+# evenly: a 20 s clip gets every sampled frame, 10 minutes one frame in ten. About 9 ms and
+# 15 KB each, so a long video costs well under a second here and ~1 MB in the feature cache.
+KEYFRAMES = 60
+# Metadata that is not a column: kept in the item's metadata JSON beside the columns.
+_EXTRA_KEYS = ("captured_at_source", "rotation", "has_audio", "audio_codec", "container_format")
+
+
+def extract(path: str | Path) -> Extracted:
+    """Metadata, one perceptual hash row set per sampled frame, and keyframe keypoints.
+
+    Stored rows carry `frame_seconds`. Query-only rows are each frame's mirror image (PDQ
+    "flipy"): a mirrored re-post is matched frame by frame; other dihedral turns are not
+    searched for video (a player applies the rotation tag; rotated pixels are rare).
+    Raises BadInput for anything that is not a complete, decodable video.
+    """
+    from .. import keyframes
+    from ..localmatch import local_features
+    from .extract import Extracted, hash_pixels
+
+    meta = video_metadata(path)
+    out = Extracted(mime=_mime(meta["container_format"]))
+    out.raw_metadata = {"container": meta.pop("raw")}
+    captured, source = meta.get("captured_at"), meta.get("captured_at_source")
+    if captured and source == "com.apple.quicktime.creationdate":
+        # Apple's tag is local time with its offset; creation_time is UTC, not a local zone.
+        offset = re.search(r"[+-]\d{2}:\d{2}$", captured)
+        meta["captured_offset"] = offset.group(0) if offset else None
+    out.metadata = {k: v for k, v in meta.items() if v is not None or k in _EXTRA_KEYS}
+
+    # Sampling is about one frame a second: the duration says how sparse keyframes must be.
+    step = max(1, math.ceil((meta.get("duration_seconds") or 0) / KEYFRAMES))
+    chosen: list[tuple[float, Any]] = []
+    count = 0
+    for seconds, image in sample_frames(path):
+        at = round(seconds, 3)
+        rows, query, _ = hash_pixels(image, frame_seconds=at, features=False)
+        out.hashes.extend(rows)
+        out.query_hashes.extend(q for q in query if q["region"] == "flipy")
+        if count % step == 0 and len(chosen) < KEYFRAMES:
+            chosen.append((at, local_features(image)))
+        count += 1
+    out.metadata["frames_hashed"] = count
+    out.features = keyframes.pack(chosen, "seconds")
+    return out
+
+
+def _mime(container_format: str | None) -> str | None:
+    names = (container_format or "").split(",")
+    if "mp4" in names or "mov" in names:
+        return None  # sniffing already told MP4 from QuickTime; the demuxer cannot
+    for name, mime in (("matroska", "video/x-matroska"), ("webm", "video/webm"),
+                       ("avi", "video/x-msvideo"), ("mpegts", "video/mp2t")):
+        if name in names:
+            return mime
+    return None
