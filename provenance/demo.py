@@ -71,8 +71,27 @@ def build(path: Path, *, by: str) -> tuple[dict[str, Any], list[str]]:
         shas[name] = result.sha256
         steps.append(f"registered {name:<13} {result.sha256[:12]}  {file.name}")
     steps.extend(_story(conn, shas, by=by))
+    steps.extend(_repost(conn, files["arrival"], path.parent / "seed-media", by=by))
     sha = registry.resolve(conn, shas["arrival"])
     return report.item_report(conn, sha), steps
+
+
+def _repost(conn: sqlite3.Connection, arrival: Path, folder: Path, *, by: str) -> list[str]:
+    """A later re-post of the arrival clip, as an investigator would come across it."""
+    from fixtures.case import CASE, write_repost
+
+    repost = write_repost(arrival, folder)
+    [result] = ingest.add_paths(conn, [str(repost)], ingest.Sighting(
+        case=CASE, title="Re-post of the arrival clip (Telegram, watermarked)",
+        source_url="https://t.me/s/frontline_reposts"), by=by)
+    if result.sha256 is None:
+        raise UsageProblem(f"demo fixture {repost} failed to register: {result.error}")
+    steps = [f"registered {'repost':<13} {result.sha256[:12]}  {repost.name}"]
+    for m in result.matches:
+        covers = m["detail"].get("covers_seconds")
+        where = f", seconds {covers[0]:g}-{covers[1]:g} of it" if covers else ""
+        steps.append(f"  {m['verdict']} of {m['sha256'][:12]} ({m['algorithm']}{where})")
+    return steps
 
 
 CSCIS = "Ukrainian Center for Strategic Communication and Information Security"
@@ -113,7 +132,7 @@ def _story(conn: sqlite3.Connection, shas: dict[str, str], *, by: str) -> list[s
         note="geolocated from barracks layout and ridge line"), by=by)
     steps.append(f"claim   {cnn.id:>3}  arrival       CNN: Sergeevka training camp")
     claims.review(conn, cnn.id, "verified",
-                  "the file's own GPS is 0.1 km away; the ridge line matches", by=by)
+                  "the file's own GPS agrees; the ridge line matches", by=by)
     caption = claims.record(conn, shas["arrival"], claims.ClaimInput(
         place="Sergeevka", geonameid=2020626, claimant="Telegram channel (unattributed)",
         method="caption", note="caption names 'Sergeevka' only; the wrong one of two"), by=by)

@@ -66,7 +66,10 @@ def test_demo_builds_the_seed_case_and_shows_it(tmp_path):
     target = tmp_path / "demo" / "evidence.db"
     result = CliRunner().invoke(app, ["demo", "--db", str(target)])
     assert result.exit_code == 0, result.output
-    assert "sergeevka_arrival.jpg" in result.stdout
+    assert "sergeevka_arrival.mp4" in result.stdout
+    # The re-posted excerpt is recognised, and the seconds of the arrival clip it covers named.
+    assert re.search(r"re-upload of \w{12} \(vpdq, seconds 1[12][.\d]*-(29|3[0-2])[.\d]* of it\)",
+                     result.stdout), result.stdout
     assert "43.3491" in result.stdout
     assert "Sergeevka training camp" in result.stdout and "verified" in result.stdout
     assert "published by CNN" in result.stdout and "refuted" in result.stdout
