@@ -25,6 +25,24 @@ class EvidenceStore:
     def beside(cls, conn: sqlite3.Connection) -> EvidenceStore:
         return cls(store_dir(db_path_of(conn)))
 
+    @property
+    def staging(self) -> Path:
+        """Where workers write copies while hashing; adopted under their hash on commit."""
+        return self.root / "sha256" / "incoming"
+
+    def adopt(self, staged: str, sha256: str) -> Path:
+        """Make a staged copy (written from the hashed bytes) the stored original."""
+        target = self.path_of(sha256)
+        if target.exists() and hash_file(target) == sha256:
+            os.unlink(staged)
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(staged, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        if target.exists():
+            os.chmod(target, stat.S_IRUSR | stat.S_IWUSR)
+        os.replace(staged, target)
+        return target
+
     def path_of(self, sha256: str) -> Path:
         return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
 

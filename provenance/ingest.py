@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ class Analysis:
     path: str  # printable
     file_name: str
     real_path: str = ""  # as the OS names it (may hold undecodable bytes)
+    staged_copy: str | None = None  # bytes copied into the store's staging folder, unnamed yet
     file_name_hex: str | None = None
     sha256: str | None = None
     md5: str | None = None
@@ -107,20 +109,72 @@ def expand(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
             yield given, "not a regular file"
 
 
-def _hash_file(path: str) -> tuple[str, str, int, bytes]:
+# Files up to this size are kept in memory after hashing so an image is read once, not twice.
+KEEP_IN_MEMORY = 256 << 20
+
+
+@dataclass
+class _Read:
+    sha256: str
+    md5: str
+    size: int
+    head: bytes
+    data: bytes | None  # the whole file, when small enough to keep
+    staged: str | None  # a copy written into the store's staging folder while reading
+
+
+def _read(path: str, stage_dir: str | None) -> _Read:
+    """One pass over the file: SHA-256, MD5, the first bytes, and (optionally) a staged copy.
+
+    The copy is written from the very bytes that were hashed, so the store can never
+    hold anything but the content the item is named after.
+    """
     sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
     head = b""
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            if not head:
-                head = chunk[: sniff.SNIFF_BYTES]
-            sha.update(chunk)
-            md5.update(chunk)
-            size += len(chunk)
-    return sha.hexdigest(), md5.hexdigest(), size, head
+    kept: list[bytes] | None = []
+    out = None
+    staged = None
+    if stage_dir is not None:
+        os.makedirs(stage_dir, exist_ok=True)
+        fd, staged = tempfile.mkstemp(dir=stage_dir, prefix=".incoming-")
+        out = os.fdopen(fd, "wb")
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                if not head:
+                    head = chunk[: sniff.SNIFF_BYTES]
+                sha.update(chunk)
+                md5.update(chunk)
+                size += len(chunk)
+                if out is not None:
+                    out.write(chunk)
+                if kept is not None:
+                    kept.append(chunk)
+                    if size > KEEP_IN_MEMORY:
+                        kept = None
+        if out is not None:
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        if out is not None:
+            out.close()
+            os.unlink(staged)  # type: ignore[arg-type]
+        raise
+    if out is not None:
+        out.close()
+    data = b"".join(kept) if kept is not None else None
+    return _Read(sha.hexdigest(), md5.hexdigest(), size, head, data, staged)
 
 
-def analyse(path: str, requested_kind: str | None = None) -> Analysis:
+def discard(analysis: Analysis) -> None:
+    """Remove a staged copy that will not be kept (known item, error, --no-copy)."""
+    if analysis.staged_copy and os.path.exists(analysis.staged_copy):
+        os.unlink(analysis.staged_copy)
+    analysis.staged_copy = None
+
+
+def analyse(path: str, requested_kind: str | None = None, stage_dir: str | None = None
+            ) -> Analysis:
     """Identity, kind, metadata and perceptual hashes of one file. Never raises."""
     shown, raw_hex = display_name(path)
     result = Analysis(path=shown, file_name=os.path.basename(shown), real_path=path)
@@ -128,7 +182,9 @@ def analyse(path: str, requested_kind: str | None = None) -> Analysis:
         result.file_name_hex = os.fsencode(os.path.basename(path)).hex()
         result.warnings.append("file name is not valid UTF-8; recorded escaped, with its raw bytes")
     try:
-        result.sha256, result.md5, result.size, head = _hash_file(path)
+        read = _read(path, stage_dir)
+        result.sha256, result.md5, result.size, head = read.sha256, read.md5, read.size, read.head
+        result.staged_copy = read.staged
         if result.size == 0:
             raise BadInput(shown, "empty file (0 bytes); nothing to register")
         result.mime = sniff.sniff_mime(head)
@@ -138,7 +194,7 @@ def analyse(path: str, requested_kind: str | None = None) -> Analysis:
             raise BadInput(shown, refusal)
         from .media import extract
 
-        extracted = extract.extract(path, kind, result.mime)
+        extracted = extract.extract(path, kind, result.mime, data=read.data)
         result.metadata = extracted.metadata
         result.raw_metadata = extracted.raw_metadata
         result.hashes = extracted.hashes
@@ -153,26 +209,45 @@ def analyse(path: str, requested_kind: str | None = None) -> Analysis:
         result.error = "permission denied: cannot read the file"
     except OSError as exc:
         result.error = f"cannot read the file ({exc.strerror or exc})"
+    if result.error:
+        discard(result)
     return result
 
 
 def analyse_all(
-    paths: list[str], requested_kind: str | None, workers: int | None = None
+    paths: list[str], requested_kind: str | None, workers: int | None = None,
+    stage_dir: str | None = None,
 ) -> Iterator[Analysis]:
     """Analyse files in order, in a process pool when there are enough to pay for it."""
     workers = workers or os.cpu_count() or 1
     if len(paths) < POOL_THRESHOLD or workers < 2:
         for path in paths:
-            yield analyse(path, requested_kind)
+            yield analyse(path, requested_kind, stage_dir)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # fork: workers only read files and compute; they never touch the database.
+    _preload()
+    # fork: workers only read files and compute; they never touch the database. Forked
+    # after the heavy libraries are loaded, they share them instead of each importing them.
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         kinds = [requested_kind] * len(paths)
-        yield from pool.map(analyse, paths, kinds, chunksize=1)
+        stages = [stage_dir] * len(paths)
+        yield from pool.map(analyse, paths, kinds, stages, chunksize=1)
+
+
+def _preload() -> None:
+    """Import what every worker needs once, in the parent, before forking."""
+    import importlib
+
+    for name in ("numpy", "PIL.Image", "PIL.ImageOps", "exifread", "pdqhash", "imagehash",
+                 "scipy.fftpack", "cv2", "provenance.hashing", "provenance.localmatch",
+                 "provenance.media.image", "provenance.media.extract"):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an optional speed-up only; the worker imports what it needs
+            continue
 
 
 def register(
@@ -197,7 +272,7 @@ def register(
         known = conn.execute("SELECT kind, stored FROM items WHERE sha256 = ?", (sha,)).fetchone()
         if known is None:
             if copy:
-                store.put(analysis.real_path, sha)
+                _keep(store, analysis, sha)
             log.record(
                 conn,
                 "item.registered",
@@ -219,7 +294,7 @@ def register(
         else:
             status, kind = "known", known["kind"]
             if copy and not known["stored"]:
-                store.put(analysis.real_path, sha)
+                _keep(store, analysis, sha)
                 log.record(conn, "item.stored", {"sha256": sha}, by=by, item=sha)
         log.record(
             conn,
@@ -238,6 +313,15 @@ def register(
             item=sha,
         )
     return AddResult(analysis.path, status, sha, kind, None, analysis.warnings)
+
+
+def _keep(store: evidence.EvidenceStore, analysis: Analysis, sha: str) -> None:
+    """Name the staged copy after its hash in the store (or copy now, if none was staged)."""
+    if analysis.staged_copy:
+        store.adopt(analysis.staged_copy, sha)
+        analysis.staged_copy = None
+    else:
+        store.put(analysis.real_path, sha)
 
 
 def add_paths(
@@ -267,10 +351,14 @@ def add_paths(
                 progress(result)
         else:
             usable.append(path)
-    for analysis in analyse_all(usable, kind):
+    stage = str(evidence.EvidenceStore.beside(conn).staging) if copy else None
+    for analysis in analyse_all(usable, kind, stage_dir=stage):
         analysis_path = analysis.path
         try:
-            result = register(conn, analysis, sighting, by=by, copy=copy)
+            try:
+                result = register(conn, analysis, sighting, by=by, copy=copy)
+            finally:
+                discard(analysis)
             if check_matches and result.status == "new":
                 from .relations import check_new_item
 
