@@ -19,9 +19,9 @@ class Extracted:
     mime: str | None = None
 
 
-def extract(path: str, kind: str, mime: str) -> Extracted:
+def extract(path: str, kind: str, mime: str, data: bytes | None = None) -> Extracted:
     if kind in ("image", "scan") and mime != "application/pdf":
-        return extract_image(path)
+        return extract_image(path, data)
     if kind == "video":
         return extract_video(path)
     if kind in ("document", "scan"):
@@ -29,7 +29,7 @@ def extract(path: str, kind: str, mime: str) -> Extracted:
     return Extracted()
 
 
-def extract_image(path: str) -> Extracted:
+def extract_image(path: str, data: bytes | None = None) -> Extracted:
     """EXIF, pixel size, perceptual hashes, query variants and keypoints: one decode."""
     import io
 
@@ -38,8 +38,9 @@ def extract_image(path: str) -> Extracted:
     from .. import hashing
     from . import image
 
-    with open(path, "rb") as fh:
-        data = fh.read()
+    if data is None:
+        with open(path, "rb") as fh:
+            data = fh.read()
     out = Extracted()
     img = hashing.load_image(data, name=path)
     try:
