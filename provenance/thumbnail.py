@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
+from .errors import BadInput
 from .evidence import EvidenceStore, hash_file
 
 MAX_SIDE = 320
-PREVIEWABLE_KINDS = {"image", "scan"}
+PREVIEWABLE_KINDS = {"image", "scan", "video", "document"}
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ def for_item(conn: sqlite3.Connection, sha256: str, max_side: int = MAX_SIDE) ->
     if row is None:
         return placeholder("?", "no such item")
     kind, mime = str(row["kind"]), str(row["mime"])
-    if kind not in PREVIEWABLE_KINDS or not mime.startswith("image/"):
+    previewable = mime.startswith(("image/", "video/")) or mime == "application/pdf"
+    if kind not in PREVIEWABLE_KINDS or not previewable:
         return placeholder(kind, f"no preview for {mime}")
     source = _source(conn, sha256, bool(row["stored"]))
     if source is None:
@@ -39,9 +41,38 @@ def for_item(conn: sqlite3.Connection, sha256: str, max_side: int = MAX_SIDE) ->
     if hash_file(source) != sha256:
         return placeholder(kind, "the copy no longer matches its hash: run prov verify")
     try:
+        if mime.startswith("video/"):
+            return Thumbnail(_still(_first_frame(source), max_side), "image/jpeg")
+        if mime == "application/pdf":
+            return Thumbnail(_still(_first_page(source), max_side), "image/jpeg")
         return Thumbnail(render(source, max_side), "image/jpeg")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, BadInput) as exc:
         return placeholder(kind, f"preview failed ({type(exc).__name__})")
+
+
+def _first_frame(path: Path):  # type: ignore[no-untyped-def]
+    from .media.video import sample_frames
+
+    for _seconds, img in sample_frames(str(path)):
+        return img
+    raise ValueError("no frame")
+
+
+def _first_page(path: Path):  # type: ignore[no-untyped-def]
+    from .media.document import render_pages
+
+    for _page, img in render_pages(str(path)):
+        return img
+    raise ValueError("no page")
+
+
+def _still(img, max_side: int) -> bytes:  # type: ignore[no-untyped-def]
+    """A video frame or a PDF page, as a small JPEG preview."""
+    img = img.convert("RGB")
+    img.thumbnail((max_side, max_side))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=82)
+    return out.getvalue()
 
 
 def _source(conn: sqlite3.Connection, sha256: str, stored: bool) -> Path | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from fixtures import media
 from fixtures.case import CASE, write_seed_case
 from provenance.cli import app
 
@@ -35,6 +36,11 @@ def build(folder: Path) -> Case:
     """Three seed photos, a text file, custody, two claims (one verified) — all via `prov`."""
     db = folder / "evidence.db"
     files = write_seed_case(folder / "media")
+    # A still of the arrival clip: the pages under test show an image's preview and GPS.
+    files["arrival"] = folder / "media" / "sergeevka_arrival.jpg"
+    files["arrival"].write_bytes(media.jpeg_with_exif(
+        2024, gps=media.SERGEEVKA, altitude=112.0, captured="2024:10:17 09:31:05",
+        offset="+10:00", make="Samsung", model="SM-A525F"))
     notes = folder / "media" / "interview-notes.txt"
     notes.write_text("Desk notes on the arrival clip.\n", encoding="utf-8")
     prov(db, "init")
