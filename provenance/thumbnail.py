@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from .errors import BadInput
 from .evidence import EvidenceStore, hash_file
@@ -50,7 +51,7 @@ def for_item(conn: sqlite3.Connection, sha256: str, max_side: int = MAX_SIDE) ->
         return placeholder(kind, f"preview failed ({type(exc).__name__})")
 
 
-def _first_frame(path: Path):  # type: ignore[no-untyped-def]
+def _first_frame(path: Path) -> Any:
     from .media.video import sample_frames
 
     for _seconds, img in sample_frames(str(path)):
@@ -58,7 +59,7 @@ def _first_frame(path: Path):  # type: ignore[no-untyped-def]
     raise ValueError("no frame")
 
 
-def _first_page(path: Path):  # type: ignore[no-untyped-def]
+def _first_page(path: Path) -> Any:
     from .media.document import render_pages
 
     for _page, img in render_pages(str(path)):
@@ -66,7 +67,7 @@ def _first_page(path: Path):  # type: ignore[no-untyped-def]
     raise ValueError("no page")
 
 
-def _still(img, max_side: int) -> bytes:  # type: ignore[no-untyped-def]
+def _still(img: Any, max_side: int) -> bytes:
     """A video frame or a PDF page, as a small JPEG preview."""
     img = img.convert("RGB")
     img.thumbnail((max_side, max_side))
