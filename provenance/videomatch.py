@@ -192,7 +192,8 @@ def _video(key: int, frames: QueryFrames, hits: _Hits, stored: StoredSet) -> Mat
         if not aligned.any():
             continue
         matched_frames = np.unique(hits.frame[aligned])
-        matched_rows = np.unique(hits.row[aligned])
+        # Stored frames, not rows: a frame may store several PDQ rows (sub-region windows).
+        matched_rows = np.unique(stored_seconds[hits.row[aligned]])
         strong_frames = np.unique(hits.frame[aligned & (hits.distance <= hashing.PDQ_MATCH)])
         # Per matched query frame, its nearest aligned stored frame: the typical distance.
         per_frame = [int(hits.distance[aligned & (hits.frame == f)].min()) for f in matched_frames]
@@ -203,14 +204,14 @@ def _video(key: int, frames: QueryFrames, hits: _Hits, stored: StoredSet) -> Mat
         return None
     _, oi, offset, matched_frames, matched_rows, strong_frames, per_frame = best
     query_total = int(_informative(frames.quality).sum())
-    candidate_rows = stored.keys["pdq"] == key
-    candidate_total = int((candidate_rows & _informative(stored.quality["pdq"])).sum())
+    candidate_rows = (stored.keys["pdq"] == key) & _informative(stored.quality["pdq"])
+    candidate_total = len(np.unique(stored_seconds[candidate_rows]))
     query_share = len(matched_frames) / max(query_total, 1)
     candidate_share = len(matched_rows) / max(candidate_total, 1)
     enough = min(MIN_STRONG, query_total, candidate_total)
     reupload = len(strong_frames) >= enough and max(query_share, candidate_share) >= \
         REUPLOAD_SHARE
-    covered = stored_seconds[matched_rows]
+    covered = matched_rows
     in_query = frames.seconds[matched_frames]
     detail = {
         "query_share": round(query_share, 3),

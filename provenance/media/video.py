@@ -458,7 +458,7 @@ def extract(path: str | Path) -> Extracted:
     step = max(1, math.ceil((meta.get("duration_seconds") or 0) / KEYFRAMES))
     chosen: list[tuple[float, Any]] = []
     count = 0
-    for seconds, image in sample_frames(path):
+    for seconds, image in _read_ahead(sample_frames(path)):
         at = round(seconds, 3)
         rows, query, _ = hash_pixels(image, frame_seconds=at, features=False)
         out.hashes.extend(rows)
@@ -480,3 +480,45 @@ def _mime(container_format: str | None) -> str | None:
         if name in names:
             return mime
     return None
+
+
+def _read_ahead(frames: Iterator[tuple[float, Image]], depth: int = 8
+                ) -> Iterator[tuple[float, Image]]:
+    """Decode in a thread while the caller hashes: FFmpeg releases the GIL while decoding,
+    so on two cores decoding and hashing overlap instead of taking turns. Exceptions
+    (BadInput for corrupt data) reach the caller in order, after the frames before them."""
+    import queue
+    import threading
+
+    done = object()
+    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in frames:
+                while not stop.is_set():
+                    try:
+                        box.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(done)
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            box.put(exc)
+
+    worker = threading.Thread(target=produce, name="prov-video-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
