@@ -1,13 +1,26 @@
-"""Recall per re-upload transformation and false matches across distinct photos, as a table."""
+"""Recall per re-upload transformation and false matches, through the real match rule.
+
+Every gallery image is stored the way ingest stores it (PNG bytes -> `load_image` ->
+`hash_pixels`: its rows and keypoints); every transformed copy is re-encoded as JPEG q92
+and goes through `hash_pixels` and then exactly `matchrule.find` against a `StoredSet`
+of the whole gallery (bases plus distractors), with ORB features, once with
+`prov add`'s crop candidates and once with `prov match`'s.
+
+    .venv/bin/python bench/robustness_images.py [--generated 24] [--distractors 1000]
+"""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import pickle
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -16,13 +29,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from fixtures import images as F  # noqa: E402
 from provenance import hashing as H  # noqa: E402
-from provenance import localmatch as L  # noqa: E402
+from provenance import matchrule, relations  # noqa: E402
+from provenance.localmatch import LocalFeatures  # noqa: E402
+from provenance.media.extract import hash_pixels  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "camera"
 SKIMAGE = ["astronaut", "coffee", "chelsea", "camera", "rocket", "hubble_deep_field", "retina",
            "immunohistochemistry", "coins", "brick", "grass", "gravel", "moon", "page", "horse",
            "clock", "text", "cell", "microaneurysms", "colorwheel", "logo", "motorcycle"]
-CANDIDATES = 8  # nearest gallery items (by PDQ, then by pHash) the crop stage verifies
+Transform = Callable[[Image.Image, int], Image.Image]
 
 
 def bases(generated: int) -> list[tuple[str, Image.Image]]:
@@ -47,11 +62,24 @@ def bases(generated: int) -> list[tuple[str, Image.Image]]:
     return out
 
 
-def rows() -> list[tuple[str, Callable[[Image.Image, int], Image.Image]]]:
+def distractor(k: int, count: int) -> Image.Image:
+    """Distinct images no query comes from: generated scenes of varied size and shape, and
+    (a tenth) scikit-image's LFW faces and non-faces, upscaled: a different image family."""
+    if k < count // 10:
+        import skimage.data as sd
+
+        arr = sd.lfw_subset()[k % 200]
+        img = Image.fromarray((np.asarray(arr) * 255).astype(np.uint8)).convert("RGB")
+        return img.resize((200, 200), Image.Resampling.BICUBIC)
+    shapes = [(640, 480), (480, 640), (800, 450), (500, 500), (320, 240), (1024, 576)]
+    return F.photo(100_000 + k, shapes[k % len(shapes)])
+
+
+def rows() -> list[tuple[str, Transform]]:
     def side(i: int) -> float:
         return (0.0, 1.0, 0.25, 0.75)[i % 4]
 
-    r: list[tuple[str, Callable[[Image.Image, int], Image.Image]]] = []
+    r: list[tuple[str, Transform]] = []
     r += [(f"JPEG q{q}", lambda im, i, q=q: F.jpeg(im, q)) for q in (30, 50, 70, 95)]
     r += [(f"resize {f}x", lambda im, i, f=f: F.resize(im, f)) for f in (0.25, 0.5, 2.0)]
     for frac in (0.05, 0.10, 0.20):
@@ -85,87 +113,164 @@ def rows() -> list[tuple[str, Callable[[Image.Image, int], Image.Image]]]:
     return r
 
 
+@dataclass
+class Analysed:
+    """One image as ingest sees it: what it stores, what it searches with, its keypoints."""
+
+    rows: list[dict[str, Any]]
+    query: list[H.PerceptualHash]
+    features: LocalFeatures | None
+    quality: int
+    seconds: float
+
+
+def analyse(data: bytes) -> Analysed:
+    start = time.perf_counter()
+    stored, query_only, keypoints = hash_pixels(H.load_image(data))
+    seconds = time.perf_counter() - start
+    # The same conversions `relations.find_for` applies to what ingest recorded.
+    query = relations._hashes(stored) + relations._hashes(query_only)
+    full = next(r for r in stored if r["algorithm"] == "pdq" and r["region"] == "full")
+    return Analysed(stored, query, relations._features(keypoints), int(full["quality"]), seconds)
+
+
+def _png(im: Image.Image) -> bytes:
+    return F.encode(im, "PNG", compress_level=1)  # lossless either way; level 6 costs 100 ms
+
+
 class Gallery:
-    def __init__(self, images: list[Image.Image]) -> None:
-        self.hashes, self.features = [], []
-        for im in images:
-            hashed = H.hash_image(H.load_image(F.encode(im, "PNG")))
-            self.hashes.append(hashed)
-            self.features.append(None)
-        self.images = images
-        self.pdq = np.array([np.frombuffer(h.get("pdq").value, np.uint8) for h in self.hashes])
-        self.phash = np.array([np.frombuffer(h.get("phash").value, np.uint8) for h in self.hashes])
-        self.quality = np.array([h.get("pdq").quality for h in self.hashes])
+    def __init__(self, items: list[Analysed]) -> None:
+        self.items = items
+        self.stored = matchrule.StoredSet.from_rows([
+            (key, h, r["frame_seconds"], r["page"])
+            for key, item in enumerate(self.items)
+            for r, h in zip(item.rows, relations._hashes(item.rows), strict=True)])
 
-    def local(self, k: int) -> L.LocalFeatures:
-        if self.features[k] is None:
-            img = H.load_image(F.encode(self.images[k], "PNG"))
-            self.features[k] = L.local_features(img.crop(self.hashes[k].trimmed))
-        return self.features[k]
+    def features(self, key: int) -> LocalFeatures | None:
+        return self.items[key].features
 
 
-def judge(gallery: Gallery, query: Image.Image
-          ) -> tuple[np.ndarray, list[str | None], list[str | None]]:
-    """Verdict for every gallery item: hash stage alone, and with the crop stage."""
-    img = H.load_image(F.encode(query, "JPEG", quality=92))
-    hashed = H.hash_image(img)
-    trimmed = img.crop(hashed.trimmed)
-    variants = np.array([np.frombuffer(v.value, np.uint8) for v in H.query_variants(trimmed)])
-    pdq = np.unpackbits(gallery.pdq[:, None, :] ^ variants[None], axis=2).sum(axis=2).min(axis=1)
-    ph_q = np.frombuffer(hashed.get("phash").value, np.uint8)
-    ph = np.unpackbits(gallery.phash ^ ph_q, axis=1).sum(axis=1)
-    quality = np.minimum(gallery.quality, hashed.get("pdq").quality)
-    hash_stage = [H.verdict(int(d), pdq_quality=int(q), phash_distance=int(p))
-                  for d, q, p in zip(pdq, quality, ph, strict=True)]
-    full = list(hash_stage)
-    candidates = set(np.argsort(pdq, kind="stable")[:CANDIDATES].tolist())
-    candidates |= set(np.argsort(ph, kind="stable")[:CANDIDATES].tolist())
-    query_features = L.local_features(trimmed)
-    for k in candidates:
-        if full[k] == "re-upload":
-            continue
-        inliers = L.verify(query_features, gallery.local(k))
-        full[k] = H.verdict(int(pdq[k]), pdq_quality=int(quality[k]), phash_distance=int(ph[k]),
-                            local_inliers=inliers)
-    return pdq, hash_stage, full
+def verdicts(gallery: Gallery, q: Analysed, crop_candidates: int | None
+             ) -> dict[int, str]:
+    """Gallery key -> verdict, through matchrule.find; None: no crop stage at all."""
+    if crop_candidates is None:
+        found = matchrule.find(q.query, gallery.stored)
+    else:
+        found = matchrule.find(q.query, gallery.stored, query_features=q.features,
+                               load_features=gallery.features, crop_candidates=crop_candidates)
+    return {m.key: m.verdict for m in found}
+
+
+# Shared with forked workers: set before the pool starts.
+_NAMED: list[tuple[str, Image.Image]] = []
+_GALLERY: Gallery | None = None
+_ROWS: list[tuple[str, Transform]] = []
+
+
+def _analyse_stored(job: tuple[int, int]) -> Analysed:
+    k, count = job
+    im = _NAMED[k][1] if k < len(_NAMED) else distractor(k - len(_NAMED), count)
+    return analyse(_png(im))
+
+
+def _query(job: tuple[int, int]) -> dict[str, Any]:
+    """One transformed copy through hash_pixels and find, at both widths and hash-only."""
+    r, i = job
+    assert _GALLERY is not None
+    q = analyse(F.encode(_ROWS[r][1](_NAMED[i][1], i), "JPEG", quality=92))
+    add = verdicts(_GALLERY, q, relations.ADD_CROP_CANDIDATES)
+    wide = verdicts(_GALLERY, q, matchrule.CROP_CANDIDATES)
+    return {"row": r, "i": i, "seconds": q.seconds, "add": add.get(i), "match": wide.get(i),
+            "hash": verdicts(_GALLERY, q, None).get(i),
+            # Every other gallery item called a re-upload is a false match, at either width.
+            "false": sorted(k for k, v in (add | wide).items() if k != i and v == "re-upload")}
+
+
+def _cache_path(generated: int, count: int) -> Path:
+    digest = hashlib.sha256(f"{generated} {count}".encode())
+    for name in ("provenance/hashing.py", "provenance/localmatch.py",
+                 "provenance/media/extract.py", "fixtures/images.py", "bench/robustness_images.py"):
+        digest.update((ROOT / name).read_bytes())
+    return ROOT / "bench" / "out" / f"robustness-gallery-{digest.hexdigest()[:16]}.pickle"
 
 
 def main() -> None:
+    global _NAMED, _GALLERY, _ROWS
+    import multiprocessing
+
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--generated", type=int, default=40, help="generated photos to add")
+    parser.add_argument("--generated", type=int, default=24, help="generated base photos")
+    parser.add_argument("--distractors", type=int, default=1000,
+                        help="extra distinct gallery images no query comes from")
     parser.add_argument("--only", help="run only rows whose name contains this")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
-    named = bases(args.generated)
-    gallery = Gallery([im for _, im in named])
-    n = len(named)
-    counts = {src: sum(k.startswith(src) for k, _ in named) for src in ("skim", "cam", "gen")}
-    print(f"{n} distinct base photos ({counts['skim']} scikit-image, {counts['cam']} camera "
-          f"corpus, {counts['gen']} generated); {os.cpu_count()} cores\n")
-    print("| transformation | PDQ <= 31 | hash stage | + crop stage | similar | false matches |")
-    print("|---|---|---|---|---|---|")
-    total_false = total_pairs = 0
     start = time.perf_counter()
-    worst: list[str] = []
-    for name, transform in rows():
-        if args.only and args.only not in name:
-            continue
-        pdq_hits = hash_hits = full_hits = similar = false = 0
-        for i, (_, base) in enumerate(named):
-            pdq, hash_stage, full = judge(gallery, transform(base, i))
-            hash_hits += hash_stage[i] == "re-upload"
-            full_hits += full[i] == "re-upload"
-            similar += full[i] == "similar"
-            pdq_hits += int(pdq[i]) <= H.PDQ_MATCH
-            false += sum(v == "re-upload" for k, v in enumerate(full) if k != i)
-            if full[i] != "re-upload":
-                worst.append(f"{name}: {named[i][0]} -> {full[i]}")
-        total_false += false
-        total_pairs += n * (n - 1)
-        print(f"| {name} | {pdq_hits / n:.3f} | {hash_hits / n:.3f} | {full_hits / n:.3f} "
-              f"| {similar / n:.3f} | {false}/{n * (n - 1)} |")
-    print(f"\nfalse matches overall: {total_false}/{total_pairs} "
-          f"({total_false / max(total_pairs, 1):.4%}); {time.perf_counter() - start:.0f} s")
-    print("\nmissed:\n" + "\n".join(worst[:60]))
+    _NAMED = bases(args.generated)
+    _ROWS = [r for r in rows() if not args.only or args.only in r[0]]
+    n, size = len(_NAMED), len(_NAMED) + args.distractors
+    ctx = multiprocessing.get_context("fork")
+    # The gallery depends only on the code that hashes it and on the image counts: reuse it.
+    cache = _cache_path(args.generated, args.distractors)
+    if cache.exists():
+        items = pickle.loads(cache.read_bytes())
+    else:
+        with ctx.Pool(args.jobs) as pool:
+            items = pool.map(_analyse_stored, [(k, args.distractors) for k in range(size)],
+                             chunksize=16)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_bytes(pickle.dumps(items))
+    _GALLERY = gallery = Gallery(items)
+    build = time.perf_counter() - start
+    low = [i for i in range(n) if gallery.items[i].quality < H.PDQ_MIN_QUALITY]
+    scored = [i for i in range(n) if i not in low]
+    counts = {src: sum(k.startswith(src) for k, _ in _NAMED) for src in ("skim", "cam", "gen")}
+    k_add, k_match = relations.ADD_CROP_CANDIDATES, matchrule.CROP_CANDIDATES
+    print(f"{n} distinct base photos ({counts['skim']} scikit-image, {counts['cam']} camera "
+          f"corpus, {counts['gen']} generated) + {args.distractors} distractors = gallery of "
+          f"{size} ({len(gallery.stored)} PDQ rows, {len(gallery.stored.keys['phash'])} pHash "
+          f"rows); built in {build:.0f} s; {os.cpu_count()} cores, {args.jobs} jobs, "
+          f"load {os.getloadavg()[0]:.1f}")
+    print(f"recall over the {len(scored)} bases with PDQ quality >= {H.PDQ_MIN_QUALITY}; "
+          f"left out: {', '.join(_NAMED[i][0] for i in low) or 'none'}\n")
+    print(f"| transformation | hash only | add (K={k_add}) | match (K={k_match}) | similar "
+          f"(K={k_add}) | false matches (either K) |")
+    print("|---|---|---|---|---|---|")
+    jobs = [(r, i) for r in range(len(_ROWS)) for i in range(n)]
+    with ctx.Pool(args.jobs) as pool:
+        results = pool.map(_query, jobs, chunksize=4)
+    false_total = pairs_total = low_linked = low_copies = 0
+    missed: list[str] = []
+    false_pairs: list[str] = []
+    for r, (name, _) in enumerate(_ROWS):
+        mine = [x for x in results if x["row"] == r]
+        m = len(scored)
+        hits = {c: sum(x[c] == "re-upload" for x in mine if x["i"] in scored)
+                for c in ("hash", "add", "match")}
+        similar = sum(x["add"] == "similar" for x in mine if x["i"] in scored)
+        false = sum(len(x["false"]) for x in mine)
+        for x in mine:
+            false_pairs += [f"{name}: {_NAMED[x['i']][0]} -> gallery {k}" for k in x["false"]]
+            if x["i"] in low:
+                low_copies += 1
+                low_linked += x["match"] == "re-upload"
+            elif x["add"] != "re-upload":
+                missed.append(f"{name}: {_NAMED[x['i']][0]} -> add {x['add']}, "
+                              f"match {x['match']}")
+        pairs = n * (size - 1)
+        false_total += false
+        pairs_total += pairs
+        print(f"| {name} | {hits['hash'] / m:.3f} | {hits['add'] / m:.3f} "
+              f"| {hits['match'] / m:.3f} | {similar / m:.3f} | {false}/{pairs:,} |")
+    seconds = [x["seconds"] for x in results]
+    print(f"\nfalse matches overall: {false_total}/{pairs_total:,} "
+          f"({false_total / max(pairs_total, 1):.4%})")
+    print(f"low-quality bases ({len(low)}): {low_linked}/{low_copies} copies auto-linked")
+    print(f"hash_pixels per query copy: median {np.median(seconds) * 1000:.1f} ms "
+          f"(decode excluded); {time.perf_counter() - start:.0f} s in all, "
+          f"load {os.getloadavg()[0]:.1f}")
+    print("\nfalse matches:\n" + "\n".join(false_pairs[:40]))
+    print("\nmissed (add):\n" + "\n".join(missed))
 
 
 if __name__ == "__main__":

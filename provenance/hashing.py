@@ -280,6 +280,94 @@ def _reduced(img: Image.Image, side: int) -> Image.Image:
     return img.resize(size, Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC)
 
 
+# Sub-region windows hashed and stored beside the whole picture: (share of width and height,
+# horizontal and vertical anchor). PDQ moves past any threshold once a few percent of the frame
+# is cut away, so a crop is only found by hash when one of the original's windows covers about
+# what the crop kept; corner-anchored and centred crops of 10 and 20% are the common ones (a
+# watermark or caption cut off, a zoom). The windows are also ranked for the crop stage, so an
+# off-grid crop still brings its original among the few candidates keypoints are checked on.
+# Measured in bench/README-hashing.md: adding these ten costs ~7 ms per image.
+REGIONS: dict[str, tuple[float, float, float]] = {
+    f"{name}{round(share * 100)}": (share, ax, ay)
+    for share in (0.9, 0.8)
+    for name, ax, ay in (("c", 0.5, 0.5), ("tl", 0.0, 0.0), ("tr", 1.0, 0.0), ("bl", 0.0, 1.0),
+                         ("br", 1.0, 1.0))
+}
+_DIHEDRAL = ("full", "rot90", "rot180", "rot270", "flipx", "flipy", "flipplus", "flipminus")
+
+
+@dataclass(frozen=True)
+class PictureHashes:
+    """What one decoded picture stores and what it is searched with."""
+
+    trimmed: tuple[int, int, int, int]  # box kept by trim_borders, in the given image's pixels
+    stored: tuple[PerceptualHash, ...]  # whole-picture PDQ and pHash, then region PDQ hashes
+    query: tuple[PerceptualHash, ...]  # rotated and mirrored PDQ and pHash: searched with only
+
+
+def hash_picture(img: Image.Image) -> PictureHashes:
+    """Trim once, then every hash from one HASH_SIDE copy: whole, regions, dihedral variants."""
+    import numpy as np
+    import pdqhash
+
+    small = _reduced(img, HASH_SIDE)
+    box = trim_box(small)
+    sx, sy = img.width / small.width, img.height / small.height
+    full_box = (round(box[0] * sx), round(box[1] * sy), round(box[2] * sx), round(box[3] * sy))
+    trimmed = small.crop(box) if box != (0, 0, *small.size) else small
+    hashed = _reduced(trimmed, HASH_SIDE).convert("RGB")
+    all_bits, quality = pdqhash.compute_dihedral(np.asarray(hashed))
+    pdq = [PerceptualHash("pdq", _pack_pdq(b), int(quality), n)
+           for b, n in zip(all_bits, _DIHEDRAL, strict=True)]
+    phash = phash_variants(hashed)
+    stored = [pdq[0], phash[0], *region_hashes(hashed)]
+    return PictureHashes(full_box, tuple(stored), tuple(pdq[1:] + phash[1:]))
+
+
+def region_hashes(hashed: Image.Image) -> list[PerceptualHash]:
+    """PDQ of each REGIONS window of an already trimmed, HASH_SIDE picture; flat ones left out.
+
+    Hashed at the window's own size, not scaled back up: PDQ's filters adapt to the size, and
+    upscaling cost three times as much as hashing (measured).
+    """
+    import numpy as np
+    import pdqhash
+
+    w, h = hashed.size
+    out = []
+    for name, (share, ax, ay) in REGIONS.items():
+        cw, ch = w * share, h * share
+        x0, y0 = (w - cw) * ax, (h - ch) * ay
+        window = hashed.crop((round(x0), round(y0), round(x0 + cw), round(y0 + ch)))
+        bits, quality = pdqhash.compute(np.asarray(window))
+        # A flat window (sky, wall) says nothing and would only crowd the candidates.
+        if quality >= PDQ_MIN_QUALITY:
+            out.append(PerceptualHash("pdq", _pack_pdq(bits), int(quality), name))
+    return out
+
+
+def phash_variants(img: Image.Image) -> list[PerceptualHash]:
+    """pHash of the picture and of its 7 rotations and mirrors, from one 32x32 reduction.
+
+    Equal to imagehash.phash for the upright one; the others transform the 32x32 pixels,
+    which is what reducing the transformed picture gives, up to resampling.
+    """
+    import numpy as np
+    import scipy.fftpack
+    from PIL import Image
+
+    pixels = np.asarray(img.convert("L").resize((32, 32), Image.Resampling.LANCZOS))
+    # Same order as pdqhash.compute_dihedral, so the region names agree.
+    ops = (pixels, np.rot90(pixels, 1), np.rot90(pixels, 2), np.rot90(pixels, 3), pixels[::-1],
+           pixels[:, ::-1], pixels.T, np.rot90(pixels, 2).T)
+    out = []
+    for name, p in zip(_DIHEDRAL, ops, strict=True):
+        dct = scipy.fftpack.dct(scipy.fftpack.dct(p, axis=0), axis=1)[:8, :8]
+        bits = dct > np.median(dct)
+        out.append(PerceptualHash("phash", np.packbits(bits.flatten()).tobytes(), None, name))
+    return out
+
+
 def hash_image(img: Image.Image) -> ImageHashes:
     """Trim and hash a decoded image; `trimmed` is the kept box in img's pixels."""
     small = _reduced(img, HASH_SIDE)

@@ -73,6 +73,22 @@ class StoredSet:
             self._indexes[algorithm] = HashIndex(rows, self.values[algorithm])
         return self._indexes[algorithm]
 
+    def key_quality(self, key: int) -> int | None:
+        """The lowest PDQ quality among the item's stored hashes; None if none is known."""
+        if "_key_quality" not in self._indexes:
+            import numpy as np
+
+            keys, quality = self.keys["pdq"], self.quality["pdq"]
+            known = quality >= 0
+            order = np.lexsort((quality[known], keys[known]))
+            k, q = keys[known][order], quality[known][order]
+            first = np.ones(len(k), dtype=bool)
+            first[1:] = k[1:] != k[:-1]
+            self._indexes["_key_quality"] = dict(zip(k[first].tolist(), q[first].tolist(),
+                                                     strict=True))
+        value = self._indexes["_key_quality"].get(key)
+        return None if value is None else int(value)
+
     def __len__(self) -> int:
         return len(self.keys["pdq"])
 
@@ -96,29 +112,55 @@ class _Best:
     query: hashing.PerceptualHash
 
 
-def _best_rows(stored: StoredSet, algorithm: str, queries: list[hashing.PerceptualHash],
-               limit: int) -> dict[int, _Best]:
-    """Per stored item, its nearest row to any query hash within `limit` bits."""
-    best: dict[int, _Best] = {}
+@dataclass
+class _Nearest:
+    """Per stored row: its smallest distance to any of the query's hashes, and to which."""
+
+    distance: np.ndarray  # (rows,) uint16
+    query: np.ndarray  # (rows,) index into the query hashes
+
+
+def _nearest(stored: StoredSet, algorithm: str, queries: list[hashing.PerceptualHash]
+             ) -> _Nearest | None:
+    import numpy as np
+
     if not queries or not len(stored.keys[algorithm]):
-        return best
+        return None
     index = stored.index(algorithm)
-    for q in queries:
-        for row, dist in index.search(q.value, limit):
-            key = int(stored.keys[algorithm][row])
-            if key not in best or dist < best[key].distance:
-                best[key] = _Best(int(dist), int(row), q)
+    best = index.distances(queries[0].value).copy()
+    which = np.zeros(len(best), np.int32)
+    for qi, q in enumerate(queries[1:], start=1):
+        d = index.distances(q.value)
+        closer = d < best
+        best[closer] = d[closer]
+        which[closer] = qi
+    return _Nearest(best, which)
+
+
+def _best_rows(stored: StoredSet, algorithm: str, queries: list[hashing.PerceptualHash],
+               near: _Nearest | None, limit: int) -> dict[int, _Best]:
+    """Per stored item, its nearest row to any query hash within `limit` bits."""
+    import numpy as np
+
+    best: dict[int, _Best] = {}
+    if near is None:
+        return best
+    rows = np.flatnonzero(near.distance <= limit)
+    for row in rows[np.argsort(near.distance[rows], kind="stable")]:
+        key = int(stored.keys[algorithm][row])
+        if key not in best:
+            best[key] = _Best(int(near.distance[row]), int(row), queries[int(near.query[row])])
     return best
 
 
-def _nearest_keys(stored: StoredSet, algorithm: str, query: hashing.PerceptualHash | None,
-                  count: int, exclude: set[int]) -> list[int]:
+def _nearest_keys(stored: StoredSet, algorithm: str, near: _Nearest | None, count: int,
+                  exclude: set[int]) -> list[int]:
+    """The `count` stored items nearest to the query (by any of their rows), however far."""
     import numpy as np
 
-    if query is None or not len(stored.keys[algorithm]):
+    if near is None or count <= 0:
         return []
-    distances = stored.index(algorithm).distances(query.value)
-    order = np.argsort(distances, kind="stable")
+    order = np.argsort(near.distance, kind="stable")
     out: list[int] = []
     for row in order:
         key = int(stored.keys[algorithm][row])
@@ -140,33 +182,37 @@ def find(
 ) -> list[Match]:
     """Every stored item the query is a re-upload of, or similar to; best first.
 
-    `query` holds the query's own hashes plus its dihedral PDQ variants. With
-    `query_features` and `load_features`, candidates the hashes do not settle (and
-    the nearest `crop_candidates` by hash, however far) go through the crop stage:
-    keypoint verification (provenance.localmatch).
+    `query` holds the query's own hashes (whole picture and sub-region windows) plus its
+    rotated and mirrored variants; each is compared with every stored row of an item (its
+    whole-picture and window hashes), so a crop meets the original's window and the
+    original meets a stored crop's whole. With `query_features` and `load_features`,
+    candidates the hashes do not settle, and the `crop_candidates` items nearest by PDQ
+    and by pHash however far, go through the crop stage: keypoint verification
+    (provenance.localmatch).
+
+    No verdict is "re-upload" unless both pictures carry information: the lower of the
+    query's PDQ quality, the matched hashes' qualities and every stored hash's quality of
+    the item must reach hashing.PDQ_MIN_QUALITY.
     """
     exclude = exclude or set()
     by_algo = {a: [h for h in query if h.algorithm == a] for a in ALGORITHMS}
-    pdq_quality = min((h.quality for h in by_algo["pdq"] if h.quality is not None), default=None)
-    pdq = _best_rows(stored, "pdq", by_algo["pdq"], hashing.PDQ_SIMILAR)
-    phash = _best_rows(stored, "phash", by_algo["phash"], hashing.PHASH_SIMILAR)
+    qualities = [h.quality for h in by_algo["pdq"] if h.region == "full" and h.quality is not None]
+    query_quality = min(qualities, default=None)
+    near = {a: _nearest(stored, a, by_algo[a]) for a in ALGORITHMS}
+    pdq = _best_rows(stored, "pdq", by_algo["pdq"], near["pdq"], hashing.PDQ_SIMILAR)
+    phash = _best_rows(stored, "phash", by_algo["phash"], near["phash"], hashing.PHASH_SIMILAR)
     candidates = (pdq.keys() | phash.keys()) - exclude
     crop: list[int] = []
     local = query_features is not None and load_features is not None
-    if local and crop_candidates > 0:
-        upright = next((h for h in by_algo["pdq"] if h.region == "full"), None)
-        crop = _nearest_keys(stored, "pdq", upright, crop_candidates, exclude)
-        ph = by_algo["phash"][0] if by_algo["phash"] else None
-        crop += [k for k in _nearest_keys(stored, "phash", ph, crop_candidates, exclude)
-                 if k not in crop]
     if local:
+        crop = _nearest_keys(stored, "pdq", near["pdq"], crop_candidates, exclude)
+        crop += [k for k in _nearest_keys(stored, "phash", near["phash"], crop_candidates,
+                                          exclude) if k not in crop]
         crop += [k for k in candidates if k not in crop]
     matches: list[Match] = []
     for key in sorted(candidates | set(crop)):
         p, h = pdq.get(key), phash.get(key)
-        stored_quality = int(stored.quality["pdq"][p.row]) if p else -1
-        quality = min(q for q in (pdq_quality, stored_quality if stored_quality >= 0 else None,
-                                  100) if q is not None)
+        quality = _quality(stored, key, query_quality, p)
         verdict = hashing.verdict(p.distance if p else None, pdq_quality=quality,
                                   phash_distance=h.distance if h else None)
         inliers = None
@@ -185,6 +231,22 @@ def find(
         matches.append(_describe(key, verdict, p, h, inliers, stored))
     matches.sort(key=lambda m: ({"re-upload": 0, "similar": 1}[m.verdict], _rank(m)))
     return matches
+
+
+def _quality(stored: StoredSet, key: int, query_quality: int | None, p: _Best | None
+             ) -> int | None:
+    """The quality a verdict between the query and stored item `key` rests on (None: unknown).
+
+    Every stored hash of the item counts, not only the matched one: a flat picture (a wall)
+    must not be linked through its keypoints or a busier window. The stored rows carry no
+    region in the database's packed copy, so this cannot single out the whole-picture row.
+    """
+    known = [q for q in (query_quality, stored.key_quality(key)) if q is not None]
+    if p is not None:
+        row_quality = int(stored.quality["pdq"][p.row])
+        known += [q for q in (p.query.quality, row_quality if row_quality >= 0 else None)
+                  if q is not None]
+    return min(known, default=None)
 
 
 def _rank(m: Match) -> float:

@@ -61,19 +61,23 @@ def extract_image(path: str, data: bytes | None = None) -> Extracted:
 def hash_pixels(
     img: Any, *, frame_seconds: float | None = None, page: int | None = None, features: bool = True
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
-    """(stored hash rows, query-only hashes, keypoints) of one decoded picture."""
+    """(stored hash rows, query-only hashes, keypoints) of one decoded picture.
+
+    Stored: whole-picture PDQ and pHash, and PDQ of sub-region windows (region "c80", "tl90",
+    ...; see hashing.REGIONS) so a crop of this picture is found later. Query-only: the
+    rotated and mirrored PDQ and pHash.
+    """
     from .. import hashing
 
-    hashed = hashing.hash_image(img)
+    hashed = hashing.hash_picture(img)
     box = hashed.trimmed
-    trimmed = img if box == (0, 0, img.width, img.height) else img.crop(box)
-    rows = [_row(h, frame_seconds, page) for h in hashed.hashes]
-    query = [_row(h, frame_seconds, page) for h in hashing.query_variants(trimmed)
-             if h.region != "full"]
+    rows = [_row(h, frame_seconds, page) for h in hashed.stored]
+    query = [_row(h, frame_seconds, page) for h in hashed.query]
     keypoints = None
     if features:
         from ..localmatch import local_features
 
+        trimmed = img if box == (0, 0, img.width, img.height) else img.crop(box)
         f = local_features(trimmed)
         keypoints = {"points": f.points.tobytes(), "descriptors": f.descriptors.tobytes(),
                      "count": int(len(f.points))}
