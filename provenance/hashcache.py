@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .index import ChunkIndex
     from .matchrule import StoredSet
 
-VERSION = 2
+VERSION = 3
 _QUERY = (
     "SELECT h.id, i.registered_event, h.algorithm, h.value, h.quality, h.frame_seconds, h.page"
     " FROM hashes h JOIN items i ON i.sha256 = h.item WHERE h.id > ? ORDER BY h.id"
@@ -53,7 +53,12 @@ def _read(folder: Path) -> tuple[Columns, dict[str, Any]] | None:
         meta = json.loads((folder / "meta.json").read_text())
         cols = {a: {c: np.load(folder / f"{a}_{c}.npy", mmap_mode="r") for c in _COLUMNS}
                 for a in ALGORITHMS}
-    except (OSError, ValueError, KeyError):
+        # Another process may swap in a newer cache while this one reads file by file:
+        # every column must have the length this meta.json promised, or none is used.
+        for a in ALGORITHMS:
+            if any(len(cols[a][c]) != int(meta["rows"][a]) for c in _COLUMNS):
+                return None
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     return cols, meta
 
@@ -81,9 +86,11 @@ def load(conn: sqlite3.Connection, store: Path) -> Loaded:
         cols, _ = cached
         chunk = None
         try:
-            chunk = ChunkIndex(np.load(folder / "pdq_offsets.npy", mmap_mode="r"),
-                               np.load(folder / "pdq_order.npy", mmap_mode="r"), cols["pdq"]["v"])
-        except (OSError, ValueError):
+            order = np.load(folder / "pdq_order.npy", mmap_mode="r")
+            if order.shape[1] == len(cols["pdq"]["v"]):
+                chunk = ChunkIndex(np.load(folder / "pdq_offsets.npy", mmap_mode="r"), order,
+                                   cols["pdq"]["v"])
+        except (OSError, ValueError, IndexError):
             chunk = None
         return Loaded(_stored(cols), new_max, chunk)
     if cached is not None:
@@ -172,7 +179,9 @@ def _save(folder: Path, cols: Columns, chunk: ChunkIndex, max_id: int, count: in
                 np.save(tmp / f"{a}_{c}.npy", np.ascontiguousarray(arr))
         np.save(tmp / "pdq_offsets.npy", chunk.offsets)
         np.save(tmp / "pdq_order.npy", chunk.order)
-        (tmp / "meta.json").write_text(json.dumps({"max_id": max_id, "count": count}))
+        rows = {a: int(len(columns["k"])) for a, columns in cols.items()}
+        (tmp / "meta.json").write_text(json.dumps({"max_id": max_id, "count": count,
+                                                   "rows": rows}))
         old = folder.with_name(folder.name + ".old")
         if folder.exists():
             shutil.rmtree(old, ignore_errors=True)
