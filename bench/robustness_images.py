@@ -194,6 +194,28 @@ def _cache_path(generated: int, count: int) -> Path:
     return ROOT / "bench" / "out" / f"robustness-gallery-{digest.hexdigest()[:16]}.pickle"
 
 
+def timing(rounds: int) -> None:
+    """ms per 4032x3024 JPEG: the decode ingest does, then hash_pixels (hashes + keypoints)."""
+    import statistics
+
+    rng = np.random.default_rng(0)
+    scene = np.asarray(F.photo(7, (1008, 756)).resize((4032, 3024), Image.Resampling.BICUBIC))
+    noisy = np.clip(scene + rng.normal(0, 3, scene.shape), 0, 255).astype(np.uint8)
+    data = F.encode(Image.fromarray(noisy), "JPEG", quality=90)
+    decode, hashes = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        img = H.load_image(data)
+        t1 = time.perf_counter()
+        hash_pixels(img)
+        t2 = time.perf_counter()
+        decode.append(t1 - t0)
+        hashes.append(t2 - t1)
+    d, h = statistics.median(decode) * 1000, statistics.median(hashes) * 1000
+    print(f"4032x3024 JPEG ({len(data) // 1024} KB), median of {rounds}: decode {d:.1f} ms + "
+          f"hash_pixels {h:.1f} ms = {d + h:.1f} ms; load {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     global _NAMED, _GALLERY, _ROWS
     import multiprocessing
@@ -204,7 +226,12 @@ def main() -> None:
                         help="extra distinct gallery images no query comes from")
     parser.add_argument("--only", help="run only rows whose name contains this")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--timing", type=int, metavar="ROUNDS",
+                        help="only time one 4032x3024 JPEG through decode and hash_pixels")
     args = parser.parse_args()
+    if args.timing:
+        timing(args.timing)
+        return
     start = time.perf_counter()
     _NAMED = bases(args.generated)
     _ROWS = [r for r in rows() if not args.only or args.only in r[0]]

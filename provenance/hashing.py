@@ -162,6 +162,13 @@ def _normalise(img: Image.Image, target: int) -> Image.Image:
 TRIM_TOLERANCE = 10  # per-channel difference still "the border colour": JPEG noise, not sky
 TRIM_LINE_FRACTION = 0.97  # share of a row/column that must be border colour
 TRIM_ISLAND = 0.10  # content runs thinner than this (status bars, captions) are border too
+# A pad is flat: its brightness, averaged over TRIM_CHUNK pixels along the line, stays within
+# TRIM_FLATNESS of the border colour's (JPEG ringing averages out; brightness, not colour,
+# because chroma subsampling smears a saturated pad by 5-7 levels). Low-contrast content (a
+# dimmed microscope field) can have 97% of a row within TRIM_TOLERANCE, and was being cut
+# away as border, but its brightness drifts 3-18 levels over a stretch of the line.
+TRIM_FLATNESS = 3.0
+TRIM_CHUNK = 16
 
 
 def _content_span(is_border: np.ndarray) -> tuple[int, int]:
@@ -197,6 +204,12 @@ def _border_lines(arr: np.ndarray) -> np.ndarray:
     # Channel max by hand: numpy's reduce over a length-3 last axis is ~10x slower.
     close = np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2]) <= TRIM_TOLERANCE
     result: np.ndarray = close.mean(axis=1) >= TRIM_LINE_FRACTION
+    chunks = arr.shape[1] // TRIM_CHUNK
+    if chunks:
+        luma = np.array([0.299, 0.587, 0.114], np.float32)
+        signed = ((arr[:, : chunks * TRIM_CHUNK] - colours[0]).astype(np.float32) @ luma)
+        drift = np.abs(signed.reshape(arr.shape[0], chunks, TRIM_CHUNK).mean(axis=2))
+        result &= drift.max(axis=1) <= TRIM_FLATNESS
     if not (result[0] and result[-1]):
         return np.zeros(arr.shape[0], dtype=bool)
     return result

@@ -21,31 +21,67 @@ _SCALE_RANGE = (0.2, 5.0)  # a re-upload is not shrunk or blown up beyond this
 
 @dataclass(frozen=True)
 class LocalFeatures:
-    """Keypoint positions (n, 2) in feature-image pixels and their ORB descriptors (n, 32)."""
+    """Keypoint positions (n, 2) in feature-image pixels and their ORB descriptors (n, 32).
+
+    ORB descriptors do not survive mirroring, so the keypoints of the mirrored picture are
+    kept too, marked by a negative x: (-1 - x, y) in the mirrored picture's pixels. The
+    marking keeps the stored form (count, points, descriptors) unchanged; features stored
+    before it simply have no mirrored part.
+    """
 
     points: np.ndarray
     descriptors: np.ndarray
 
+    def part(self, mirrored: bool) -> LocalFeatures:
+        keep = (self.points[:, 0] < 0) if mirrored else (self.points[:, 0] >= 0)
+        points = self.points[keep]
+        if mirrored:
+            points = points.copy()
+            points[:, 0] = -1 - points[:, 0]
+        return LocalFeatures(points, self.descriptors[keep])
 
-def local_features(img: Image.Image) -> LocalFeatures:
+
+def local_features(img: Image.Image, *, mirrored: bool = False) -> LocalFeatures:
+    """ORB keypoints of the picture and, with `mirrored`, of its mirror image too."""
     import cv2
     import numpy as np
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     gray = img.convert("L")
     scale = FEATURE_SIDE / max(gray.size)
     gray = gray.resize((max(1, round(gray.width * scale)), max(1, round(gray.height * scale))),
                        Image.Resampling.BILINEAR)
     orb = cv2.ORB_create(nfeatures=MAX_KEYPOINTS, fastThreshold=10)  # type: ignore[attr-defined]
-    keypoints, descriptors = orb.detectAndCompute(np.asarray(gray), None)
-    if descriptors is None:
+    points, descriptors = [], []
+    for flip in (False, True) if mirrored else (False,):
+        keypoints, found = orb.detectAndCompute(np.asarray(ImageOps.mirror(gray) if flip
+                                                          else gray), None)
+        if found is None:
+            continue
+        pts = np.array([k.pt for k in keypoints], dtype=np.float32).reshape(-1, 2)
+        if flip:
+            pts[:, 0] = -1 - pts[:, 0]
+        points.append(pts)
+        descriptors.append(found)
+    if not points:
         return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
-    points = np.array([k.pt for k in keypoints], dtype=np.float32)
-    return LocalFeatures(points, descriptors)
+    return LocalFeatures(np.concatenate(points), np.concatenate(descriptors))
 
 
 def verify(query: LocalFeatures, stored: LocalFeatures) -> int:
-    """How many keypoint matches agree on one plausible similarity transform (0 if none)."""
+    """How many keypoint matches agree on one plausible similarity transform (0 if none).
+
+    The query's upright keypoints are matched with the stored picture's upright ones and,
+    where it has them, with its mirrored ones: a mirrored re-post is then a plain similarity.
+    """
+    upright = query.part(mirrored=False)
+    best = _verify(upright, stored.part(mirrored=False))
+    if best < LOCAL_MATCH_INLIERS:
+        best = max(best, _verify(upright, stored.part(mirrored=True)))
+    return best
+
+
+def _verify(query: LocalFeatures, stored: LocalFeatures) -> int:
     import cv2
     import numpy as np
 

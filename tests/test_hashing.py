@@ -200,3 +200,32 @@ def test_module_import_stays_light() -> None:
             "print(any(m in sys.modules for m in ('numpy', 'PIL', 'cv2', 'pdqhash')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_mirrored_copy_is_verified_by_the_stored_mirror_keypoints(base: Image.Image) -> None:
+    original = H.load_image(F.encode(base, "PNG"))
+    copy = H.load_image(F.encode(F.mirror(F.crop(base, 0.2, 0.25)), "JPEG", quality=85))
+    query = L.local_features(copy, mirrored=True)
+    assert L.verify(query, L.local_features(original)) < L.LOCAL_MATCH_INLIERS
+    assert L.verify(query, L.local_features(original, mirrored=True)) >= L.LOCAL_MATCH_INLIERS
+    stranger = H.load_image(F.encode(F.photo(201), "PNG"))
+    assert L.verify(query, L.local_features(stranger, mirrored=True)) < L.LOCAL_MATCH_INLIERS
+
+
+def test_phash_variants_agree_with_imagehash_and_find_the_mirror(base: Image.Image) -> None:
+    img = H.load_image(F.encode(base, "PNG"))
+    upright = H.phash_variants(img)[0]
+    assert upright.value == H._phash(img)
+    mirrored = {h.region: h for h in H.phash_variants(F.mirror(img))}
+    assert H.hamming(mirrored["flipy"].value, upright.value) <= 2
+    assert H.hamming(mirrored["full"].value, upright.value) > H.PHASH_SIMILAR
+
+
+def test_low_contrast_content_is_not_trimmed_as_border(base: Image.Image) -> None:
+    dim = F.brightness(F.contrast(base, 0.15), 0.7)
+    img = H.load_image(F.encode(dim, "JPEG", quality=92))
+    assert H.trim_box(img) == (0, 0, *img.size)
+    padded = H.load_image(F.encode(F.pad(dim, 0.2, (40, 90, 200)), "JPEG", quality=92))
+    left, top, right, bottom = H.trim_box(padded)
+    w, h = padded.size
+    assert abs(left - w * 0.2 / 1.4) <= 3 and abs(top - h * 0.2 / 1.4) <= 3

@@ -78,7 +78,7 @@ def hash_pixels(
         from ..localmatch import local_features
 
         trimmed = img if box == (0, 0, img.width, img.height) else img.crop(box)
-        f = local_features(trimmed)
+        f = local_features(trimmed, mirrored=True)
         keypoints = {"points": f.points.tobytes(), "descriptors": f.descriptors.tobytes(),
                      "count": int(len(f.points))}
     return rows, query, keypoints

@@ -1,0 +1,161 @@
+"""Tests for provenance.matchrule: every re-upload family through `find`, as ingest stores it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from fixtures import images as F
+from provenance import hashing as H
+from provenance import matchrule, relations
+from provenance.localmatch import LocalFeatures
+from provenance.media.extract import hash_pixels
+
+BASES = [11, 12, 13]
+DISTRACTORS = range(500, 540)
+SHAPES = [(640, 480), (480, 640), (800, 450), (320, 240)]
+
+
+@dataclass
+class Picture:
+    rows: list[dict[str, Any]]
+    query: list[H.PerceptualHash]
+    features: LocalFeatures | None
+
+
+def picture(img: Image.Image, fmt: str = "PNG", **params: Any) -> Picture:
+    """What ingest records for an image file, converted the way relations.find_for does."""
+    rows, query_only, keypoints = hash_pixels(H.load_image(F.encode(img, fmt, **params)))
+    return Picture(rows, relations._hashes(rows) + relations._hashes(query_only),
+                   relations._features(keypoints))
+
+
+class Gallery:
+    def __init__(self, pictures: list[Picture]) -> None:
+        self.pictures = pictures
+        self.stored = matchrule.StoredSet.from_rows([
+            (key, h, r["frame_seconds"], r["page"]) for key, p in enumerate(pictures)
+            for r, h in zip(p.rows, relations._hashes(p.rows), strict=True)])
+
+    def find(self, q: Picture, *, exclude: set[int] | None = None,
+             crop_candidates: int = relations.ADD_CROP_CANDIDATES) -> dict[int, str]:
+        found = matchrule.find(q.query, self.stored, exclude=exclude, query_features=q.features,
+                               load_features=lambda k: self.pictures[k].features,
+                               crop_candidates=crop_candidates)
+        return {m.key: m.verdict for m in found}
+
+
+@pytest.fixture(scope="module")
+def bases() -> list[Image.Image]:
+    return [F.photo(s) for s in BASES]
+
+
+@pytest.fixture(scope="module")
+def gallery(bases: list[Image.Image]) -> Gallery:
+    distractors = [F.photo(s, SHAPES[s % len(SHAPES)]) for s in DISTRACTORS]
+    return Gallery([picture(im) for im in bases + distractors])
+
+
+FAMILIES = {
+    "jpeg q30": lambda im: F.jpeg(im, 30),
+    "resize 0.25x": lambda im: F.resize(im, 0.25),
+    "resize 2x": lambda im: F.resize(im, 2.0),
+    "crop 5% off-centre": lambda im: F.crop(im, 0.05, 0.25),
+    "pad 30% white": lambda im: F.pad(im, 0.3, (255, 255, 255)),
+    "pad 10% blue": lambda im: F.pad(im, 0.1, (40, 90, 200)),
+    "letterbox 30%": lambda im: F.letterbox(im, 0.3),
+    "text watermark": F.text_watermark,
+    "logo watermark": F.logo_watermark,
+    "mirror": F.mirror,
+    "rotate 90": lambda im: F.rotate(im, 90),
+    "rotate 180": lambda im: F.rotate(im, 180),
+    "grayscale": F.grayscale,
+    "brightness -30%": lambda im: F.brightness(im, 0.7),
+    "contrast +30%": lambda im: F.contrast(im, 1.3),
+    "screenshot": lambda im: F.jpeg(F.screenshot(im, dark=False), 50),
+    "grayscale + letterbox + q40": lambda im: F.jpeg(F.letterbox(F.grayscale(im), 0.2), 40),
+    "logo + brightness + resize": lambda im: F.resize(F.brightness(F.logo_watermark(im), 1.2),
+                                                      0.5),
+    # The named shortfalls of the hash-only design: crops, and mirrored padded thumbnails.
+    "crop 10% off-centre": lambda im: F.crop(im, 0.10, 0.75),
+    "crop 20% off-centre": lambda im: F.crop(im, 0.20, 0.25),
+    "crop 20% corner": lambda im: F.crop(im, 0.20, 0.0),
+    "crop 10% + text + q60": lambda im: F.jpeg(F.text_watermark(F.crop(im, 0.1, 1.0)), 60),
+    "mirror + pad 20% + resize 0.5x": lambda im: F.resize(F.pad(F.mirror(im), 0.2), 0.5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_each_family_is_a_reupload_of_its_original_only(
+    name: str, bases: list[Image.Image], gallery: Gallery
+) -> None:
+    for key, base in enumerate(bases):
+        verdicts = gallery.find(picture(FAMILIES[name](base), "JPEG", quality=92))
+        assert verdicts.get(key) == "re-upload", (key, verdicts.get(key))
+        assert [k for k, v in verdicts.items() if v == "re-upload"] == [key]
+
+
+def test_crop_found_the_other_way_round(bases: list[Image.Image]) -> None:
+    # The crop was registered first; the original arrives later and must find it.
+    cropped = Gallery([picture(F.crop(bases[0], 0.2, 1.0), "JPEG", quality=90)]
+                      + [picture(F.photo(s)) for s in DISTRACTORS[:10]])
+    assert cropped.find(picture(bases[0])).get(0) == "re-upload"
+
+
+def test_distinct_images_are_never_reuploads(gallery: Gallery) -> None:
+    for key, p in enumerate(gallery.pictures):
+        verdicts = gallery.find(p, exclude={key}, crop_candidates=matchrule.CROP_CANDIDATES)
+        assert "re-upload" not in verdicts.values(), (key, verdicts)
+
+
+def test_without_the_crop_stage_a_20_percent_off_grid_crop_is_not_a_hash_match(
+    bases: list[Image.Image], gallery: Gallery
+) -> None:
+    # Guards the test above it: the crop is found by keypoints, not by an easy hash.
+    q = picture(F.crop(bases[0], 0.20, 0.25), "JPEG", quality=92)
+    found = {m.key: m.verdict for m in matchrule.find(q.query, gallery.stored)}
+    assert found.get(0) != "re-upload"
+
+
+def test_low_quality_picture_is_never_auto_linked() -> None:
+    wall = F.clock_on_wall()
+    stored = Gallery([picture(wall), picture(F.photo(3))])
+    copy = picture(wall, "JPEG", quality=80)
+    full = [h for h in copy.query if (h.algorithm, h.region) == ("pdq", "full")][0]
+    assert full.quality is not None and full.quality < H.PDQ_MIN_QUALITY
+    found = matchrule.find(copy.query, stored.stored)
+    # Its hash does match (so without the quality rule this would be a re-upload) ...
+    assert found and found[0].key == 0 and found[0].distance <= H.PDQ_MATCH
+    # ... but it is only ever offered for review, with the crop stage too.
+    assert found[0].verdict == "similar"
+    assert stored.find(copy, crop_candidates=matchrule.CROP_CANDIDATES).get(0) == "similar"
+
+
+def test_low_quality_stored_item_is_not_linked_by_keypoints(bases: list[Image.Image]) -> None:
+    # However well keypoints agree, an item whose stored hashes say "no information" (a flat
+    # picture; here forced by its quality) is only offered for review.
+    original = picture(bases[1])
+    flat_rows = [dict(r, quality=10) if r["algorithm"] == "pdq" else r for r in original.rows]
+    low = Gallery([replace(original, rows=flat_rows)])
+    verdicts = low.find(picture(F.crop(bases[1], 0.2, 0.25), "JPEG", quality=90))
+    assert verdicts.get(0) == "similar"
+    normal = Gallery([original])
+    assert normal.find(picture(F.crop(bases[1], 0.2, 0.25), "JPEG", quality=90)).get(0) \
+        == "re-upload"
+
+
+def test_region_rows_are_stored_and_flat_windows_left_out() -> None:
+    rows, query, _ = hash_pixels(H.load_image(F.encode(F.photo(4), "PNG")), features=False)
+    regions = [r["region"] for r in rows if r["algorithm"] == "pdq"]
+    assert regions == ["full", *H.REGIONS]
+    assert all(r["quality"] >= H.PDQ_MIN_QUALITY for r in rows if r["region"] != "full")
+    assert {r["region"] for r in query} == {"rot90", "rot180", "rot270", "flipx", "flipy",
+                                            "flipplus", "flipminus"}
+    # A photo whose top half is sky: windows wholly inside it would say nothing.
+    sky = F.photo(4)
+    sky.paste(F.flat((90, 140, 220), size=(640, 430)), (0, 0))
+    rows, _, _ = hash_pixels(H.load_image(F.encode(sky, "PNG")), features=False)
+    assert len([r for r in rows if r["algorithm"] == "pdq"]) < 1 + len(H.REGIONS)
