@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .index import ChunkIndex
     from .matchrule import StoredSet
 
-VERSION = 3
+VERSION = 4
 _QUERY = (
     "SELECT h.id, i.registered_event, h.algorithm, h.value, h.quality, h.frame_seconds, h.page"
     " FROM hashes h JOIN items i ON i.sha256 = h.item WHERE h.id > ? ORDER BY h.id"
@@ -77,9 +77,10 @@ def load(conn: sqlite3.Connection, store: Path) -> Loaded:
     if cached is not None:
         cols, meta = cached
         cached_max = int(meta["max_id"])
-        count = conn.execute("SELECT COUNT(*) FROM hashes WHERE id <= ?",
-                             (cached_max,)).fetchone()[0]
-        if count != int(meta["count"]):
+        # Hash rows are only ever appended; the cache is current up to max_id if the row
+        # there is the one it ended with (a count would scan a million rows each time).
+        row = conn.execute("SELECT value FROM hashes WHERE id = ?", (cached_max,)).fetchone()
+        if cached_max and (row is None or bytes(row[0]).hex() != meta.get("last_value")):
             cached, cached_max = None, 0
     fresh, new_max, added = rows_after(conn, cached_max)
     if cached is not None and not added:
@@ -100,8 +101,8 @@ def load(conn: sqlite3.Connection, store: Path) -> Loaded:
     else:
         merged = fresh
     chunk = ChunkIndex.build(merged["pdq"]["v"])
-    total = conn.execute("SELECT COUNT(*) FROM hashes WHERE id <= ?", (new_max,)).fetchone()[0]
-    _save(folder, merged, chunk, new_max, total)
+    last = conn.execute("SELECT value FROM hashes WHERE id = ?", (new_max,)).fetchone()
+    _save(folder, merged, chunk, new_max, bytes(last[0]).hex() if last else None)
     return Loaded(_stored(merged), new_max, chunk)
 
 
@@ -167,7 +168,8 @@ def extend(stored: StoredSet, fresh: Columns) -> StoredSet:
     return _stored(merged)
 
 
-def _save(folder: Path, cols: Columns, chunk: ChunkIndex, max_id: int, count: int) -> None:
+def _save(folder: Path, cols: Columns, chunk: ChunkIndex, max_id: int,
+          last_value: str | None) -> None:
     """Write the cache into a fresh folder and swap it in, so readers never see half of it."""
     import numpy as np
 
@@ -180,7 +182,7 @@ def _save(folder: Path, cols: Columns, chunk: ChunkIndex, max_id: int, count: in
         np.save(tmp / "pdq_offsets.npy", chunk.offsets)
         np.save(tmp / "pdq_order.npy", chunk.order)
         rows = {a: int(len(columns["k"])) for a, columns in cols.items()}
-        (tmp / "meta.json").write_text(json.dumps({"max_id": max_id, "count": count,
+        (tmp / "meta.json").write_text(json.dumps({"max_id": max_id, "last_value": last_value,
                                                    "rows": rows}))
         old = folder.with_name(folder.name + ".old")
         if folder.exists():
