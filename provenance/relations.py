@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # New items are checked against the nearest few stored items with keypoints too
 # (the crop stage); `prov match`, run by a person waiting for one answer, looks wider.
-ADD_CROP_CANDIDATES = 4
+ADD_CROP_CANDIDATES = 8
 
 
 @applies("near_duplicate.found")
