@@ -62,3 +62,14 @@ def test_hash_cache_is_topped_up_and_rebuilt_when_stale(prov, db, tmp_path):
     rebuilt = hashcache.load(conn, store_dir(db))
     assert len(rebuilt.stored.keys["pdq"]) + len(rebuilt.stored.keys["phash"]) == \
         conn.execute("SELECT COUNT(*) FROM hashes").fetchone()[0]
+
+
+def test_phash_is_imagehash_phash_without_scipy():
+    imagehash = pytest.importorskip("imagehash")
+    from fixtures import images as F
+    from provenance import hashing
+
+    for seed in range(40):
+        img = F.photo(seed, (240 + seed, 180))
+        expected = np.packbits(imagehash.phash(img).hash.flatten()).tobytes()
+        assert hashing._phash(img) == expected
