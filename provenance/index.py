@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -196,16 +196,19 @@ class ChunkIndex:
         np.cumsum(counts, axis=1, out=offsets[:, 1:])
         return cls(offsets, np.ascontiguousarray(order), values)
 
-    def within(self, queries: Sequence[bytes], max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+    def within(self, queries: Sequence[bytes], max_distance: int, *, with_query: bool = False
+               ) -> Any:
         """(rows, distances): every stored row within max_distance of any query, at its
-        smallest distance. Exact for max_distance <= exact_up_to."""
+        smallest distance. Exact for max_distance <= exact_up_to. With with_query, also
+        which query each row is nearest to."""
         import numpy as np
 
         if max_distance > self.exact_up_to:
             raise ValueError(f"chunk probing is exact only up to {self.exact_up_to} bits")
         n = self.values.shape[0]
         if not queries or n == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.uint16)
+            empty = np.zeros(0, np.int64), np.zeros(0, np.uint16)
+            return (*empty, np.zeros(0, np.int32)) if with_query else empty
         q = np.frombuffer(b"".join(queries), np.uint8).reshape(len(queries), -1)
         qchunks = q.view(np.uint16)  # (m, chunks)
         qwords = q.view(np.uint64)  # (m, words)
@@ -224,7 +227,8 @@ class ChunkIndex:
             rows_found.append(self.order[c][starts + np.arange(total)])
             owners_found.append(np.repeat(owner, sizes))
         if not rows_found:
-            return np.zeros(0, np.int64), np.zeros(0, np.uint16)
+            empty = np.zeros(0, np.int64), np.zeros(0, np.uint16)
+            return (*empty, np.zeros(0, np.int32)) if with_query else empty
         rows = np.concatenate(rows_found).astype(np.int64)
         owners = np.concatenate(owners_found)
         # Each candidate is compared with the query whose probe found it: that is enough,
@@ -232,9 +236,11 @@ class ChunkIndex:
         dist = np.bitwise_count(self.values[rows].view(np.uint64) ^ qwords[owners]).sum(
             axis=1, dtype=np.uint16)
         keep = dist <= max_distance
-        rows, dist = rows[keep], dist[keep]
+        rows, dist, owners = rows[keep], dist[keep], owners[keep]
         order = np.lexsort((dist, rows))
-        rows, dist = rows[order], dist[order]
+        rows, dist, owners = rows[order], dist[order], owners[order]
         first = np.ones(len(rows), dtype=bool)
         first[1:] = rows[1:] != rows[:-1]
+        if with_query:
+            return rows[first], dist[first], owners[first].astype(np.int32)
         return rows[first], dist[first]

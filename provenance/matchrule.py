@@ -35,6 +35,9 @@ class StoredSet:
     frame_seconds: dict[str, np.ndarray]  # algorithm -> float64, NaN where not a frame
     page: dict[str, np.ndarray]  # algorithm -> int32, -1 where not a page
     _indexes: dict[str, Any] = field(default_factory=dict)
+    # Exact multi-index over the first chunk_rows PDQ rows (provenance.index.ChunkIndex), set
+    # by the database side for large collections; rows after those are searched directly.
+    chunk: Any = None
 
     @classmethod
     def from_rows(cls, rows: Sequence[tuple[int, hashing.PerceptualHash, float | None,
@@ -75,19 +78,24 @@ class StoredSet:
 
     def key_quality(self, key: int) -> int | None:
         """The lowest PDQ quality among the item's stored hashes; None if none is known."""
-        if "_key_quality" not in self._indexes:
-            import numpy as np
+        import numpy as np
 
-            keys, quality = self.keys["pdq"], self.quality["pdq"]
-            known = quality >= 0
-            order = np.lexsort((quality[known], keys[known]))
-            k, q = keys[known][order], quality[known][order]
-            first = np.ones(len(k), dtype=bool)
-            first[1:] = k[1:] != k[:-1]
-            self._indexes["_key_quality"] = dict(zip(k[first].tolist(), q[first].tolist(),
-                                                     strict=True))
-        value = self._indexes["_key_quality"].get(key)
-        return None if value is None else int(value)
+        memo: dict[int, int | None] = self._indexes.setdefault("_key_quality", {})
+        if key in memo:
+            return memo[key]
+        keys, quality = self.keys["pdq"], self.quality["pdq"]
+        if "_keys_sorted" not in self._indexes:
+            # Rows are appended item by item, so keys usually ascend: then an item's rows
+            # are one slice, found in microseconds even among millions.
+            self._indexes["_keys_sorted"] = bool(len(keys) < 2 or np.all(keys[1:] >= keys[:-1]))
+        if self._indexes["_keys_sorted"]:
+            lo, hi = np.searchsorted(keys, key, "left"), np.searchsorted(keys, key, "right")
+            q = np.asarray(quality[lo:hi])
+        else:
+            q = np.asarray(quality[keys == key])
+        q = q[q >= 0]
+        memo[key] = int(q.min()) if len(q) else None
+        return memo[key]
 
     def __len__(self) -> int:
         return len(self.keys["pdq"])
@@ -120,12 +128,22 @@ class _Nearest:
     query: np.ndarray  # (rows,) index into the query hashes
 
 
+# Above this many stored PDQ rows, a query's many hashes (windows, rotations, mirrors) are
+# matched through the exact chunk index (every row within PDQ_MATCH bits), and only the
+# upright whole-picture hash is compared with every row (for the similar band and the
+# nearest candidates of the crop stage): 18 full passes over millions of rows would cost
+# most of a second per query.
+LARGE = 250_000
+
+
 def _nearest(stored: StoredSet, algorithm: str, queries: list[hashing.PerceptualHash]
              ) -> _Nearest | None:
     import numpy as np
 
     if not queries or not len(stored.keys[algorithm]):
         return None
+    if algorithm == "pdq" and stored.chunk is not None and len(stored.keys["pdq"]) > LARGE:
+        return _nearest_large(stored, queries)
     index = stored.index(algorithm)
     best = index.distances(queries[0].value).copy()
     which = np.zeros(len(best), np.int32)
@@ -134,6 +152,32 @@ def _nearest(stored: StoredSet, algorithm: str, queries: list[hashing.Perceptual
         closer = d < best
         best[closer] = d[closer]
         which[closer] = qi
+    return _Nearest(best, which)
+
+
+def _nearest_large(stored: StoredSet, queries: list[hashing.PerceptualHash]) -> _Nearest:
+    import numpy as np
+
+    upright = next((i for i, q in enumerate(queries) if q.region == "full"), 0)
+    index = stored.index("pdq")
+    best = index.distances(queries[upright].value).copy()
+    which = np.full(len(best), upright, np.int32)
+    chunk = stored.chunk
+    covered = int(chunk.values.shape[0])
+    rows, dist, owner = chunk.within([q.value for q in queries], hashing.PDQ_MATCH,
+                                     with_query=True)
+    closer = dist < best[rows]
+    best[rows[closer]] = dist[closer]
+    which[rows[closer]] = owner[closer]
+    if covered < len(best):  # appended since the index was built: compare directly
+        tail = stored.values["pdq"][covered:].view(np.uint64)
+        for qi, q in enumerate(queries):
+            qw = np.frombuffer(q.value, np.uint64)
+            d = np.bitwise_count(tail ^ qw).sum(axis=1, dtype=np.uint16)
+            seg = best[covered:]
+            closer_t = d < seg
+            seg[closer_t] = d[closer_t]
+            which[covered:][closer_t] = qi
     return _Nearest(best, which)
 
 

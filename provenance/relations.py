@@ -105,11 +105,14 @@ def catalogue(conn: sqlite3.Connection) -> Catalogue:
     if current is not None and current.max_hash_id < latest:
         # Within a batch: append what was registered since, in memory.
         fresh, new_max, _ = hashcache.rows_after(conn, current.max_hash_id)
+        chunk = current.stored.chunk
         current.stored = hashcache.extend(current.stored, fresh)
+        current.stored.chunk = chunk  # still exact for the rows it covers
         current.max_hash_id = new_max
         current.items.conn = conn
         return current
     loaded = hashcache.load(conn, store_dir(db_path))
+    loaded.stored.chunk = loaded.chunk_index
     cat = Catalogue(
         stored=loaded.stored,
         items=_Items(conn),
