@@ -18,9 +18,11 @@ if TYPE_CHECKING:
     from .localmatch import LocalFeatures
     from .matchrule import Match, StoredSet
 
-# New items are checked against the nearest few stored items with keypoints too
-# (the crop stage); `prov match`, run by a person waiting for one answer, looks wider.
-ADD_CROP_CANDIDATES = 8
+# New items are checked against the nearest few stored items with keypoints too (the crop
+# stage); `prov match`, run by a person waiting for one answer, looks wider (8). Measured
+# (bench/README-hashing.md): 8 lifts 20%-off-centre crops from 0.905 to 0.937 recall but
+# costs `prov add` 40% of its throughput on 12 MP photos, so a batch uses 4.
+ADD_CROP_CANDIDATES = 4
 
 
 @applies("near_duplicate.found")
