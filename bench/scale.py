@@ -157,6 +157,7 @@ def main() -> None:
     print(f"hash cache load (warm, memory-mapped): {(time.perf_counter() - start) * 1000:.1f} ms")
     stored = loaded.stored
     assert loaded.chunk_index is not None
+    stored.chunk = loaded.chunk_index  # as relations.catalogue does
 
     paths = sorted(queries.iterdir())
     from PIL import Image

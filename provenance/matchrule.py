@@ -144,6 +144,10 @@ def _nearest(stored: StoredSet, algorithm: str, queries: list[hashing.Perceptual
         return None
     if algorithm == "pdq" and stored.chunk is not None and len(stored.keys["pdq"]) > LARGE:
         return _nearest_large(stored, queries)
+    if algorithm == "phash" and len(stored.keys["pdq"]) > LARGE:
+        # At scale pHash only confirms PDQ near-misses of the upright picture (see LARGE).
+        upright = [q for q in queries if q.region == "full"][:1] or queries[:1]
+        queries = upright
     index = stored.index(algorithm)
     best = index.distances(queries[0].value).copy()
     which = np.zeros(len(best), np.int32)

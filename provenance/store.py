@@ -34,6 +34,10 @@ def migrations() -> list[tuple[str, str]]:
         ("0001_schema", schema_sql()),
         ("0002_fts", serve_sql("fts.sql")),  # full-text search (browsing; derived data)
         ("0003_views", serve_sql("views.sql")),  # investigators' questions as views
+        # Hash rows name their item by its registering event: looking one up among a
+        # million items must not scan them all.
+        ("0004_item_key_index",
+         "CREATE UNIQUE INDEX items_registered_event ON items (registered_event);"),
     ]
 
 
