@@ -112,6 +112,9 @@ def sample_frames(
         stream = _video_stream(container, path)
         _check_complete(container, path)
         stream.thread_type = "AUTO"
+        # FFmpeg's automatic count is cores + 1 threads; one per core decoded a 720p
+        # H.264 stream 10-25% faster here, with the hashing thread alongside.
+        stream.codec_context.thread_count = os.cpu_count() or 1
         stream.codec_context.skip_frame = _skip_plan(stream, every_seconds)
         size = _target_size(stream, max_side)
         start = _start_seconds(stream)
