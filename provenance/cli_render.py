@@ -4,22 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_META_ORDER = (
-    ("captured_at", "captured"),
-    ("make", "make"),
-    ("model", "model"),
-    ("software", "software"),
-    ("width", "width"),
-    ("height", "height"),
-    ("orientation", "orientation"),
-    ("gps_latitude", "GPS latitude"),
-    ("gps_longitude", "GPS longitude"),
-    ("gps_altitude", "GPS altitude (m)"),
-    ("duration_seconds", "duration (s)"),
-    ("frame_rate", "frame rate"),
-    ("codec", "codec"),
-    ("page_count", "pages"),
-)
+from .export_sections import META_ORDER
 
 
 def _line(label: str, value: Any) -> str:
@@ -39,7 +24,7 @@ def render_show(doc: dict[str, Any]) -> str:
               + ("" if doc["stored"] else "  (referenced, not copied)"))
     )
     meta = doc.get("metadata") or {}
-    shown = [(label, meta[key]) for key, label in _META_ORDER if meta.get(key) is not None]
+    shown = [(label, meta[key]) for key, label in META_ORDER if meta.get(key) is not None]
     out.append("")
     out.append("metadata (from the file itself)")
     if shown:
