@@ -43,6 +43,27 @@ class EvidenceStore:
         os.replace(staged, target)
         return target
 
+    def sweep_staging(self, older_than_seconds: float = 86_400) -> int:
+        """Remove staged copies a killed process left behind; return how many.
+
+        Only old ones: a staged file this young may belong to another `prov add` still
+        running. They are never evidence (nothing names them), just disk space.
+        """
+        import time
+
+        removed = 0
+        if not self.staging.is_dir():
+            return 0
+        cutoff = time.time() - older_than_seconds
+        for path in self.staging.glob(".incoming-*"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except OSError:
+                continue
+        return removed
+
     def path_of(self, sha256: str) -> Path:
         return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
 

@@ -351,7 +351,9 @@ def add_paths(
                 progress(result)
         else:
             usable.append(path)
-    stage = str(evidence.EvidenceStore.beside(conn).staging) if copy else None
+    store = evidence.EvidenceStore.beside(conn)
+    store.sweep_staging()
+    stage = str(store.staging) if copy else None
     for analysis in analyse_all(usable, kind, stage_dir=stage):
         analysis_path = analysis.path
         try:

@@ -136,3 +136,16 @@ def test_a_killed_batch_leaves_only_whole_items_and_a_log_that_verifies(db, tmp_
     again = _prov(db, "add", str(folder))
     again.communicate(timeout=300)
     assert conn.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 300
+
+
+def test_old_staged_copies_left_by_a_killed_process_are_swept(prov, db, tmp_path):
+    staging = db.parent / "evidence.store" / "sha256" / "incoming"
+    staging.mkdir(parents=True)
+    old, young = staging / ".incoming-old", staging / ".incoming-young"
+    old.write_bytes(b"half a file")
+    young.write_bytes(b"another add is writing this")
+    os.utime(old, (time.time() - 3 * 86_400,) * 2)
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(media.jpeg_with_exif(77, size=(96, 72)))
+    assert prov("add", str(photo)).exit_code == 0
+    assert not old.exists() and young.exists()
