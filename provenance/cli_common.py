@@ -69,6 +69,10 @@ def boundary(fn: Callable[P, R]) -> Callable[P, R]:
         except sqlite3.OperationalError as exc:
             err(f"error: database: {exc}")
             raise typer.Exit(1) from None
+        except BrokenPipeError:
+            # The reader went away (`prov list | head`): stop quietly, as Unix tools do.
+            _silence_stdout()
+            raise typer.Exit(0) from None
         except (typer.Exit, typer.Abort, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001 - no traceback may reach a user
@@ -81,6 +85,15 @@ def boundary(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(70) from None
 
     return wrapper
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def short(sha: str | None) -> str:

@@ -80,3 +80,16 @@ def test_demo_builds_the_seed_case_and_shows_it(tmp_path):
     CliRunner().invoke(app, ["--db", str(other), "init"])
     refused = CliRunner().invoke(app, ["demo", "--db", str(other)])
     assert refused.exit_code == 2 and "not a prov demo database" in refused.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_error(prov, db, tmp_path):
+    from fixtures import media
+
+    for i in range(30):
+        (tmp_path / f"{i}.jpg").write_bytes(media.jpeg_with_exif(900 + i, size=(96, 72)))
+    prov("add", str(tmp_path))
+    prov_bin = str(Path(sys.executable).with_name("prov"))
+    out = subprocess.run(f"'{prov_bin}' --db '{db}' log --json | head -c 100", shell=True,
+                         capture_output=True, text=True, check=True)
+    assert len(out.stdout) == 100
+    assert out.stderr == ""
