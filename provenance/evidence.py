@@ -111,20 +111,28 @@ def features_path(root: Path, sha256: str) -> Path:
     return root / "features" / sha256[:2] / f"{sha256}.npz"
 
 
-def put_features(root: Path, sha256: str, features: dict[str, object]) -> None:
+def save_derived(target: Path, **arrays: Any) -> None:
+    """Write a derived cache file (numpy arrays) beside the store: whole, then renamed, once."""
     import numpy as np
 
-    target = features_path(root, sha256)
     if target.exists():
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    count = int(features["count"])  # type: ignore[call-overload]
-    points = np.frombuffer(features["points"], np.float32).reshape(count, 2)  # type: ignore[call-overload]
-    descriptors = np.frombuffer(features["descriptors"], np.uint8).reshape(count, 32)  # type: ignore[call-overload]
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-", suffix=".npz")
     with os.fdopen(fd, "wb") as fh:
-        np.savez(fh, points=points, descriptors=descriptors)
+        np.savez(fh, **arrays)
     os.replace(tmp, target)
+
+
+def put_features(root: Path, sha256: str, features: dict[str, Any]) -> None:
+    import numpy as np
+
+    count = int(features["count"])
+    save_derived(
+        features_path(root, sha256),
+        points=np.frombuffer(features["points"], np.float32).reshape(count, 2),
+        descriptors=np.frombuffer(features["descriptors"], np.uint8).reshape(count, 32),
+    )
 
 
 def load_features(root: Path, sha256: str) -> Any:

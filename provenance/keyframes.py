@@ -9,8 +9,6 @@ rebuilt from the original if lost, never evidence.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,18 +85,13 @@ def put(root: Path, sha256: str, features: dict[str, Any]) -> None:
     """Cache an item's keyframe keypoints beside the store (written whole, then renamed)."""
     import numpy as np
 
-    target = _path(root, sha256)
-    if target.exists():
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-", suffix=".npz")
-    with os.fdopen(fd, "wb") as fh:
-        np.savez(fh, kind=np.array([features["keyframes"]]),
+    from .evidence import save_derived
+
+    save_derived(_path(root, sha256), kind=np.array([features["keyframes"]]),
                  labels=np.array(features["labels"], np.float64),
                  counts=np.array(features["counts"], np.int64),
                  points=np.frombuffer(features["points"], np.uint8),
                  descriptors=np.frombuffer(features["descriptors"], np.uint8))
-    os.replace(tmp, target)
 
 
 def load(root: Path, sha256: str) -> Keyframes | None:

@@ -17,13 +17,7 @@ from fixtures import video as fx
 from provenance.cli import app
 
 W, H = 192, 108
-APPLE_TAGS = {
-    "com.apple.quicktime.location.ISO6709": "+43.3491+133.3597+012.000/",
-    "com.apple.quicktime.creationdate": "2024-10-18T13:12:09+0900",
-    "com.apple.quicktime.make": "Apple",
-    "com.apple.quicktime.model": "iPhone 13",
-    "com.apple.quicktime.software": "17.6.1",
-}
+APPLE_TAGS = fx.APPLE_TAGS
 
 
 def both(*transforms: fx.Transform) -> fx.Transform:
