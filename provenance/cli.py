@@ -11,13 +11,14 @@ from typing import Annotated, Any
 import typer
 
 from .cli_bundle import bundle, import_
-from .cli_common import GLOBALS, boundary, emit_json, err, short
+from .cli_common import GLOBALS, RootGroup, boundary, emit_json, err, short
 from .cli_custody import actor_app, custody_app
 from .cli_geo import geo_app
 from .cli_serve import export, serve
 
 app = typer.Typer(
     name="prov",
+    cls=RootGroup,
     help="Provenance tracker for media evidence: register files, record custody and"
     " geolocation claims, find re-uploads, and verify that nothing was edited.",
     no_args_is_help=True,

@@ -99,3 +99,32 @@ def test_a_reader_that_stops_early_gets_no_error(prov, db, tmp_path):
                          capture_output=True, text=True, check=True)
     assert len(out.stdout.splitlines()) == 1
     assert out.stderr == ""
+
+
+def test_match_does_not_import_pydantic_or_scipy(prov, db, tmp_path):
+    # Typer coerces values through pydantic (~0.1 s to import); plain strings skip it.
+    from fixtures import media
+
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(media.jpeg_with_exif(900, size=(96, 72)))
+    assert prov("add", str(photo)).exit_code == 0
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from provenance.cli import app\n"
+        f"r = CliRunner().invoke(app, ['--db', {str(db)!r}, 'match', {str(photo)!r}, '--json'])\n"
+        "print(r.exit_code, '\"identical\"' in r.stdout,"
+        " [m for m in ('pydantic', 'scipy') if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0 True []"
+
+
+def test_options_that_are_not_plain_strings_are_still_checked(prov, tmp_path):
+    photo = tmp_path / "missing.jpg"
+    run = prov("match", str(photo), "--max-distance", "many")
+    assert run.exit_code == 2 and "--max-distance" in run.stderr and "integer" in run.stderr
+    run = prov("match", "--max-distance", "5")
+    assert run.exit_code == 2 and "Missing argument" in run.stderr
+    run = prov("add", str(photo), "--kind", "hologram")
+    assert run.exit_code == 2 and "hologram" in run.stderr
