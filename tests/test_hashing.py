@@ -110,6 +110,27 @@ def test_formats_match(fmt: str, base: Image.Image, stored: H.ImageHashes) -> No
     assert pdq_distance(H.hash_file(data), stored) <= H.PDQ_MATCH
 
 
+def test_heif_opener_is_registered_only_when_pillow_cannot_tell_the_format(
+        base: Image.Image, stored: H.ImageHashes, tmp_path: Path) -> None:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    (tmp_path / "a.heic").write_bytes(F.encode(base, "HEIF"))
+    (tmp_path / "a.jpg").write_bytes(F.encode(base, "JPEG"))
+    code = ("import sys; from pathlib import Path; from provenance import hashing as H\n"
+            "for name in ('a.jpg', 'a.heic'):\n"
+            f"    h = H.hash_file(Path({str(tmp_path)!r}) / name)\n"
+            "    print(name, 'pillow_heif' in sys.modules, h.get('pdq').value.hex())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    (jpg, jpg_heif, jpg_hash), (heic, heic_heif, heic_hash) = (
+        line.split() for line in out.stdout.splitlines())
+    assert (jpg_heif, heic_heif) == ("False", "True")
+    full = stored.get("pdq")
+    assert full is not None
+    for value in (jpg_hash, heic_hash):
+        assert H.hamming(bytes.fromhex(value), full.value) <= H.PDQ_MATCH
+
+
 def test_alpha_is_flattened_onto_white() -> None:
     rgba = F.photo(5).convert("RGBA")
     rgba.putalpha(Image.new("L", rgba.size, 0).point(lambda _: 0))  # fully transparent
