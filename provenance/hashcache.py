@@ -3,7 +3,9 @@
 Loading a million hashes row by row from SQLite takes seconds; the packed copy is
 memory-mapped in milliseconds, with the chunk tables of the exact PDQ index. It is
 derived data: checked against the database on every load (row count and highest
-id), rebuilt whenever it disagrees, never evidence.
+id), rebuilt whenever it disagrees, never evidence. Each algorithm's hashes are also kept
+word-transposed, the layout of the exhaustive index (provenance.index.HashIndex), so a
+query does not build that layout from a million rows first.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from .index import ChunkIndex
     from .matchrule import StoredSet
 
-VERSION = 4
+VERSION = 5
 _QUERY = (
     "SELECT h.id, i.registered_event, h.algorithm, h.value, h.quality, h.frame_seconds, h.page"
     " FROM hashes h JOIN items i ON i.sha256 = h.item WHERE h.id > ? ORDER BY h.id"
@@ -58,6 +60,10 @@ def _read(folder: Path) -> tuple[Columns, dict[str, Any]] | None:
         for a in ALGORITHMS:
             if any(len(cols[a][c]) != int(meta["rows"][a]) for c in _COLUMNS):
                 return None
+            words = np.load(folder / f"{a}_w.npy", mmap_mode="r")
+            if words.shape != (_NBYTES[a] // 8, int(meta["rows"][a])):
+                return None
+            cols[a]["w"] = words
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return cols, meta
@@ -93,7 +99,7 @@ def load(conn: sqlite3.Connection, store: Path) -> Loaded:
                                    cols["pdq"]["v"])
         except (OSError, ValueError, IndexError):
             chunk = None
-        return Loaded(_stored(cols), new_max, chunk)
+        return Loaded(_with_words(_stored(cols), cols), new_max, chunk)
     if cached is not None:
         cols, _ = cached
         merged = {a: {c: np.concatenate([cols[a][c], fresh[a][c]]) for c in _COLUMNS}
@@ -116,6 +122,23 @@ def _stored(cols: Columns) -> StoredSet:
         frame_seconds={a: cols[a]["f"] for a in ALGORITHMS},
         page={a: cols[a]["p"] for a in ALGORITHMS},
     )
+
+
+def _with_words(stored: StoredSet, cols: Columns) -> StoredSet:
+    """Hand the cached word layout to the StoredSet's exhaustive indexes, which it would
+    otherwise build on first use from the same rows (ids: row numbers, as it gives them)."""
+    import numpy as np
+
+    from .index import HashIndex
+
+    indexes = getattr(stored, "_indexes", None)
+    if isinstance(indexes, dict):
+        for a, columns in cols.items():
+            words = columns.get("w")
+            if words is not None:
+                indexes[a] = HashIndex(np.arange(words.shape[1], dtype=np.int64), None,
+                                       words=words)
+    return stored
 
 
 def rows_after(conn: sqlite3.Connection, max_id: int) -> tuple[Columns, int, int]:
@@ -173,12 +196,15 @@ def _save(folder: Path, cols: Columns, chunk: ChunkIndex, max_id: int,
     """Write the cache into a fresh folder and swap it in, so readers never see half of it."""
     import numpy as np
 
+    from .index import words_of
+
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".incoming-"))
         for a, columns in cols.items():
-            for c, arr in columns.items():
-                np.save(tmp / f"{a}_{c}.npy", np.ascontiguousarray(arr))
+            for c in _COLUMNS:
+                np.save(tmp / f"{a}_{c}.npy", np.ascontiguousarray(columns[c]))
+            np.save(tmp / f"{a}_w.npy", words_of(columns["v"]))
         np.save(tmp / "pdq_offsets.npy", chunk.offsets)
         np.save(tmp / "pdq_order.npy", chunk.order)
         rows = {a: int(len(columns["k"])) for a, columns in cols.items()}
@@ -190,5 +216,10 @@ def _save(folder: Path, cols: Columns, chunk: ChunkIndex, max_id: int,
             os.replace(folder, old)
         os.replace(tmp, folder)
         shutil.rmtree(old, ignore_errors=True)
+        # Caches of this database in an earlier format are never read again.
+        db_id = folder.name.removeprefix(f"hashes-v{VERSION}-")
+        for stale in folder.parent.glob(f"hashes-v*-{db_id}"):
+            if stale != folder:
+                shutil.rmtree(stale, ignore_errors=True)
     except OSError:
         pass  # a read-only store still works; it just rebuilds in memory each time

@@ -64,6 +64,30 @@ def test_hash_cache_is_topped_up_and_rebuilt_when_stale(prov, db, tmp_path):
         conn.execute("SELECT COUNT(*) FROM hashes").fetchone()[0]
 
 
+def test_cached_word_layout_is_the_index_matchrule_would_build(prov, db, tmp_path):
+    from provenance import hashcache
+    from provenance.matchrule import StoredSet
+    from provenance.store import connect, store_dir
+
+    for i in range(3):
+        (tmp_path / f"{i}.jpg").write_bytes(media.jpeg_with_exif(600 + i, size=(160, 120)))
+        prov("add", str(tmp_path / f"{i}.jpg"))
+    conn = connect(db)
+    hashcache.load(conn, store_dir(db))  # builds the cache
+    cached = hashcache.load(conn, store_dir(db)).stored  # memory-mapped, words included
+    plain = StoredSet(cached.keys, cached.values, cached.quality, cached.frame_seconds,
+                      cached.page)
+    rng = np.random.default_rng(5)
+    for algorithm, nbytes in (("pdq", 32), ("phash", 8)):
+        ours, theirs = cached.index(algorithm), plain.index(algorithm)
+        assert isinstance(ours._words, np.memmap)  # from the cache, not transposed again
+        assert np.array_equal(ours.ids, theirs.ids)
+        for query in [*np.asarray(cached.values[algorithm])[:2],
+                      rng.integers(0, 256, nbytes, dtype=np.uint8)]:
+            assert np.array_equal(ours.distances(query.tobytes()),
+                                  theirs.distances(query.tobytes()))
+
+
 def test_phash_is_imagehash_phash_without_scipy():
     imagehash = pytest.importorskip("imagehash")
     from fixtures import images as F
