@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from fixtures import images as F  # noqa: E402
 from provenance import hashing as H  # noqa: E402
-from provenance import matchrule, relations  # noqa: E402
+from provenance import kpindex, matchrule, relations  # noqa: E402
 from provenance.localmatch import LocalFeatures  # noqa: E402
 from provenance.media.extract import hash_pixels  # noqa: E402
 
@@ -145,6 +145,9 @@ class Gallery:
             (key, h, r["frame_seconds"], r["page"])
             for key, item in enumerate(self.items)
             for r, h in zip(item.rows, relations._hashes(item.rows), strict=True)])
+        # What relations.Catalogue builds from the stored keypoint caches.
+        self.keypoints = kpindex.build({k: item.features for k, item in enumerate(self.items)
+                                        if item.features is not None})
 
     def features(self, key: int) -> LocalFeatures | None:
         return self.items[key].features
@@ -157,7 +160,8 @@ def verdicts(gallery: Gallery, q: Analysed, crop_candidates: int | None
         found = matchrule.find(q.query, gallery.stored)
     else:
         found = matchrule.find(q.query, gallery.stored, query_features=q.features,
-                               load_features=gallery.features, crop_candidates=crop_candidates)
+                               load_features=gallery.features, crop_candidates=crop_candidates,
+                               keypoint_index=gallery.keypoints)
     return {m.key: m.verdict for m in found}
 
 

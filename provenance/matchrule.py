@@ -15,6 +15,7 @@ from . import hashing
 if TYPE_CHECKING:
     import numpy as np
 
+    from .kpindex import KeypointIndex
     from .localmatch import LocalFeatures
 
 # Nearest stored items (by upright PDQ, and by pHash) handed to the crop stage even when
@@ -227,6 +228,7 @@ def find(
     query_features: LocalFeatures | None = None,
     load_features: Callable[[int], LocalFeatures | None] | None = None,
     crop_candidates: int = CROP_CANDIDATES,
+    keypoint_index: KeypointIndex | None = None,
 ) -> list[Match]:
     """Every stored item the query is a re-upload of, or similar to; best first.
 
@@ -236,7 +238,9 @@ def find(
     original meets a stored crop's whole. With `query_features` and `load_features`,
     candidates the hashes do not settle, and the `crop_candidates` items nearest by PDQ
     and by pHash however far, go through the crop stage: keypoint verification
-    (provenance.localmatch).
+    (provenance.localmatch). With `keypoint_index`, the `crop_candidates` pictures sharing
+    the most keypoint descriptors with the query go through it too (provenance.kpindex): an
+    off-centre crop's original can rank below dozens of pictures by hash, not by keypoints.
 
     No verdict is "re-upload" unless both pictures carry information: the lower of the
     query's PDQ quality, the matched hashes' qualities and every stored hash's quality of
@@ -253,7 +257,11 @@ def find(
     crop: list[int] = []
     local = query_features is not None and load_features is not None
     if local:
-        crop = _nearest_keys(stored, "pdq", near["pdq"], crop_candidates, exclude)
+        crop = []
+        if keypoint_index is not None and query_features is not None:
+            crop = keypoint_index.candidates(query_features, crop_candidates, exclude)
+        crop += [k for k in _nearest_keys(stored, "pdq", near["pdq"], crop_candidates, exclude)
+                 if k not in crop]
         crop += [k for k in _nearest_keys(stored, "phash", near["phash"], crop_candidates,
                                           exclude) if k not in crop]
         crop += [k for k in candidates if k not in crop]

@@ -15,6 +15,7 @@ from .store import db_path_of, store_dir, transaction
 if TYPE_CHECKING:
     from .hashing import PerceptualHash
     from .ingest import AddResult, Analysis
+    from .kpindex import KeypointIndex
     from .localmatch import LocalFeatures
     from .matchrule import Match, StoredSet
 
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
 # (bench/README-hashing.md): 8 lifts 20%-off-centre crops from 0.905 to 0.937 recall but
 # costs `prov add` 40% of its throughput on 12 MP photos, so a batch uses 4.
 ADD_CROP_CANDIDATES = 4
+# Crop candidates are also retrieved by keypoints (provenance.kpindex), from an index over
+# every held picture's keypoints, built in memory from the keypoint caches (~21 KB per picture
+# and ~0.3 ms to read one). That suits the thousands of pictures of an investigation; above
+# this many, or above matchrule.LARGE stored hashes, crop candidates come from hashes alone.
+KEYPOINT_INDEX_MAX = 20_000
 
 
 @applies("near_duplicate.found")
@@ -81,6 +87,9 @@ class Catalogue:
     max_hash_id: int
     store_root: Path
     _features: dict[int, Any] = field(default_factory=dict)
+    _keypoints: KeypointIndex | None = None
+    _keypoints_upto: int = 0  # highest registered_event looked at for the keypoint index
+    _keypoints_off: bool = False
 
     def features(self, key: int) -> LocalFeatures | None:
         from .evidence import load_features
@@ -88,6 +97,35 @@ class Catalogue:
         if key not in self._features:
             self._features[key] = load_features(self.store_root, self.items.sha(key))
         return self._features[key]
+
+    def keypoint_index(self) -> KeypointIndex | None:
+        """Every held picture's keypoints, indexed for crop candidates (None: too many).
+
+        Built on first use and topped up with pictures registered since, as hashes are.
+        """
+        from . import matchrule
+        from .evidence import load_features
+        from .kpindex import KeypointIndex
+
+        if self._keypoints_off:
+            return None
+        conn = self.items.conn
+        if self._keypoints is None:
+            if len(self.stored) > matchrule.LARGE or conn.execute(
+                    "SELECT COUNT(*) FROM items WHERE kind IN ('image', 'scan')"
+            ).fetchone()[0] > KEYPOINT_INDEX_MAX:
+                self._keypoints_off = True
+                return None
+            self._keypoints = KeypointIndex()
+        rows = conn.execute("SELECT registered_event, sha256 FROM items WHERE registered_event > ?"
+                            " AND kind IN ('image', 'scan') ORDER BY registered_event",
+                            (self._keypoints_upto,)).fetchall()
+        if rows:
+            self._keypoints.add((key, load_features(self.store_root, sha)) for key, sha in rows)
+            self._keypoints_upto = int(rows[-1][0])
+            if len(self._keypoints) > KEYPOINT_INDEX_MAX:
+                self._keypoints, self._keypoints_off = None, True
+        return self._keypoints
 
 
 _CATALOGUES: dict[tuple[str, str], Catalogue] = {}
@@ -162,7 +200,8 @@ def find_for(
         return media.find_document(cat, analysis, excluded, crop_candidates)
     features = _features(analysis.features)
     found = matchrule.find(query, cat.stored, exclude=excluded, query_features=features,
-                           load_features=cat.features, crop_candidates=crop_candidates)
+                           load_features=cat.features, crop_candidates=crop_candidates,
+                           keypoint_index=cat.keypoint_index() if features is not None else None)
     # Keypoints against held documents' pages and videos' frames (a photographed page, a
     # cropped still): their hashes are per page and per frame, their keypoints apart.
     return media.picture_keyframe_stage(cat, found, media.upright_pdq(analysis), features,

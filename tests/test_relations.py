@@ -173,3 +173,31 @@ def test_dupes_does_not_chain_unrelated_images_through_an_intermediate(prov, tmp
     for family in prov("dupes", "--json").json():
         names = {m["file_name"] for m in family["members"]}
         assert not {"left.png", "right.png"} <= names
+
+
+def test_add_finds_a_crop_the_hashes_rank_nowhere_through_keypoints(prov, tmp_path,
+                                                                     monkeypatch):
+    # A 30% corner crop among 43 pictures: its original is far by every hash, so only the
+    # keypoint index (provenance.kpindex) brings it to verification.
+    from provenance import relations
+
+    seeds = [11, 12, 13, *range(500, 540)]
+    paths = [save(F.photo(s, (640, 480) if s < 500 else [(640, 480), (480, 640), (800, 450),
+                                                          (320, 240)][s % 4]),
+                  tmp_path / "held" / f"{s}.png", "PNG") for s in seeds]
+    held = prov("add", *map(str, paths), "--json").json()
+    assert [r["status"] for r in held] == ["new"] * len(seeds)
+    crop = save(F.crop(F.photo(12), 0.30, 0.0), tmp_path / "new" / "crop.jpg", quality=92)
+    original = held[1]["sha256"]
+
+    relations._CATALOGUES.clear()  # a fresh process, as `prov match` would be
+    monkeypatch.setattr(relations, "KEYPOINT_INDEX_MAX", 0)  # hashes alone, as before
+    without = prov("match", str(crop), "--json").json()["matches"]
+    assert original not in [m["sha256"] for m in without if m["verdict"] == "re-upload"]
+
+    relations._CATALOGUES.clear()
+    monkeypatch.undo()
+    [result] = prov("add", str(crop), "--json").json()
+    assert [(m["sha256"], m["verdict"], m["algorithm"]) for m in result["matches"]
+            if m["verdict"] == "re-upload"] == [(original, "re-upload", "orb")]
+    assert prov("verify").exit_code == 0

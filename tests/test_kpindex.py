@@ -1,0 +1,101 @@
+"""Tests for provenance.kpindex: crop candidates retrieved by keypoints, alone and in `find`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fixtures import images as F
+from provenance import kpindex, matchrule
+from provenance.localmatch import LocalFeatures
+from tests.test_matchrule import BASES, DISTRACTORS, SHAPES, Gallery, Picture, picture
+
+
+@pytest.fixture(scope="module")
+def bases() -> list[Image.Image]:
+    return [F.photo(s) for s in BASES]
+
+
+@pytest.fixture(scope="module")
+def gallery(bases: list[Image.Image]) -> Gallery:
+    distractors = [F.photo(s, SHAPES[s % len(SHAPES)]) for s in DISTRACTORS]
+    return Gallery([picture(im) for im in bases + distractors])
+
+
+@pytest.fixture(scope="module")
+def index(gallery: Gallery) -> kpindex.KeypointIndex:
+    return kpindex.build({k: p.features for k, p in enumerate(gallery.pictures)
+                          if p.features is not None})
+
+
+def _features(p: Picture) -> LocalFeatures:
+    assert p.features is not None
+    return p.features
+
+
+@pytest.mark.parametrize("name, transform", [
+    ("crop 30% corner", lambda im: F.crop(im, 0.30, 0.0)),
+    ("crop 35% off-centre", lambda im: F.crop(im, 0.35, 1.0)),
+    ("mirror + pad + half size", lambda im: F.resize(F.pad(F.mirror(im), 0.2), 0.5)),
+    ("crop + caption + q60", lambda im: F.jpeg(F.text_watermark(F.crop(im, 0.2, 0.25)), 60)),
+])
+def test_the_original_collects_the_most_votes(name: str, transform, bases: list[Image.Image],
+                                              index: kpindex.KeypointIndex) -> None:
+    for key, base in enumerate(bases):
+        q = picture(transform(base), "JPEG", quality=92)
+        keys, votes = index.votes(_features(q))
+        assert index.candidates(_features(q), 1, set()) == [key], name
+        mine = int(votes[keys == key][0])
+        assert mine > int(votes[keys != key].max()), (name, key)
+
+
+def test_excluded_pictures_are_not_candidates(bases: list[Image.Image],
+                                              index: kpindex.KeypointIndex) -> None:
+    q = picture(F.crop(bases[0], 0.2, 0.25), "JPEG", quality=92)
+    assert 0 not in index.candidates(_features(q), 5, {0})
+    assert len(index.candidates(_features(q), 5, {0})) == 5
+
+
+def test_find_verifies_a_crop_the_hashes_rank_nowhere(bases: list[Image.Image],
+                                                      gallery: Gallery,
+                                                      index: kpindex.KeypointIndex) -> None:
+    # A 30% corner crop: its original is not among the 10 nearest by PDQ, so with one crop
+    # candidate from the hashes it goes unverified; the keypoint index brings it in.
+    for key, base in enumerate(bases):
+        q = picture(F.crop(base, 0.30, 0.0), "JPEG", quality=92)
+        pdq = [h for h in q.query if h.algorithm == "pdq"]
+        nearest = matchrule._nearest_keys(gallery.stored, "pdq",
+                                          matchrule._nearest(gallery.stored, "pdq", pdq), 10,
+                                          set())
+        assert key not in nearest
+        assert gallery.find(q, crop_candidates=1).get(key) != "re-upload"
+        found = matchrule.find(q.query, gallery.stored, query_features=q.features,
+                               load_features=lambda k: gallery.pictures[k].features,
+                               crop_candidates=1, keypoint_index=index)
+        verdicts = {m.key: (m.verdict, m.algorithm) for m in found}
+        assert verdicts.get(key) == ("re-upload", "orb")
+        assert [k for k, v in verdicts.items() if v[0] == "re-upload"] == [key]
+
+
+def test_pictures_added_one_by_one_vote_as_one_build(gallery: Gallery,
+                                                     index: kpindex.KeypointIndex,
+                                                     bases: list[Image.Image]) -> None:
+    # `prov add` tops the index up picture by picture; segments merge as they grow.
+    grown = kpindex.KeypointIndex()
+    for key, p in enumerate(gallery.pictures):
+        grown.add([(key, p.features)])
+        grown.add([(key, p.features)])  # a picture already indexed is not counted twice
+    assert len(grown) == len(index) == len(gallery.pictures)
+    assert len(grown.segments) <= int(np.log2(len(gallery.pictures))) + 1
+    q = _features(picture(F.crop(bases[1], 0.2, 0.25), "JPEG", quality=92))
+    (ka, va), (kb, vb) = grown.votes(q), index.votes(q)
+    assert dict(zip(ka.tolist(), va.tolist(), strict=True)) == \
+        dict(zip(kb.tolist(), vb.tolist(), strict=True))
+
+
+def test_a_picture_without_keypoints_is_harmless() -> None:
+    empty = LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
+    idx = kpindex.build({1: empty})
+    assert len(idx) == 1 and idx.size == 0
+    assert idx.candidates(empty, 3, set()) == []
