@@ -223,6 +223,17 @@ def test_module_import_stays_light() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_hashing_a_picture_does_not_import_numpy_ma() -> None:
+    # np.median's NaN check imports numpy.ma (~15 ms of every `prov match`).
+    code = ("import sys; from fixtures import images as F; from provenance import hashing as H\n"
+            "img = H.load_image(F.encode(F.photo(3), 'JPEG'))\n"
+            "H.hash_picture(img); H.hash_image(img)\n"
+            "print('numpy.ma' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "False"
+
+
 def test_mirrored_copy_is_verified_by_the_stored_mirror_keypoints(base: Image.Image) -> None:
     original = H.load_image(F.encode(base, "PNG"))
     copy = H.load_image(F.encode(F.mirror(F.crop(base, 0.2, 0.25)), "JPEG", quality=85))
