@@ -140,22 +140,40 @@ class KeypointIndex:
         """
         import numpy as np
 
-        keys, desc = [], []
+        keys, desc, added = [], [], []
         for key, f in pictures:
-            if key in self.pictures or f is None:
+            if key in self.pictures or key in added or f is None:
                 continue
             part = indexed_part(f)
-            self.pictures.add(key)
+            added.append(key)
             if len(part):
                 keys.append(np.full(len(part), key, np.int64))
                 desc.append(part)
-        if not desc:
+        self.add_indexed(np.concatenate(keys) if keys else np.zeros(0, np.int64),
+                         np.concatenate(desc) if desc else np.zeros((0, 32), np.uint8), added)
+
+    def add_indexed(self, keys: np.ndarray, descriptors: np.ndarray,
+                    pictures: Iterable[int]) -> None:
+        """Add descriptors already cut to indexed_part (as `rows()` gives them back)."""
+        import numpy as np
+
+        self.pictures.update(int(p) for p in pictures)
+        if not len(keys):
             return
-        self.segments.append(_Segment(np.concatenate(keys), np.concatenate(desc)))
+        self.segments.append(_Segment(keys, descriptors))
         while len(self.segments) > 1 and self.segments[-1].size * 2 >= self.segments[-2].size:
             last, before = self.segments.pop(), self.segments.pop()
             self.segments.append(_Segment(np.concatenate([before.keys, last.keys]),
                                           np.concatenate([before.descriptors, last.descriptors])))
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every indexed descriptor: (item key per row, (n, 32) descriptors)."""
+        import numpy as np
+
+        if not self.segments:
+            return np.zeros(0, np.int64), np.zeros((0, 32), np.uint8)
+        return (np.concatenate([s.keys for s in self.segments]),
+                np.concatenate([s.descriptors for s in self.segments]))
 
     def votes(self, query: LocalFeatures) -> tuple[np.ndarray, np.ndarray]:
         """(item keys, votes) of every indexed picture (a picture is in one segment only)."""

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 # costs `prov add` 40% of its throughput on 12 MP photos, so a batch uses 4.
 ADD_CROP_CANDIDATES = 4
 # Crop candidates are also retrieved by keypoints (provenance.kpindex), from an index over
-# every held picture's keypoints, built in memory from the keypoint caches (~21 KB per picture
-# and ~0.3 ms to read one). That suits the thousands of pictures of an investigation; above
+# every held picture's keypoints, held in memory (~21 KB a picture) and cached beside the
+# store (provenance.kpcache). That suits the thousands of pictures of an investigation; above
 # this many, or above matchrule.LARGE stored hashes, crop candidates come from hashes alone.
 KEYPOINT_INDEX_MAX = 20_000
 
@@ -101,25 +101,28 @@ class Catalogue:
     def keypoint_index(self) -> KeypointIndex | None:
         """Every held picture's keypoints, indexed for crop candidates (None: too many).
 
-        Built on first use and topped up with pictures registered since, as hashes are.
+        Read from its cache on first use (provenance.kpcache) and topped up with pictures
+        registered since, as the hashes are.
         """
-        from . import matchrule
+        from . import kpcache, matchrule
         from .evidence import load_features
-        from .kpindex import KeypointIndex
 
         if self._keypoints_off:
             return None
         conn = self.items.conn
         if self._keypoints is None:
-            if len(self.stored) > matchrule.LARGE or conn.execute(
-                    "SELECT COUNT(*) FROM items WHERE kind IN ('image', 'scan')"
-            ).fetchone()[0] > KEYPOINT_INDEX_MAX:
+            loaded = None
+            if len(self.stored) <= matchrule.LARGE:
+                loaded = kpcache.load(conn, self.store_root, KEYPOINT_INDEX_MAX)
+            if loaded is None:
                 self._keypoints_off = True
                 return None
-            self._keypoints = KeypointIndex()
-        rows = conn.execute("SELECT registered_event, sha256 FROM items WHERE registered_event > ?"
-                            " AND kind IN ('image', 'scan') ORDER BY registered_event",
-                            (self._keypoints_upto,)).fetchall()
+            self._keypoints, self._keypoints_upto = loaded
+            return self._keypoints
+        marks = ", ".join("?" for _ in kpcache.PICTURE_KINDS)
+        rows = conn.execute(f"SELECT registered_event, sha256 FROM items WHERE kind IN ({marks})"
+                            " AND registered_event > ? ORDER BY registered_event",
+                            (*kpcache.PICTURE_KINDS, self._keypoints_upto)).fetchall()
         if rows:
             self._keypoints.add((key, load_features(self.store_root, sha)) for key, sha in rows)
             self._keypoints_upto = int(rows[-1][0])

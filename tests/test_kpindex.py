@@ -99,3 +99,74 @@ def test_a_picture_without_keypoints_is_harmless() -> None:
     idx = kpindex.build({1: empty})
     assert len(idx) == 1 and idx.size == 0
     assert idx.candidates(empty, 3, set()) == []
+
+
+# --- the cached index of a database (provenance.kpcache) ---------------------------------
+
+
+def _register(prov, folder, seeds):
+    paths = []
+    for s in seeds:
+        path = folder / f"{s}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(F.encode(F.photo(s, (320, 240)), "PNG"))
+        paths.append(str(path))
+    return [r["sha256"] for r in prov("add", *paths, "--json").json()]
+
+
+def _fresh_index(db):
+    """The keypoint index a new process would load, and item key by SHA-256."""
+    from provenance import relations
+    from provenance.store import open_db
+
+    relations._CATALOGUES.clear()
+    conn = open_db(db)
+    try:
+        index = relations.catalogue(conn).keypoint_index()
+        return index, dict(conn.execute("SELECT sha256, registered_event FROM items"))
+    finally:
+        conn.close()
+
+
+def test_the_index_is_cached_and_topped_up(prov, db, tmp_path):
+    from provenance import kpcache
+    from provenance.evidence import features_path
+    from provenance.store import store_dir
+
+    shas = _register(prov, tmp_path / "a", [21, 22, 23])
+    index, _ = _fresh_index(db)
+    assert index is not None and len(index) == 3
+    assert list((store_dir(db) / "index").glob(f"keypoints-v{kpcache.VERSION}-*"))
+    # Read from the cache, not the keypoint files: with one file gone, all three still vote.
+    features_path(store_dir(db), shas[0]).unlink()
+    again, keys = _fresh_index(db)
+    assert again is not None and len(again) == 3
+    crop = picture(F.crop(F.photo(21, (320, 240)), 0.2, 0.25), "JPEG", quality=92)
+    assert again.candidates(_features(crop), 1, set()) == [keys[shas[0]]]
+    # Pictures registered since are read from their own files and added.
+    more = _register(prov, tmp_path / "b", [24, 25])
+    topped, keys = _fresh_index(db)
+    assert topped is not None and len(topped) == 5
+    crop = picture(F.crop(F.photo(25, (320, 240)), 0.2, 0.25), "JPEG", quality=92)
+    assert topped.candidates(_features(crop), 1, set()) == [keys[more[1]]]
+
+
+def test_a_damaged_cache_is_rebuilt(prov, db, tmp_path):
+    from provenance import kpcache
+    from provenance.store import store_dir
+
+    _register(prov, tmp_path, [31, 32])
+    _fresh_index(db)
+    [folder] = (store_dir(db) / "index").glob(f"keypoints-v{kpcache.VERSION}-*")
+    (folder / "keys.npy").write_bytes(b"not an array")
+    index, _ = _fresh_index(db)
+    assert index is not None and len(index) == 2 and index.size > 0
+
+
+def test_too_many_pictures_turn_the_index_off(prov, db, tmp_path, monkeypatch):
+    from provenance import relations
+
+    _register(prov, tmp_path, [41, 42, 43])
+    monkeypatch.setattr(relations, "KEYPOINT_INDEX_MAX", 2)
+    index, _ = _fresh_index(db)
+    assert index is None
