@@ -127,8 +127,6 @@ def _stored(cols: Columns) -> StoredSet:
 def _with_words(stored: StoredSet, cols: Columns) -> StoredSet:
     """Hand the cached word layout to the StoredSet's exhaustive indexes, which it would
     otherwise build on first use from the same rows (ids: row numbers, as it gives them)."""
-    import numpy as np
-
     from .index import HashIndex
 
     indexes = getattr(stored, "_indexes", None)
@@ -136,8 +134,7 @@ def _with_words(stored: StoredSet, cols: Columns) -> StoredSet:
         for a, columns in cols.items():
             words = columns.get("w")
             if words is not None:
-                indexes[a] = HashIndex(np.arange(words.shape[1], dtype=np.int64), None,
-                                       words=words)
+                indexes[a] = HashIndex(None, None, words=words)
     return stored
 
 

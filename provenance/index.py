@@ -30,24 +30,35 @@ def words_of(hashes: np.ndarray) -> np.ndarray:
 class HashIndex:
     """Every stored hash of one algorithm, searched exhaustively: exact, ~5 ms per million."""
 
-    def __init__(self, ids: np.ndarray | Sequence[int], hashes: np.ndarray | None,
+    # Rows per step of distances(): its buffers stay in cache instead of streaming 8 MB
+    # temporaries per word through memory.
+    BLOCK = 1 << 15
+
+    def __init__(self, ids: np.ndarray | Sequence[int] | None, hashes: np.ndarray | None,
                  *, words: np.ndarray | None = None) -> None:
         """From (n, nbytes) hashes, or from their words_of() layout, e.g. memory-mapped from
-        the hash cache: transposing a million hashes costs a query 10-25 ms."""
+        the hash cache: transposing a million hashes costs a query 10-25 ms. ids None: the
+        row numbers (made only if search asks for them)."""
         import numpy as np
 
-        self.ids = np.asarray(ids, dtype=np.int64)
         if words is None:
             if hashes is None:
                 raise ValueError("HashIndex needs hashes or their words")
             words = words_of(hashes)
-        self._words = words
-        if len(self.ids) != self._words.shape[1]:
-            raise ValueError(f"{len(self.ids)} ids for {self._words.shape[1]} hashes")
+        self._words = np.asarray(words)  # a memmap's indexing is Python; the buffer is not
+        n = self._words.shape[1]
+        self._ids = None if ids is None else np.asarray(ids, dtype=np.int64)
+        if self._ids is not None and len(self._ids) != n:
+            raise ValueError(f"{len(self._ids)} ids for {n} hashes")
         self.nbytes = self._words.shape[0] * 8
-        n = len(self.ids)
-        self._xor = np.empty(n, dtype=np.uint64)
-        self._count = np.empty(n, dtype=np.uint8)
+
+    @property
+    def ids(self) -> np.ndarray:
+        import numpy as np
+
+        if self._ids is None:
+            self._ids = np.arange(self._words.shape[1], dtype=np.int64)
+        return self._ids
 
     @classmethod
     def from_bytes(cls, rows: Iterable[tuple[int, bytes]]) -> HashIndex:
@@ -59,7 +70,7 @@ class HashIndex:
         return cls(np.array([i for i, _ in pairs], dtype=np.int64), hashes)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return int(self._words.shape[1])
 
     def distances(self, query: bytes) -> np.ndarray:
         """Hamming distance from query to every stored hash (uint16, index order)."""
@@ -68,12 +79,17 @@ class HashIndex:
         if len(query) != self.nbytes:
             raise ValueError(f"query is {len(query)} bytes, index holds {self.nbytes}-byte hashes")
         q = np.frombuffer(query, dtype=np.uint64)
-        total = np.zeros(len(self.ids), dtype=np.uint16)
-        # Word by word into preallocated buffers: one pass over memory, no (n, words) temporary.
-        for k in range(self._words.shape[0]):
-            np.bitwise_xor(self._words[k], q[k], out=self._xor)
-            np.bitwise_count(self._xor, out=self._count)
-            total += self._count
+        n = len(self)
+        total = np.zeros(n, dtype=np.uint16)
+        xor = np.empty(min(n, self.BLOCK), dtype=np.uint64)
+        count = np.empty(min(n, self.BLOCK), dtype=np.uint8)
+        for start in range(0, n, self.BLOCK):
+            stop = min(start + self.BLOCK, n)
+            x, c, t = xor[: stop - start], count[: stop - start], total[start:stop]
+            for k in range(self._words.shape[0]):
+                np.bitwise_xor(self._words[k, start:stop], q[k], out=x)
+                np.bitwise_count(x, out=c)
+                t += c
         return total
 
     def search(self, query: bytes, max_distance: int) -> list[tuple[int, int]]:
@@ -185,9 +201,13 @@ class ChunkIndex:
     def __init__(self, offsets: np.ndarray, order: np.ndarray, values: np.ndarray) -> None:
         # offsets[c, v]: where chunk value v starts in chunk c's sorted order; with 65,537
         # entries a bucket is two lookups, not a binary search through a million keys.
-        self.offsets = offsets  # (chunks, 65537) uint32
-        self.order = order  # (chunks, n) uint32: rows sorted by each chunk's value
-        self.values = values  # (n, nbytes) uint8
+        import numpy as np
+
+        # Plain arrays over the same (possibly memory-mapped) buffers: np.memmap indexes
+        # through Python, a cost per probe.
+        self.offsets = np.asarray(offsets)  # (chunks, 65537) uint32
+        self.order = np.asarray(order)  # (chunks, n) uint32: rows sorted by each chunk's value
+        self.values = np.asarray(values)  # (n, nbytes) uint8
         self.chunks = order.shape[0]
         self.exact_up_to = 2 * self.chunks - 1
 
