@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from .cli_bundle import bundle, import_
-from .cli_common import GLOBALS, RootGroup, boundary, emit_json, err, short
+from .cli_common import GLOBALS, RootGroup, boundary, emit_json, err, quick_exit, short
 from .cli_custody import actor_app, custody_app
 from .cli_geo import geo_app
 from .cli_serve import export, serve
@@ -246,6 +246,9 @@ def match(
 
     conn = GLOBALS.open()
     doc = relations.match(conn, target, max_distance=max_distance)
+    # What matching may write (a migration, the hash cache) is committed or renamed into
+    # place by now: from here on only stdout is written.
+    GLOBALS.done_reading = True
     if as_json:
         emit_json(doc)
         return
@@ -395,7 +398,12 @@ def demo(
 
 
 def main() -> None:
-    app(prog_name="prov")
+    try:
+        app(prog_name="prov")
+    except SystemExit as done:
+        if GLOBALS.done_reading and isinstance(done.code, int | None):
+            quick_exit(done.code or 0)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -128,3 +128,26 @@ def test_options_that_are_not_plain_strings_are_still_checked(prov, tmp_path):
     assert run.exit_code == 2 and "Missing argument" in run.stderr
     run = prov("add", str(photo), "--kind", "hologram")
     assert run.exit_code == 2 and "hologram" in run.stderr
+
+
+def test_match_as_a_process_prints_everything_and_exits_cleanly(prov, db, tmp_path):
+    # `prov match` ends without the interpreter's teardown (cli_common.quick_exit): its
+    # output must still arrive whole, with the exit status, through a pipe too.
+    import json
+
+    from fixtures import media
+
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(media.jpeg_with_exif(901, size=(96, 72)))
+    assert prov("add", str(photo)).exit_code == 0
+    prov_bin = str(Path(sys.executable).with_name("prov"))
+    out = subprocess.run([prov_bin, "--db", str(db), "match", str(photo), "--json"],
+                         capture_output=True, text=True)
+    assert (out.returncode, out.stderr) == (0, "")
+    assert json.loads(out.stdout)["matches"][0]["verdict"] == "identical"
+    piped = subprocess.run(f"'{prov_bin}' --db '{db}' match '{photo}' | head -c 5", shell=True,
+                           capture_output=True, text=True)
+    assert (piped.stdout, piped.stderr) == ("query", "")
+    missing = subprocess.run([prov_bin, "--db", str(db), "match", str(tmp_path / "no.jpg")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "not an item" in missing.stderr
