@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -159,3 +160,16 @@ def test_region_rows_are_stored_and_flat_windows_left_out() -> None:
     sky.paste(F.flat((90, 140, 220), size=(640, 430)), (0, 0))
     rows, _, _ = hash_pixels(H.load_image(F.encode(sky, "PNG")), features=False)
     assert len([r for r in rows if r["algorithm"] == "pdq"]) < 1 + len(H.REGIONS)
+
+
+def test_a_dim_low_contrast_picture_keeps_enough_keypoints_for_its_crops() -> None:
+    # Grey levels squeezed into 50-127 (a dim fundus photograph, a night shot): FAST's fixed
+    # threshold found 22 keypoints and the crop verified with 0 inliers before the stretch.
+    from provenance.localmatch import LOCAL_MATCH_INLIERS, local_features, verify
+
+    base = F.photo(12, (160, 120))
+    dim = Image.fromarray((np.asarray(base).astype(np.float32) * 0.3 + 50).astype(np.uint8))
+    stored = local_features(H.load_image(F.encode(dim, "PNG")), mirrored=True)
+    crop = local_features(H.load_image(F.encode(F.crop(dim, 0.2, 0.25), "JPEG", quality=92)))
+    assert len(stored.part(mirrored=False).descriptors) >= 300
+    assert verify(crop, stored) >= LOCAL_MATCH_INLIERS
