@@ -209,15 +209,34 @@ def _nearest_keys(stored: StoredSet, algorithm: str, near: _Nearest | None, coun
 
     if near is None or count <= 0:
         return []
-    order = np.argsort(near.distance, kind="stable")
+    keys = stored.keys[algorithm]
+    # The nearest rows first, without sorting a million distances: an item holds up to a
+    # dozen rows (whole picture and windows), so `count` items are almost always among the
+    # nearest 16 * (count + len(exclude)) rows. The answer is the full sort's whenever the
+    # last item was found strictly nearer than the farthest row taken (ties beyond it could
+    # order differently); otherwise the full sort decides.
+    take = 16 * (count + len(exclude))
+    if take < len(near.distance):
+        part = np.sort(np.argpartition(near.distance, take)[:take])  # ties by row, as in full
+        order = part[np.argsort(near.distance[part], kind="stable")]
+        out, last = _first_keys(keys, order, count, exclude)
+        if len(out) >= count and near.distance[last] < near.distance[order[-1]]:
+            return out
+    return _first_keys(keys, np.argsort(near.distance, kind="stable"), count, exclude)[0]
+
+
+def _first_keys(keys: np.ndarray, order: np.ndarray, count: int, exclude: set[int]
+                ) -> tuple[list[int], int]:
+    """The first `count` distinct keys along `order`, and the row where the last was met."""
     out: list[int] = []
+    row = -1
     for row in order:
-        key = int(stored.keys[algorithm][row])
+        key = int(keys[row])
         if key not in exclude and key not in out:
             out.append(key)
             if len(out) >= count:
                 break
-    return out
+    return out, int(row)
 
 
 def find(

@@ -173,3 +173,19 @@ def test_a_dim_low_contrast_picture_keeps_enough_keypoints_for_its_crops() -> No
     crop = local_features(H.load_image(F.encode(F.crop(dim, 0.2, 0.25), "JPEG", quality=92)))
     assert len(stored.part(mirrored=False).descriptors) >= 300
     assert verify(crop, stored) >= LOCAL_MATCH_INLIERS
+
+
+def test_nearest_keys_without_a_full_sort_agree_with_the_full_sort() -> None:
+    # _nearest_keys takes the nearest rows by partition; ties must still fall as a full
+    # stable sort lets them (by row), or the crop candidates would depend on the shortcut.
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        n = int(rng.integers(50, 5000))
+        keys = np.sort(rng.integers(0, n // int(rng.integers(1, 12)) + 1, n)).astype(np.int64)
+        dist = rng.integers(0, int(rng.choice([3, 20, 256])), n).astype(np.uint16)
+        stored = replace(matchrule.StoredSet.from_rows([]), keys={"pdq": keys})
+        near = matchrule._Nearest(dist, np.zeros(n, np.int32))
+        count = int(rng.integers(1, 10))
+        exclude = set(rng.choice(keys, int(rng.integers(0, 3))).tolist())
+        full = matchrule._first_keys(keys, np.argsort(dist, kind="stable"), count, exclude)[0]
+        assert matchrule._nearest_keys(stored, "pdq", near, count, exclude) == full
