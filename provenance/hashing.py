@@ -217,15 +217,20 @@ def _border_lines(arr: np.ndarray) -> np.ndarray:
     colours = [np.median(edge, axis=0).astype(np.int16) for edge in (arr[0], arr[-1])]
     if np.abs(colours[0] - colours[1]).max() > TRIM_TOLERANCE:
         return np.zeros(arr.shape[0], dtype=bool)
+    weights = np.array([0.299, 0.587, 0.114], np.float32)  # luma
     diff = np.abs(arr - colours[0])
-    # Channel max by hand: numpy's reduce over a length-3 last axis is ~10x slower.
-    close = np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2]) <= TRIM_TOLERANCE
+    # Channel max by hand: numpy's reduce over a length-3 last axis is ~10x slower. JPEG keeps
+    # colour at half resolution and quantises it harder than brightness, so a saturated pad
+    # (a blue frame) strays up to ~15 levels in one channel where content meets it: a
+    # channel may stray twice the tolerance as long as the brightness stays within it.
+    close = np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2]) <= 2 * TRIM_TOLERANCE
+    signed = (arr - colours[0]).astype(np.float32) @ weights  # brightness difference
+    close &= np.abs(signed) <= TRIM_TOLERANCE
     result: np.ndarray = close.mean(axis=1) >= TRIM_LINE_FRACTION
     chunks = arr.shape[1] // TRIM_CHUNK
     if chunks:
-        luma = np.array([0.299, 0.587, 0.114], np.float32)
-        signed = ((arr[:, : chunks * TRIM_CHUNK] - colours[0]).astype(np.float32) @ luma)
-        drift = np.abs(signed.reshape(arr.shape[0], chunks, TRIM_CHUNK).mean(axis=2))
+        drift = np.abs(signed[:, : chunks * TRIM_CHUNK].reshape(arr.shape[0], chunks, TRIM_CHUNK)
+                       .mean(axis=2))
         result &= drift.max(axis=1) <= TRIM_FLATNESS
     if not (result[0] and result[-1]):
         return np.zeros(arr.shape[0], dtype=bool)
