@@ -368,9 +368,16 @@ class PictureHashes:
 
 
 def hash_picture(img: Image.Image) -> PictureHashes:
-    """Trim once, then every hash from one HASH_SIDE copy: whole, regions, dihedral variants."""
+    """Trim once, then every hash from one HASH_SIDE copy: whole, regions, dihedral variants.
+
+    Every PDQ comes from one luma plane through pdqhash's own C++ (media/pdqfast.py), value
+    for value what `pdqhash.compute` gives (tests/test_pdqfast.py). Region windows are hashed
+    at the window's own size, not scaled back up: PDQ's filters adapt to the size, and
+    upscaling cost three times as much as hashing (measured).
+    """
     import numpy as np
-    import pdqhash
+
+    from .media import pdqfast
 
     small = _reduced(img, HASH_SIDE)
     box = trim_box(small)
@@ -378,33 +385,28 @@ def hash_picture(img: Image.Image) -> PictureHashes:
     full_box = (round(box[0] * sx), round(box[1] * sy), round(box[2] * sx), round(box[3] * sy))
     trimmed = small.crop(box) if box != (0, 0, *small.size) else small
     hashed = _reduced(trimmed, HASH_SIDE).convert("RGB")
-    all_bits, quality = pdqhash.compute_dihedral(np.asarray(hashed))
-    pdq = [PerceptualHash("pdq", _pack_pdq(b), int(quality), n)
-           for b, n in zip(all_bits, _DIHEDRAL, strict=True)]
+    picture = pdqfast.Picture(np.asarray(hashed))
+    values, quality = picture.dihedral()
+    pdq = [PerceptualHash("pdq", v, quality, n) for v, n in zip(values, _DIHEDRAL, strict=True)]
     phash = phash_variants(hashed)
-    stored = [pdq[0], phash[0], *region_hashes(hashed)]
+    regions = []
+    for name, box_ in region_boxes(hashed.size).items():
+        value, q = picture.window(box_)
+        # A flat window (sky, wall) says nothing and would only crowd the candidates.
+        if q >= PDQ_MIN_QUALITY:
+            regions.append(PerceptualHash("pdq", value, q, name))
+    stored = [pdq[0], phash[0], *regions]
     return PictureHashes(full_box, tuple(stored), tuple(pdq[1:] + phash[1:]))
 
 
-def region_hashes(hashed: Image.Image) -> list[PerceptualHash]:
-    """PDQ of each REGIONS window of an already trimmed, HASH_SIDE picture; flat ones left out.
-
-    Hashed at the window's own size, not scaled back up: PDQ's filters adapt to the size, and
-    upscaling cost three times as much as hashing (measured).
-    """
-    import numpy as np
-    import pdqhash
-
-    w, h = hashed.size
-    out = []
+def region_boxes(size: tuple[int, int]) -> dict[str, tuple[int, int, int, int]]:
+    """The REGIONS windows of a picture of this size, as (left, top, right, bottom) boxes."""
+    w, h = size
+    out = {}
     for name, (share, ax, ay) in REGIONS.items():
         cw, ch = w * share, h * share
         x0, y0 = (w - cw) * ax, (h - ch) * ay
-        window = hashed.crop((round(x0), round(y0), round(x0 + cw), round(y0 + ch)))
-        bits, quality = pdqhash.compute(np.asarray(window))
-        # A flat window (sky, wall) says nothing and would only crowd the candidates.
-        if quality >= PDQ_MIN_QUALITY:
-            out.append(PerceptualHash("pdq", _pack_pdq(bits), int(quality), name))
+        out[name] = (round(x0), round(y0), round(x0 + cw), round(y0 + ch))
     return out
 
 

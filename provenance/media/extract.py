@@ -67,7 +67,9 @@ def hash_pixels(
     ...; see hashing.REGIONS) so a crop of this picture is found later. Query-only: the
     rotated and mirrored PDQ and pHash.
     """
-    hashed = hash_picture(img)
+    from .. import hashing
+
+    hashed = hashing.hash_picture(img)
     box = hashed.trimmed
     rows = [_row(h, frame_seconds, page) for h in hashed.stored]
     query = [_row(h, frame_seconds, page) for h in hashed.query]
@@ -80,42 +82,6 @@ def hash_pixels(
         keypoints = {"points": f.points.tobytes(), "descriptors": f.descriptors.tobytes(),
                      "count": int(len(f.points))}
     return rows, query, keypoints
-
-
-def hash_picture(img: Any) -> Any:
-    """hashing.hash_picture, value for value, with every PDQ taken from one luma plane.
-
-    The ten region windows were ten `pdqhash.compute` calls, each converting its pixels to
-    luma again and holding the GIL (21 of 28 ms per video frame, measured); see pdqfast.
-    tests/test_pdqfast.py holds the two equal.
-    """
-    import numpy as np
-
-    from .. import hashing
-    from . import pdqfast
-
-    small = hashing._reduced(img, hashing.HASH_SIDE)
-    box = hashing.trim_box(small)
-    sx, sy = img.width / small.width, img.height / small.height
-    full_box = (round(box[0] * sx), round(box[1] * sy), round(box[2] * sx), round(box[3] * sy))
-    trimmed = small.crop(box) if box != (0, 0, *small.size) else small
-    hashed = hashing._reduced(trimmed, hashing.HASH_SIDE).convert("RGB")
-    picture = pdqfast.Picture(np.asarray(hashed))
-    values, quality = picture.dihedral()
-    pdq = [hashing.PerceptualHash("pdq", v, quality, n)
-           for v, n in zip(values, pdqfast.DIHEDRAL_NAMES, strict=True)]
-    phash = hashing.phash_variants(hashed)
-    regions = []
-    w, h = hashed.size
-    for name, (share, ax, ay) in hashing.REGIONS.items():
-        cw, ch = w * share, h * share
-        x0, y0 = (w - cw) * ax, (h - ch) * ay
-        value, q = picture.window((round(x0), round(y0), round(x0 + cw), round(y0 + ch)))
-        # A flat window (sky, wall) says nothing and would only crowd the candidates.
-        if q >= hashing.PDQ_MIN_QUALITY:
-            regions.append(hashing.PerceptualHash("pdq", value, q, name))
-    stored = [pdq[0], phash[0], *regions]
-    return hashing.PictureHashes(full_box, tuple(stored), tuple(pdq[1:] + phash[1:]))
 
 
 def _row(h: Any, frame_seconds: float | None, page: int | None) -> dict[str, Any]:

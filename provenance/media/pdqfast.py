@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 _HASH = "_ZN8facebook3pdq7hashing23pdqHash256FromFloatLumaEPfS2_iiPA64_fS4_PA16_fRNS1_7Hash256ERi"
 _DIHEDRAL = ("_ZN8facebook3pdq7hashing33pdqDihedralHash256esFromFloatLumaEPfS2_iiPA64_fS4_PA16_f"
              "S6_PNS1_7Hash256ES8_S8_S8_S8_S8_S8_S8_Ri")
-DIHEDRAL_NAMES = ("full", "rot90", "rot180", "rot270", "flipx", "flipy", "flipplus", "flipminus")
 
 _native: tuple[Callable[..., Any], Callable[..., Any]] | None | bool = False  # False: not tried
 
@@ -77,8 +76,8 @@ class Picture:
         self.luma = luma(rgb) if self.functions else None
 
     def dihedral(self) -> tuple[list[bytes], int]:
-        """The eight dihedral hashes (DIHEDRAL_NAMES order) and the quality, as
-        hashing._pack_pdq(pdqhash.compute_dihedral(rgb)) gives them."""
+        """The eight dihedral hashes (in pdqhash.compute_dihedral's order, hashing._DIHEDRAL)
+        and the quality, as hashing._pack_pdq(pdqhash.compute_dihedral(rgb)) gives them."""
         import numpy as np
 
         if self.functions is None or self.luma is None:
