@@ -7,6 +7,7 @@ import os
 import sqlite3
 import stat
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,30 @@ def save_derived(target: Path, **arrays: Any) -> None:
     with os.fdopen(fd, "wb") as fh:
         np.savez(fh, **arrays)
     os.replace(tmp, target)
+
+
+def save_derived_folder(folder: Path, fill: Callable[[Path], None]) -> bool:
+    """Write a derived cache folder: `fill` writes into a fresh folder, which is then swapped
+    in whole, so a reader never sees half of it. False if the store cannot be written (a
+    read-only store still works; its caches are rebuilt in memory each time)."""
+    import shutil
+
+    tmp: Path | None = None
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".incoming-"))
+        fill(tmp)
+        old = folder.with_name(folder.name + ".old")
+        if folder.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return False
+    return True
 
 
 def put_features(root: Path, sha256: str, features: dict[str, Any]) -> None:

@@ -11,10 +11,8 @@ query does not build that layout from a million rows first.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -193,11 +191,10 @@ def _save(folder: Path, cols: Columns, chunk: ChunkIndex, max_id: int,
     """Write the cache into a fresh folder and swap it in, so readers never see half of it."""
     import numpy as np
 
+    from .evidence import save_derived_folder
     from .index import words_of
 
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".incoming-"))
+    def fill(tmp: Path) -> None:
         for a, columns in cols.items():
             for c in _COLUMNS:
                 np.save(tmp / f"{a}_{c}.npy", np.ascontiguousarray(columns[c]))
@@ -207,16 +204,10 @@ def _save(folder: Path, cols: Columns, chunk: ChunkIndex, max_id: int,
         rows = {a: int(len(columns["k"])) for a, columns in cols.items()}
         (tmp / "meta.json").write_text(json.dumps({"max_id": max_id, "last_value": last_value,
                                                    "rows": rows}))
-        old = folder.with_name(folder.name + ".old")
-        if folder.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
+
+    if save_derived_folder(folder, fill):
         # Caches of this database in an earlier format are never read again.
         db_id = folder.name.removeprefix(f"hashes-v{VERSION}-")
         for stale in folder.parent.glob(f"hashes-v*-{db_id}"):
             if stale != folder:
                 shutil.rmtree(stale, ignore_errors=True)
-    except OSError:
-        pass  # a read-only store still works; it just rebuilds in memory each time

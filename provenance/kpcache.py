@@ -11,10 +11,7 @@ checked against the database on every load, rebuilt when it disagrees, never evi
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sqlite3
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,24 +89,18 @@ def load(conn: sqlite3.Connection, store: Path, limit: int) -> tuple[KeypointInd
 
 
 def _save(folder: Path, index: KeypointIndex, upto: int, last_sha256: str) -> None:
-    """Write into a fresh folder and swap it in, so a reader never sees half of it."""
     import numpy as np
 
+    from .evidence import save_derived_folder
+
     keys, desc = index.rows()
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".incoming-"))
+
+    def fill(tmp: Path) -> None:
         np.save(tmp / "keys.npy", keys)
         np.save(tmp / "descriptors.npy", desc)
         np.save(tmp / "pictures.npy", np.array(sorted(index.pictures), np.int64))
         (tmp / "meta.json").write_text(json.dumps({
             "upto": upto, "last_sha256": last_sha256, "rows": int(len(keys)),
             "pictures": len(index.pictures)}))
-        old = folder.with_name(folder.name + ".old")
-        if folder.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
-    except OSError:
-        pass  # a read-only store still works; it reads the keypoint caches each time
+
+    save_derived_folder(folder, fill)

@@ -13,6 +13,9 @@ from typer.testing import CliRunner
 
 from provenance.cli import app
 
+# The matching tests' photos and gallery (tests/pictures.py), as fixtures for every module.
+pytest_plugins = ["tests.pictures"]
+
 
 @dataclass
 class Run:

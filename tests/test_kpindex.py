@@ -9,18 +9,7 @@ from PIL import Image
 from fixtures import images as F
 from provenance import kpindex, matchrule
 from provenance.localmatch import LocalFeatures
-from tests.test_matchrule import BASES, DISTRACTORS, SHAPES, Gallery, Picture, picture
-
-
-@pytest.fixture(scope="module")
-def bases() -> list[Image.Image]:
-    return [F.photo(s) for s in BASES]
-
-
-@pytest.fixture(scope="module")
-def gallery(bases: list[Image.Image]) -> Gallery:
-    distractors = [F.photo(s, SHAPES[s % len(SHAPES)]) for s in DISTRACTORS]
-    return Gallery([picture(im) for im in bases + distractors])
+from tests.pictures import Gallery, Picture, picture
 
 
 @pytest.fixture(scope="module")
