@@ -277,12 +277,16 @@ def find(
     local = query_features is not None and load_features is not None
     if local:
         crop = []
+        by_hash = crop_candidates
         if keypoint_index is not None and query_features is not None:
             crop = keypoint_index.candidates(query_features, crop_candidates, exclude)
-        crop += [k for k in _nearest_keys(stored, "pdq", near["pdq"], crop_candidates, exclude)
+            # Keypoints rank a crop's original better than hashes do; the nearest by hash
+            # are kept as a second opinion, half as many (verification is the cost of add).
+            by_hash = max(1, crop_candidates // 2)
+        crop += [k for k in _nearest_keys(stored, "pdq", near["pdq"], by_hash, exclude)
                  if k not in crop]
-        crop += [k for k in _nearest_keys(stored, "phash", near["phash"], crop_candidates,
-                                          exclude) if k not in crop]
+        crop += [k for k in _nearest_keys(stored, "phash", near["phash"], by_hash, exclude)
+                 if k not in crop]
         crop += [k for k in candidates if k not in crop]
     matches: list[Match] = []
     for key in sorted(candidates | set(crop)):
