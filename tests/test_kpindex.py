@@ -159,3 +159,23 @@ def test_too_many_pictures_turn_the_index_off(prov, db, tmp_path, monkeypatch):
     monkeypatch.setattr(relations, "KEYPOINT_INDEX_MAX", 2)
     index, _ = _fresh_index(db)
     assert index is None
+
+
+def test_a_long_tail_is_written_back_to_the_cache(prov, db, tmp_path, monkeypatch):
+    import json
+
+    from provenance import kpcache
+    from provenance.store import store_dir
+
+    _register(prov, tmp_path / "a", [51, 52])
+    _fresh_index(db)
+    [folder] = (store_dir(db) / "index").glob(f"keypoints-v{kpcache.VERSION}-*")
+    cached = json.loads((folder / "meta.json").read_text())["pictures"]
+    assert 1 <= cached <= 2  # written when the batch first needed it
+    _register(prov, tmp_path / "b", [53])
+    _fresh_index(db)  # a picture or two since: below the tail that is worth a rewrite
+    assert json.loads((folder / "meta.json").read_text())["pictures"] == cached
+    monkeypatch.setattr(kpcache, "_TAIL_MIN", 1)
+    index, _ = _fresh_index(db)
+    assert index is not None and len(index) == 3
+    assert json.loads((folder / "meta.json").read_text())["pictures"] == 3
