@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 # keypoints localmatch.local_features finds).
 VERSION = 1
 PICTURE_KINDS = ("image", "scan")
+_MARKS = ", ".join("?" for _ in PICTURE_KINDS)
 # The cache is rewritten when the pictures read from their own files since it was written
 # reach this many, or this share of the cached ones.
 _TAIL_MIN, _TAIL_SHARE = 64, 0.05
@@ -66,14 +67,11 @@ def load(conn: sqlite3.Connection, store: Path, limit: int) -> tuple[KeypointInd
                            (upto,)).fetchone()
         if upto and (row is None or row[0] != meta.get("last_sha256")):
             cached, upto, count = None, 0, 0
-    marks = ", ".join("?" for _ in PICTURE_KINDS)
     if cached is None and conn.execute(
-            f"SELECT COUNT(*) FROM items WHERE kind IN ({marks})", PICTURE_KINDS
+            f"SELECT COUNT(*) FROM items WHERE kind IN ({_MARKS})", PICTURE_KINDS
     ).fetchone()[0] > limit:
         return None
-    tail = conn.execute(f"SELECT registered_event, sha256 FROM items WHERE kind IN ({marks})"
-                        " AND registered_event > ? ORDER BY registered_event",
-                        (*PICTURE_KINDS, upto)).fetchall()
+    tail = pictures_after(conn, upto)
     if count + len(tail) > limit:
         return None
     index = KeypointIndex()
@@ -86,6 +84,13 @@ def load(conn: sqlite3.Connection, store: Path, limit: int) -> tuple[KeypointInd
         if cached is None or len(tail) >= max(_TAIL_MIN, _TAIL_SHARE * count):
             _save(folder, index, upto, tail[-1][1])
     return index, upto
+
+
+def pictures_after(conn: sqlite3.Connection, upto: int) -> list[tuple[int, str]]:
+    """(registered_event, sha256) of every picture registered after event `upto`, in order."""
+    return conn.execute(f"SELECT registered_event, sha256 FROM items WHERE kind IN ({_MARKS})"
+                        " AND registered_event > ? ORDER BY registered_event",
+                        (*PICTURE_KINDS, upto)).fetchall()
 
 
 def _save(folder: Path, index: KeypointIndex, upto: int, last_sha256: str) -> None:

@@ -82,7 +82,6 @@ class _Segment:
         self.owner = owner.astype(np.int32)
         self.descriptors = np.ascontiguousarray(descriptors, np.uint8)
         self.packed = self.descriptors.view(np.uint64)
-        self.keys = np.asarray(keys, np.int64)
         self.size = len(keys)
         w = words(self.descriptors)
         self.sorted_words: list[np.ndarray] = []
@@ -91,6 +90,10 @@ class _Segment:
             order = np.argsort(w[:, t], kind="stable")
             self.sorted_words.append(np.ascontiguousarray(w[order, t]))
             self.rows.append(order.astype(np.int32))
+
+    def keys(self) -> np.ndarray:
+        """The item key of every indexed descriptor."""
+        return self.item_keys[self.owner]
 
     def runs(self, qwords: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per table, where each query word's run of equal stored words starts and ends."""
@@ -173,7 +176,7 @@ class KeypointIndex:
         self.segments.append(_Segment(keys, descriptors))
         while len(self.segments) > 1 and self.segments[-1].size * 2 >= self.segments[-2].size:
             last, before = self.segments.pop(), self.segments.pop()
-            self.segments.append(_Segment(np.concatenate([before.keys, last.keys]),
+            self.segments.append(_Segment(np.concatenate([before.keys(), last.keys()]),
                                           np.concatenate([before.descriptors, last.descriptors])))
 
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +185,7 @@ class KeypointIndex:
 
         if not self.segments:
             return np.zeros(0, np.int64), np.zeros((0, 32), np.uint8)
-        return (np.concatenate([s.keys for s in self.segments]),
+        return (np.concatenate([s.keys() for s in self.segments]),
                 np.concatenate([s.descriptors for s in self.segments]))
 
     def votes(self, query: LocalFeatures) -> tuple[np.ndarray, np.ndarray]:

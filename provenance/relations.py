@@ -119,10 +119,7 @@ class Catalogue:
                 return None
             self._keypoints, self._keypoints_upto = loaded
             return self._keypoints
-        marks = ", ".join("?" for _ in kpcache.PICTURE_KINDS)
-        rows = conn.execute(f"SELECT registered_event, sha256 FROM items WHERE kind IN ({marks})"
-                            " AND registered_event > ? ORDER BY registered_event",
-                            (*kpcache.PICTURE_KINDS, self._keypoints_upto)).fetchall()
+        rows = kpcache.pictures_after(conn, self._keypoints_upto)
         if rows:
             self._keypoints.add((key, load_features(self.store_root, sha)) for key, sha in rows)
             self._keypoints_upto = int(rows[-1][0])
