@@ -17,12 +17,14 @@ if TYPE_CHECKING:  # PIL and numpy cost ~100 ms to import; `prov --help` must no
 # --- thresholds --------------------------------------------------------------------------
 # PDQ: 256 bits. Meta's ThreatExchange reference treats Hamming distance <= 31 as the same
 # image; distinct photos sit near 128 (our benchmark's closest distinct pair: see
-# bench/README-hashing.md). Quality is PDQ's own gradient score: below 50 the image is too
-# flat (a wall, a black frame) for its hash to carry information, so such hashes never link
-# items automatically, they can only be offered for review.
+# bench/README-hashing.md). Quality is PDQ's own gradient score (for a picture under 64 px,
+# the same score on its own pixels: native_quality): below 50 the image is too flat (a wall,
+# a black frame) for its hash to carry information, so such hashes never link items
+# automatically, they can only be offered for review.
 PDQ_MATCH = 31
 PDQ_SIMILAR = 63  # up to here: shown to a human as "similar", never called a re-upload
 PDQ_MIN_QUALITY = 50
+PDQ_GRID = 64  # PDQ hashes a 64x64 reduction of the picture
 # pHash (imagehash, 64 bits): its distinct-photo distances are far more spread than PDQ's
 # (our closest distinct pair: 16), so alone it only ever suggests; it confirms a PDQ
 # near-miss (PDQ in the similar band and pHash <= PHASH_MATCH) as a re-upload.
@@ -387,6 +389,8 @@ def hash_picture(img: Image.Image) -> PictureHashes:
     hashed = _reduced(trimmed, HASH_SIDE).convert("RGB")
     picture = pdqfast.Picture(np.asarray(hashed))
     values, quality = picture.dihedral()
+    if min(full_box[2] - full_box[0], full_box[3] - full_box[1]) < PDQ_GRID:
+        quality = max(quality, native_quality(img.crop(full_box)))
     pdq = [PerceptualHash("pdq", v, quality, n) for v, n in zip(values, _DIHEDRAL, strict=True)]
     phash = phash_variants(hashed)
     regions = []
@@ -397,6 +401,29 @@ def hash_picture(img: Image.Image) -> PictureHashes:
             regions.append(PerceptualHash("pdq", value, q, name))
     stored = [pdq[0], phash[0], *regions]
     return PictureHashes(full_box, tuple(stored), tuple(pdq[1:] + phash[1:]))
+
+
+def native_quality(img: Image.Image) -> int:
+    """PDQ's quality formula measured on the picture's own pixels, scaled to PDQ's grid.
+
+    PDQ measures quality as the gradient summed over its 64x64 grid, each step's difference
+    truncated to a whole percent. A picture under 64 px is blown up onto that grid, so each
+    of its steps is split into several small ones that truncate to almost nothing: a 25-px
+    copy of a quality-78 picture measured 36, although PDQ's 16x16 DCT frequencies are all
+    below its own pixels' Nyquist limit and its hash stayed within 22 bits of the original's.
+    Measured on its own pixels, a detailed thumbnail keeps its detail and a near-uniform one
+    (noise of a few grey levels) still measures near 0.
+    """
+    import numpy as np
+
+    luma = np.asarray(img.convert("L"), np.float32)
+    h, w = luma.shape
+    if h < 2 or w < 2:
+        return 0
+    steps = PDQ_GRID * (PDQ_GRID - 1)
+    across = np.trunc(np.abs(np.diff(luma, axis=1)) * 100 / 255).sum() * steps / (h * (w - 1))
+    down = np.trunc(np.abs(np.diff(luma, axis=0)) * 100 / 255).sum() * steps / ((h - 1) * w)
+    return min(100, int((across + down) // 90))
 
 
 def region_boxes(size: tuple[int, int]) -> dict[str, tuple[int, int, int, int]]:
