@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -90,6 +91,18 @@ def test_crop_is_found_by_local_features_not_by_hash(base: Image.Image) -> None:
     assert H.verdict(120, pdq_quality=100, local_inliers=inliers) == "re-upload"
     stranger = H.load_image(F.encode(F.photo(200), "PNG"))
     assert L.verify(L.local_features(cropped), L.local_features(stranger)) < L.LOCAL_MATCH_INLIERS
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_keypoints_of_a_hard_edged_picture_survive_jpeg_ringing(seed: int) -> None:
+    # FAST took q60's ringing around hard edges for corners: without the blur before
+    # detection, 55-70% of the copy's keypoints sat where the original had one; with it, 92%+.
+    original = F.silhouette(seed)
+    copy = H.load_image(F.encode(original, "JPEG", quality=60))
+    mine, theirs = L.local_features(copy).points, L.local_features(original).points
+    nearest = np.sqrt(((mine[:, None, :] - theirs[None, :, :]) ** 2).sum(-1)).min(axis=1)
+    assert (nearest < 2).mean() >= 0.85
+    assert L.verify(L.local_features(copy), L.local_features(original)) >= L.LOCAL_MATCH_INLIERS
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))

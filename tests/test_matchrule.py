@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pdqhash
 import pytest
 from PIL import Image
 
@@ -87,6 +88,44 @@ def test_low_quality_picture_is_never_auto_linked() -> None:
     # ... but it is only ever offered for review, with the crop stage too.
     assert found[0].verdict == "similar"
     assert stored.find(copy, crop_candidates=matchrule.CROP_CANDIDATES).get(0) == "similar"
+
+
+def test_a_tiny_copy_of_a_detailed_picture_is_linked_and_a_tiny_flat_one_is_not() -> None:
+    # A 25-px copy is blown up onto PDQ's 64x64 grid, where its gradient truncates away: PDQ
+    # alone scores it under 50. Measured on its own pixels it keeps the original's detail.
+    from PIL import ImageFilter
+
+    original = F.contrast(F.photo(5, (100, 75)).filter(ImageFilter.GaussianBlur(1)), 0.5)
+    tiny = F.resize(original, 0.25)
+    on_grid = pdqhash.compute(np.asarray(H._reduced(tiny, H.HASH_SIDE)))[1]
+    assert on_grid < H.PDQ_MIN_QUALITY <= H.native_quality(tiny)
+    stored = Gallery([picture(original), *(picture(F.photo(s)) for s in DISTRACTORS[:8])])
+    assert stored.find(picture(tiny, "JPEG", quality=90)) == {0: "re-upload"}
+    # A near-uniform tiny picture (sensor noise of a few grey levels) still measures as flat.
+    rng = np.random.default_rng(0)
+    flat = Image.fromarray(np.clip(128 + rng.normal(0, 2, (25, 25, 3)), 0, 255).astype(np.uint8))
+    assert H.native_quality(flat) < H.PDQ_MIN_QUALITY
+    full = [h for h in picture(flat).query if (h.algorithm, h.region) == ("pdq", "full")][0]
+    assert full.quality is not None and full.quality < H.PDQ_MIN_QUALITY
+
+
+@pytest.mark.parametrize("seed", [7, 9])
+def test_a_dim_picture_reposted_cropped_with_a_caption_is_verified(seed: int) -> None:
+    # A dim picture gives FAST few corners unless stretched; the caption's black and white
+    # span nearly the whole range at the 1st and 99th percentiles, so the stretch is judged
+    # on the middle 80% of grey levels (judged on the extremes, 11-12 inliers here).
+    from provenance.localmatch import LOCAL_MATCH_INLIERS, verify
+
+    original = F.contrast(F.photo(seed, (160, 120)), 0.35)
+    copy = F.jpeg(F.text_watermark(F.crop(original, 0.1, 0.25)), 60)
+    grey = np.asarray(copy.convert("L"))
+    low, high = np.percentile(grey, (1, 99))
+    assert high - low > 150
+    stored = Gallery([picture(original), *(picture(F.photo(s)) for s in DISTRACTORS[:8])])
+    q = picture(copy, "JPEG", quality=92)
+    assert q.features is not None and stored.pictures[0].features is not None
+    assert verify(q.features, stored.pictures[0].features) >= LOCAL_MATCH_INLIERS
+    assert stored.find(q) == {0: "re-upload"}
 
 
 def test_low_quality_stored_item_is_not_linked_by_keypoints(bases: list[Image.Image]) -> None:
