@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from fixtures import images as F  # noqa: E402
 from provenance import hashing as H  # noqa: E402
-from provenance import kpindex, matchrule, relations  # noqa: E402
-from provenance.localmatch import LocalFeatures  # noqa: E402
+from provenance import kpindex, localmatch, matchrule, relations  # noqa: E402
+from provenance.localmatch import LOCAL_MATCH_INLIERS, LocalFeatures  # noqa: E402
 from provenance.media.extract import hash_pixels  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "camera"
@@ -145,11 +145,13 @@ class Gallery:
             (key, h, r["frame_seconds"], r["page"])
             for key, item in enumerate(self.items)
             for r, h in zip(item.rows, relations._hashes(item.rows), strict=True)])
+        self.loaded = -1  # the key whose features the crop stage asked for last
         # What relations.Catalogue builds from the stored keypoint caches.
         self.keypoints = kpindex.build({k: item.features for k, item in enumerate(self.items)
                                         if item.features is not None})
 
     def features(self, key: int) -> LocalFeatures | None:
+        self.loaded = key  # the crop stage verifies what it loaded last: see _verify_recorded
         return self.items[key].features
 
 
@@ -177,14 +179,30 @@ def _analyse_stored(job: tuple[int, int]) -> Analysed:
     return analyse(_png(im))
 
 
+_VERIFIED: dict[int, int] = {}  # gallery key -> inliers, for the query being run
+_verify = localmatch.verify
+
+
+def _verify_recorded(query: LocalFeatures, stored: LocalFeatures) -> int:
+    """localmatch.verify, recording its answer per gallery key (the margin below threshold)."""
+    assert _GALLERY is not None
+    inliers = _verify(query, stored)
+    key = _GALLERY.loaded
+    _VERIFIED[key] = max(inliers, _VERIFIED.get(key, 0))
+    return inliers
+
+
 def _query(job: tuple[int, int]) -> dict[str, Any]:
     """One transformed copy through hash_pixels and find, at both widths and hash-only."""
     r, i = job
     assert _GALLERY is not None
     q = analyse(F.encode(_ROWS[r][1](_NAMED[i][1], i), "JPEG", quality=92))
+    _VERIFIED.clear()
     add = verdicts(_GALLERY, q, relations.ADD_CROP_CANDIDATES)
     wide = verdicts(_GALLERY, q, matchrule.CROP_CANDIDATES)
+    strangers = [v for k, v in _VERIFIED.items() if k != i]
     return {"row": r, "i": i, "seconds": q.seconds, "add": add.get(i), "match": wide.get(i),
+            "stranger_inliers": max(strangers, default=0), "strangers": len(strangers),
             "hash": verdicts(_GALLERY, q, None).get(i),
             # Every other gallery item called a re-upload is a false match, at either width.
             "false": sorted(k for k, v in (add | wide).items() if k != i and v == "re-upload")}
@@ -268,6 +286,7 @@ def main() -> None:
           f"(K={k_add}) | false matches (either K) |")
     print("|---|---|---|---|---|---|")
     jobs = [(r, i) for r in range(len(_ROWS)) for i in range(n)]
+    localmatch.verify = _verify_recorded  # what find() calls
     with ctx.Pool(args.jobs) as pool:
         results = pool.map(_query, jobs, chunksize=4)
     false_total = pairs_total = low_linked = low_copies = 0
@@ -297,6 +316,9 @@ def main() -> None:
     print(f"\nfalse matches overall: {false_total}/{pairs_total:,} "
           f"({false_total / max(pairs_total, 1):.4%})")
     print(f"low-quality bases ({len(low)}): {low_linked}/{low_copies} copies auto-linked")
+    print(f"keypoint verification of distinct pictures: {sum(x['strangers'] for x in results):,}"
+          f" pairs, at most {max(x['stranger_inliers'] for x in results)} inliers (re-upload "
+          f"from {LOCAL_MATCH_INLIERS})")
     print(f"hash_pixels per query copy: median {np.median(seconds) * 1000:.1f} ms "
           f"(decode excluded); {time.perf_counter() - start:.0f} s in all, "
           f"load {os.getloadavg()[0]:.1f}")

@@ -26,19 +26,26 @@ FAST_THRESHOLD = 5
 LOW_CONTRAST = 64
 STRETCHED_SPAN = 200
 MAX_GAIN = 6.0
-# FAST runs on the picture blurred by DETECT_BLUR of the decoded picture's pixels (the
+# FAST runs on the picture lightly blurred: DETECT_BLUR of the decoded picture's pixels (the
 # file's own up to hashing.TARGET; a camera JPEG is decoded at about 500 px), at most
-# DETECT_BLUR_MAX pixels of the FEATURE_SIDE copy; the descriptors are computed on the
-# picture itself, as ORB does. JPEG ringing and the staircase of hard edges live at the scale
-# of those pixels, and FAST at threshold 5 took them for corners: on a black silhouette
-# re-posted with a caption at q60 they outnumbered the contour's corners and only 13
-# keypoint matches agreed (threshold 20); blurred first, 27. A fixed blur of the FEATURE_SIDE
-# copy instead smoothed away the fine texture of pictures shrunk to it and not of their
-# crops, blown up to it (a 35% crop fell from 56 inliers to 17); a blown-up thumbnail is
-# capped, as 1.2 of its own pixels would smooth it away.
-DETECT_BLUR = 1.2
-DETECT_BLUR_MAX = 1.5
+# DETECT_BLUR_MAX pixels of the FEATURE_SIDE copy. The descriptors are computed on the
+# picture itself, as ORB does. On hard edges JPEG ringing and the pixel staircase pass FAST's
+# threshold of 5: a black silhouette's crop + caption + q60 copy verified with 20 inliers,
+# blurred first with 28 (threshold 20). Measured and not taken: stronger blur (1.2 px: 45
+# there, but a video screenshot against its frame fell from 58 to 12 as the scene's grain
+# was smoothed away) and a fixed blur of the FEATURE_SIDE copy (it smooths pictures shrunk
+# to it and not their crops, blown up to it).
+DETECT_BLUR = 0.5
+DETECT_BLUR_MAX = 0.6
 _RATIO = 0.8  # Lowe's ratio test: a match must be clearly better than the runner-up
+# The runner-up is the nearest descriptor of a keypoint more than _DISTINCT px (of the
+# FEATURE_SIDE copy) from the best match's, among its _RIVALS nearest. The same corner found
+# again - at another pyramid level, or on the next jag of a hard edge - is no rival: counted
+# as one, it threw good matches away (the silhouette's copy: 13 inliers, now 20 unblurred;
+# the fundus crop + caption: 29 -> 37). No distinct rival among the _RIVALS nearest: the
+# match is dropped, as ambiguous. Distinct photos still reach at most 8 inliers.
+_RIVALS = 8
+_DISTINCT = 12.0
 _SCALE_RANGE = (0.2, 5.0)  # a re-upload is not shrunk or blown up beyond this
 
 
@@ -174,13 +181,18 @@ def _verify(query: LocalFeatures, stored: LocalFeatures) -> int:
 
     if len(query.descriptors) < 8 or len(stored.descriptors) < 8:
         return 0
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    pairs = matcher.knnMatch(query.descriptors, stored.descriptors, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < _RATIO * p[1].distance]
+    # Lowe's ratio test against the best rival more than _DISTINCT px from the best match.
+    rivals = min(_RIVALS, len(stored.descriptors))
+    dist, nearest = cv2.batchDistance(query.descriptors, stored.descriptors, cv2.CV_32S,
+                                      normType=cv2.NORM_HAMMING, K=rivals)
+    where = stored.points[nearest]
+    apart = np.hypot(*np.moveaxis(where - where[:, :1], 2, 0)) > _DISTINCT
+    apart[:, 0] = False
+    rival = dist[np.arange(len(dist)), np.argmax(apart, axis=1)]
+    good = np.flatnonzero(apart.any(axis=1) & (dist[:, 0] < _RATIO * rival))
     if len(good) < 8:
         return 0
-    src = query.points[[m.queryIdx for m in good]]
-    dst = stored.points[[m.trainIdx for m in good]]
+    src, dst = query.points[good], stored.points[nearest[good, 0]]
     transform, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
                                                   ransacReprojThreshold=4.0, maxIters=2000)
     if transform is None or mask is None:
