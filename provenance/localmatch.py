@@ -115,7 +115,7 @@ def _stretched(gray: Image.Image) -> Image.Image:
     of a GRID x GRID grid; the stretch maps the median cell's range to STRETCHED_SPAN levels.
     Judged on the whole picture's 1st to 99th percentiles, a caption's black and white on a
     re-post of the fundus image set the range, the picture was left dim and its crop +
-    caption copy verified with 5 inliers (now 37). The middle 80% alone calls a text page
+    caption copy verified with 5 inliers (now 33). The middle 80% alone calls a text page
     dim (white paper: 0 levels between its 10th and 90th percentiles) and blew it up to
     noise; the median cell alone called two thirds of `bench/ingest.py`'s scenes dim, and
     their extra keypoints cut `prov add` from 12x to 9x. Pictures with ordinary contrast
