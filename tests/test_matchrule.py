@@ -109,14 +109,15 @@ def test_a_tiny_copy_of_a_detailed_picture_is_linked_and_a_tiny_flat_one_is_not(
     assert full.quality is not None and full.quality < H.PDQ_MIN_QUALITY
 
 
-@pytest.mark.parametrize("seed", [7, 9])
-def test_a_dim_picture_reposted_cropped_with_a_caption_is_verified(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "contrast"), [(7, 0.3), (9, 0.5)])
+def test_a_dim_picture_reposted_cropped_with_a_caption_is_verified(seed: int,
+                                                                    contrast: float) -> None:
     # A dim picture gives FAST few corners unless stretched; the caption's black and white
-    # span nearly the whole range at the 1st and 99th percentiles, so the stretch is judged
-    # on the middle 80% of grey levels (judged on the extremes, 11-12 inliers here).
+    # span nearly the whole range at the 1st and 99th percentiles, so dimness is judged on
+    # the middle grey levels and the typical grid cell (judged on the extremes: 17-18 inliers).
     from provenance.localmatch import LOCAL_MATCH_INLIERS, verify
 
-    original = F.contrast(F.photo(seed, (160, 120)), 0.35)
+    original = F.contrast(F.photo(seed, (120, 90)), contrast)
     copy = F.jpeg(F.text_watermark(F.crop(original, 0.1, 0.25)), 60)
     grey = np.asarray(copy.convert("L"))
     low, high = np.percentile(grey, (1, 99))
