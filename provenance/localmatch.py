@@ -127,17 +127,12 @@ def _stretched(gray: Image.Image) -> Image.Image:
     w, h = gray.size
     if h < GRID or w < GRID:
         return gray
-    cumulative = np.cumsum(gray.histogram())
-    low, high = np.searchsorted(cumulative, cumulative[-1] * np.array([0.1, 0.9]))
+    low, high = _levels(gray, 0.1, 0.9)
     if high - low >= LOW_CONTRAST:
         return gray
-    cells = []
-    for r in range(GRID):
-        for c in range(GRID):
-            box = (c * w // GRID, r * h // GRID, (c + 1) * w // GRID, (r + 1) * h // GRID)
-            cumulative = np.cumsum(gray.crop(box).histogram())
-            cells.append(np.searchsorted(cumulative, cumulative[-1] * np.array([0.01, 0.99])))
-    ranges = np.array(cells)
+    ranges = np.array([_levels(gray.crop((c * w // GRID, r * h // GRID, (c + 1) * w // GRID,
+                                          (r + 1) * h // GRID)), 0.01, 0.99)
+                       for r in range(GRID) for c in range(GRID)])
     low, high = np.median(ranges, axis=0)
     if np.median(ranges[:, 1] - ranges[:, 0]) >= LOW_CONTRAST:
         return gray
@@ -145,6 +140,14 @@ def _stretched(gray: Image.Image) -> Image.Image:
     middle = (low + high) / 2
     return gray.point([int(np.clip(round(128 + (level - middle) * gain), 0, 255))
                        for level in range(256)])
+
+
+def _levels(gray: Image.Image, *shares: float) -> np.ndarray:
+    """The grey levels below which these shares of the picture's pixels lie (percentiles)."""
+    import numpy as np
+
+    cumulative = np.cumsum(gray.histogram())
+    return np.searchsorted(cumulative, cumulative[-1] * np.array(shares))
 
 
 def _spread(keypoints: Any, shape: tuple[int, ...]) -> list[Any]:
