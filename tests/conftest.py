@@ -43,14 +43,30 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
+def invoke(db: Path | str | None, *args: str, by: str | None = None,
+           input: str | None = None, check: bool = False) -> Run:
+    """Run `prov [--db DB] [--by BY] ARGS...` in-process; stdout and stderr kept apart.
+
+    Anything raised that is not SystemExit is re-raised, so a traceback that would reach
+    a user fails the test. With `check`, a non-zero exit status fails it too.
+    """
+    head = ["--db", str(db)] if db is not None else []
+    if by is not None:
+        head += ["--by", by]
+    result = CliRunner().invoke(app, [*head, *args], input=input)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    run = Run(result.exit_code, result.stdout, result.stderr)
+    if check:
+        assert run.exit_code == 0, f"prov {' '.join(args)}: {run.stdout}{run.stderr}"
+    return run
+
+
 @pytest.fixture
 def prov(db: Path) -> Callable[..., Run]:
     """Run `prov --db <db> ARGS...` in-process; stdout and stderr kept apart."""
 
     def run(*args: str, input: str | None = None) -> Run:
-        result = CliRunner().invoke(app, ["--db", str(db), *args], input=input)
-        if result.exception and not isinstance(result.exception, SystemExit):
-            raise result.exception
-        return Run(result.exit_code, result.stdout, result.stderr)
+        return invoke(db, *args, input=input)
 
     return run

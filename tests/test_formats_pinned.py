@@ -1,0 +1,54 @@
+"""What no refactoring may change: migration names and SQL, event types, the log's hash
+format, and a database written by the code before the move into subpackages."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+from provenance import projection, store
+from provenance import log as event_log
+
+from .conftest import invoke
+
+PREMOVE = Path(__file__).parent / "data" / "premove"
+
+
+def test_migration_names_and_their_sql_are_exactly_as_recorded_in_databases():
+    ms = store.migrations()
+    assert [name for name, _ in ms] == [
+        "0001_schema", "0002_fts", "0003_views", "0004_item_key_index",
+    ]
+    digest = hashlib.sha256()
+    for name, sql in ms:
+        digest.update(name.encode() + b"\0" + sql.encode() + b"\0")
+    assert digest.hexdigest() == (
+        "fb7fd0ed6dc90e1b4e70be8c909b8c1f2bb38a2b32386dc27ff6ea58a307e9d5"
+    )
+
+
+def test_event_types_and_hash_prefixes_are_the_log_format():
+    projection._load()
+    assert sorted(projection._APPLIERS) == [
+        "actor.created", "claim.recorded", "claim.reviewed", "custody.recorded",
+        "item.registered", "item.stored", "near_duplicate.found", "sighting.recorded",
+    ]
+    assert event_log.FORMAT == 1
+    assert event_log.LEAF_PREFIX == b"prov:event:v1\x00"
+    assert event_log.CHAIN_PREFIX == b"prov:chain:v1\x00"
+    assert event_log.GENESIS_PREFIX == b"prov:genesis:v1\x00"
+
+
+def test_a_database_written_before_the_move_opens_verifies_and_matches(tmp_path):
+    here = tmp_path / "premove"
+    shutil.copytree(PREMOVE, here)
+    db = here / "evidence.db"
+    verified = invoke(db, "verify", "--json")
+    assert verified.exit_code == 0, verified.stdout + verified.stderr
+    assert verified.json()["events"] == 9
+    shown = invoke(db, "show", "f79e68", "--json").json()
+    assert shown["claims"][0]["reviews"][0]["status"] == "verified"
+    found = invoke(db, "match", str(here / "reupload.jpg"), "--json").json()
+    assert found["matches"][0]["sha256"].startswith("f79e68ea0915")
+    assert found["matches"][0]["verdict"] == "re-upload"
