@@ -29,7 +29,7 @@ def median_ms(fn: object, repeats: int = REPEATS) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["PROV_CACHE_DIR"] = tmp
-        from provenance import gazetteer
+        from provenance.geo import gazetteer
 
         start, cpu = time.perf_counter(), time.process_time()
         path = gazetteer.ensure_cache()

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from provenance.index import HashIndex, cluster, near_pairs  # noqa: E402
+from provenance.matching.index import HashIndex, cluster, near_pairs  # noqa: E402
 
 
 def flip(rng: np.random.Generator, h: np.ndarray, bits: int) -> np.ndarray:

@@ -28,10 +28,11 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from fixtures import images as F  # noqa: E402
-from provenance import hashing as H  # noqa: E402
-from provenance import kpindex, localmatch, matchrule, relations  # noqa: E402
-from provenance.localmatch import LOCAL_MATCH_INLIERS, LocalFeatures  # noqa: E402
-from provenance.media.extract import hash_pixels  # noqa: E402
+from provenance.ingest.extract import hash_pixels  # noqa: E402
+from provenance.ingest.register import ADD_CROP_CANDIDATES  # noqa: E402
+from provenance.matching import hashing as H  # noqa: E402
+from provenance.matching import kpindex, localmatch, matchrule  # noqa: E402  # noqa: E402
+from provenance.matching.localmatch import LOCAL_MATCH_INLIERS, LocalFeatures  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "camera"
 SKIMAGE = ["astronaut", "coffee", "chelsea", "camera", "rocket", "hubble_deep_field", "retina",
@@ -128,10 +129,11 @@ def analyse(data: bytes) -> Analysed:
     start = time.perf_counter()
     stored, query_only, keypoints = hash_pixels(H.load_image(data))
     seconds = time.perf_counter() - start
-    # The same conversions `relations.find_for` applies to what ingest recorded.
-    query = relations._hashes(stored) + relations._hashes(query_only)
+    # The same conversions `search.find_for` applies to what ingest recorded.
+    query = H.from_rows(stored) + H.from_rows(query_only)
     full = next(r for r in stored if r["algorithm"] == "pdq" and r["region"] == "full")
-    return Analysed(stored, query, relations._features(keypoints), int(full["quality"]), seconds)
+    features = LocalFeatures.unpack(keypoints) if keypoints else None
+    return Analysed(stored, query, features, int(full["quality"]), seconds)
 
 
 def _png(im: Image.Image) -> bytes:
@@ -144,9 +146,9 @@ class Gallery:
         self.stored = matchrule.StoredSet.from_rows([
             (key, h, r["frame_seconds"], r["page"])
             for key, item in enumerate(self.items)
-            for r, h in zip(item.rows, relations._hashes(item.rows), strict=True)])
+            for r, h in zip(item.rows, H.from_rows(item.rows), strict=True)])
         self.loaded = -1  # the key whose features the crop stage asked for last
-        # What relations.Catalogue builds from the stored keypoint caches.
+        # What catalogue.Catalogue builds from the stored keypoint caches.
         self.keypoints = kpindex.build({k: item.features for k, item in enumerate(self.items)
                                         if item.features is not None})
 
@@ -198,7 +200,7 @@ def _query(job: tuple[int, int]) -> dict[str, Any]:
     assert _GALLERY is not None
     q = analyse(F.encode(_ROWS[r][1](_NAMED[i][1], i), "JPEG", quality=92))
     _VERIFIED.clear()
-    add = verdicts(_GALLERY, q, relations.ADD_CROP_CANDIDATES)
+    add = verdicts(_GALLERY, q, ADD_CROP_CANDIDATES)
     wide = verdicts(_GALLERY, q, matchrule.CROP_CANDIDATES)
     strangers = [v for k, v in _VERIFIED.items() if k != i]
     return {"row": r, "i": i, "seconds": q.seconds, "add": add.get(i), "match": wide.get(i),
@@ -274,7 +276,7 @@ def main() -> None:
     low = [i for i in range(n) if gallery.items[i].quality < H.PDQ_MIN_QUALITY]
     scored = [i for i in range(n) if i not in low]
     counts = {src: sum(k.startswith(src) for k, _ in _NAMED) for src in ("skim", "cam", "gen")}
-    k_add, k_match = relations.ADD_CROP_CANDIDATES, matchrule.CROP_CANDIDATES
+    k_add, k_match = ADD_CROP_CANDIDATES, matchrule.CROP_CANDIDATES
     print(f"{n} distinct base photos ({counts['skim']} scikit-image, {counts['cam']} camera "
           f"corpus, {counts['gen']} generated) + {args.distractors} distractors = gallery of "
           f"{size} ({len(gallery.stored)} PDQ rows, {len(gallery.stored.keys['phash'])} pHash "

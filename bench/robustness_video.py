@@ -4,7 +4,7 @@
 
 A 2-minute synthetic scene (640x360, 25 fps) and six distinct distractor videos are
 registered in a fresh database; then each copy a re-poster makes is run through
-`relations.match` (what `prov match FILE` runs): re-encode to MPEG-4 Part 2, re-encode at a
+`find` (what `prov match FILE` runs): re-encode to MPEG-4 Part 2, re-encode at a
 low bitrate, resize, 20% crop, letterbox, watermark, a 20 s clip, 15 fps, mirror, and
 screenshots of random frames. Media are cached under bench/out/robustness-video/.
 """
@@ -69,8 +69,9 @@ def media() -> tuple[Path, list[Path], dict[str, tuple[Path, float | None, tuple
 
 
 def main() -> None:
-    from provenance import ingest, relations
-    from provenance.store import open_db
+    from provenance.ingest import register as ingest
+    from provenance.ingest.match import match as find
+    from provenance.ledger.db import open_db
 
     started = time.perf_counter()
     src, distractors, copies = media()
@@ -85,7 +86,7 @@ def main() -> None:
         found_all = located_all = True
         for name, (path, second, span) in copies.items():
             t0 = time.perf_counter()
-            doc = relations.match(conn, str(path))
+            doc = find(conn, str(path))
             elapsed = time.perf_counter() - t0
             ms = [m for m in doc["matches"] if m["verdict"] != "identical"]
             hit = next((m for m in ms if m["sha256"] == original), None)

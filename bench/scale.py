@@ -36,10 +36,11 @@ def build(db: Path, items: int) -> Path:
     import numpy as np
 
     from fixtures import images as F
-    from provenance import hashing
-    from provenance.evidence import EvidenceStore, put_features
-    from provenance.media.extract import hash_pixels
-    from provenance.store import open_db, store_dir, transaction
+    from provenance.ingest.extract import hash_pixels
+    from provenance.ledger.db import open_db, store_dir, transaction
+    from provenance.ledger.evidence import EvidenceStore
+    from provenance.matching import hashing
+    from provenance.matching.derived import put_features
 
     queries = db.parent / "queries"
     if db.exists() and queries.exists():
@@ -98,7 +99,7 @@ def build(db: Path, items: int) -> Path:
     # The relations `prov add` would have recorded, one check per new item: found here in
     # one pass with the clustering index's pair search, and timed, since it is that work.
     values = np.frombuffer(b"".join(h[2] for h in hashes[0::2]), np.uint8).reshape(-1, 32)
-    from provenance.index import near_pairs
+    from provenance.matching.index import near_pairs
 
     start = time.perf_counter()
     a, b, d = near_pairs(values, hashing.PDQ_MATCH)
@@ -143,8 +144,8 @@ def main() -> None:
 
     import numpy as np
 
-    from provenance import hashcache, hashing, matchrule
-    from provenance.store import connect, store_dir
+    from provenance.ledger.db import connect, store_dir
+    from provenance.matching import hashcache, hashing, matchrule
 
     db = ROOT / "bench" / "out" / f"scale-{args.items}" / "evidence.db"
     start = time.perf_counter()

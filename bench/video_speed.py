@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fixtures.video import Scene, write_video  # noqa: E402
-from provenance.ingest import analyse  # noqa: E402
-from provenance.media.video import video_metadata  # noqa: E402
+from provenance.ingest.analysis import analyse  # noqa: E402
+from provenance.media.video.container import video_metadata  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 FPS = 30

@@ -1,5 +1,5 @@
 """`python -m provenance` runs the prov CLI."""
 
-from .cli import main
+from provenance.cli import main
 
 main()

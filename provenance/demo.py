@@ -7,9 +7,21 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from . import ingest, registry, report
-from .errors import UsageProblem
-from .store import open_db, store_dir, transaction
+from provenance.case import items as registry
+from provenance.errors import UsageProblem
+from provenance.ingest import register as ingest
+from provenance.ledger.db import open_db, store_dir, transaction
+from provenance.report import item as report
+
+# The seed case's generators. The repository keeps fixtures/ at its top level and the wheel
+# installs it as provenance.fixtures, so that no top-level `fixtures` package is installed;
+# an editable install (a checkout) has the repository root on the path instead.
+try:
+    from provenance.fixtures.case import CASE, write_repost, write_seed_case
+except ModuleNotFoundError as exc:
+    if exc.name not in ("provenance.fixtures", "provenance.fixtures.case"):
+        raise
+    from fixtures.case import CASE, write_repost, write_seed_case
 
 
 def _is_demo(path: Path) -> bool:
@@ -43,7 +55,6 @@ def _fresh(path: Path) -> None:
 
 def build(path: Path, *, by: str) -> tuple[dict[str, Any], list[str]]:
     """Build the seed case; return the arrival clip's report and what was done, line by line."""
-    from fixtures.case import CASE, write_seed_case
 
     _fresh(path)
     conn = open_db(path, create=True)
@@ -78,7 +89,6 @@ def build(path: Path, *, by: str) -> tuple[dict[str, Any], list[str]]:
 
 def _repost(conn: sqlite3.Connection, arrival: Path, folder: Path, *, by: str) -> list[str]:
     """A later re-post of the arrival clip, as an investigator would come across it."""
-    from fixtures.case import CASE, write_repost
 
     repost = write_repost(arrival, folder)
     [result] = ingest.add_paths(conn, [str(repost)], ingest.Sighting(
@@ -99,8 +109,8 @@ CSCIS = "Ukrainian Center for Strategic Communication and Information Security"
 
 def _story(conn: sqlite3.Connection, shas: dict[str, str], *, by: str) -> list[str]:
     """Custody and claims as the public reporting tells them (October 2024)."""
-    from . import actors, claims, custody
-    from .store import transaction
+    from provenance.case import actors, claims, custody
+    from provenance.ledger.db import transaction
 
     with transaction(conn):
         for name, kind, url in (
@@ -140,3 +150,4 @@ def _story(conn: sqlite3.Connection, shas: dict[str, str], *, by: str) -> list[s
     claims.review(conn, caption.id, "refuted",
                   "150 km from the file's GPS and from CNN's geolocation", by=by)
     return steps
+

@@ -26,6 +26,11 @@ class Run:
     def json(self) -> Any:
         return json.loads(self.stdout)
 
+    @property
+    def output(self) -> str:
+        """Both streams, for assertion messages."""
+        return self.stdout + self.stderr
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
@@ -60,6 +65,32 @@ def invoke(db: Path | str | None, *args: str, by: str | None = None,
     if check:
         assert run.exit_code == 0, f"prov {' '.join(args)}: {run.stdout}{run.stderr}"
     return run
+
+
+@pytest.fixture(scope="session")
+def served_case(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The small case of tests/servecase.py, built once per run for the export, serve and
+    item-page tests, which only read it."""
+    from tests.servecase import build
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROV_INVESTIGATOR", "tester")
+        mp.setenv("PROV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "prov-cache"))
+        return build(tmp_path_factory.mktemp("served-case"))
+
+
+@pytest.fixture
+def photo_item(prov: Callable[..., Run], tmp_path: Path) -> Callable[..., str]:
+    """Register a JPEG photo with the given EXIF (fixtures.media.jpeg_with_exif) and return
+    its SHA-256: `photo_item(seed=7, gps=media.SERGEEVKA, captured=..., offset=...)`."""
+    from fixtures import media
+
+    def make(seed: int = 7, name: str = "arrival.jpg", **exif: Any) -> str:
+        photo = tmp_path / name
+        photo.write_bytes(media.jpeg_with_exif(seed, **exif))
+        return str(prov("add", str(photo), "--json").json()[0]["sha256"])
+
+    return make
 
 
 @pytest.fixture

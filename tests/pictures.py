@@ -10,10 +10,11 @@ import pytest
 from PIL import Image
 
 from fixtures import images as F
-from provenance import hashing as H
-from provenance import matchrule, relations
-from provenance.localmatch import LocalFeatures
-from provenance.media.extract import hash_pixels
+from provenance.ingest.extract import hash_pixels
+from provenance.ingest.register import ADD_CROP_CANDIDATES
+from provenance.matching import hashing as H
+from provenance.matching import matchrule
+from provenance.matching.localmatch import LocalFeatures
 
 BASES = [11, 12, 13]
 DISTRACTORS = range(500, 540)
@@ -28,10 +29,10 @@ class Picture:
 
 
 def picture(img: Image.Image, fmt: str = "PNG", **params: Any) -> Picture:
-    """What ingest records for an image file, converted the way relations.find_for does."""
+    """What ingest records for an image file, converted the way search.find_for does."""
     rows, query_only, keypoints = hash_pixels(H.load_image(F.encode(img, fmt, **params)))
-    return Picture(rows, relations._hashes(rows) + relations._hashes(query_only),
-                   relations._features(keypoints))
+    return Picture(rows, H.from_rows(rows) + H.from_rows(query_only),
+                   (LocalFeatures.unpack(keypoints) if keypoints else None))
 
 
 class Gallery:
@@ -39,10 +40,10 @@ class Gallery:
         self.pictures = pictures
         self.stored = matchrule.StoredSet.from_rows([
             (key, h, r["frame_seconds"], r["page"]) for key, p in enumerate(pictures)
-            for r, h in zip(p.rows, relations._hashes(p.rows), strict=True)])
+            for r, h in zip(p.rows, H.from_rows(p.rows), strict=True)])
 
     def find(self, q: Picture, *, exclude: set[int] | None = None,
-             crop_candidates: int = relations.ADD_CROP_CANDIDATES) -> dict[int, str]:
+             crop_candidates: int = ADD_CROP_CANDIDATES) -> dict[int, str]:
         found = matchrule.find(q.query, self.stored, exclude=exclude, query_features=q.features,
                                load_features=lambda k: self.pictures[k].features,
                                crop_candidates=crop_candidates)

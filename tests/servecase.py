@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from typer.testing import CliRunner
-
 from fixtures import media
 from fixtures.case import CASE, write_seed_case
-from provenance.cli import app
+from tests.conftest import invoke
 
 TELEGRAM = "https://t.me/example_channel/1234"
 CNN = "https://edition.cnn.com/example/dprk-troops"
@@ -27,9 +25,7 @@ class Case:
 
 
 def prov(db: Path, *args: str) -> str:
-    result = CliRunner().invoke(app, ["--db", str(db), "--by", "ana", *args])
-    assert result.exit_code == 0, (args, result.output)
-    return result.stdout
+    return invoke(db, *args, by="ana", check=True).stdout
 
 
 def build(folder: Path) -> Case:

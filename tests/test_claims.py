@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from fixtures import media
@@ -12,10 +10,8 @@ PRIMORSKY_SERGEEVKAS = {2016961, 2020626}
 
 
 @pytest.fixture
-def item(prov, tmp_path: Path) -> str:
-    photo = tmp_path / "arrival.jpg"
-    photo.write_bytes(media.jpeg_with_exif(9, gps=media.SERGEEVKA))
-    return prov("add", str(photo), "--json").json()[0]["sha256"]
+def item(photo_item) -> str:
+    return photo_item(9, gps=media.SERGEEVKA)
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,35 @@ def test_help_does_not_import_heavy_modules():
     assert out.stdout.strip() == "[]"
 
 
+def test_reading_commands_do_not_import_heavy_modules(tmp_path):
+    # list, show, log, verify and custody list read the database: none of them needs numpy,
+    # OpenCV, PyAV or PyMuPDF (only `add`, `match`, previews and the web server do).
+    from .conftest import invoke
+
+    db = tmp_path / "evidence.db"
+    photo = tmp_path / "a.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))  # registered as kind other/refused
+    sample = tmp_path / "note.txt"
+    sample.write_text("a statement, registered as an item of kind other")
+    invoke(db, "init", check=True)
+    sha = invoke(db, "add", str(sample), "--json", check=True).json()[0]["sha256"]
+    invoke(db, "custody", "add", sha[:8], "--action", "obtained", "--at", "2024-10", check=True)
+    heavy = [m for m in HEAVY if m not in ("cryptography", "sqlite_utils")]
+    for args in (["list"], ["show", sha[:8]], ["log", sha[:8]], ["verify"],
+                 ["custody", "list", sha[:8]]):
+        code = (
+            "import sys\n"
+            "from typer.testing import CliRunner\n"
+            "from provenance.cli import app\n"
+            f"r = CliRunner().invoke(app, {['--db', str(db), *args]!r})\n"
+            "assert r.exit_code == 0, r.output\n"
+            f"print([m for m in {heavy!r} if m in sys.modules])\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True)
+        assert out.stdout.strip() == "[]", (args, out.stdout)
+
+
 def test_usage_errors_exit_2_with_a_hint(prov):
     run = prov("add")
     assert run.exit_code == 2 and "Missing argument" in run.stderr
@@ -84,8 +113,8 @@ def test_demo_builds_the_seed_case_and_shows_it(tmp_path):
 
 def test_a_reader_that_stops_early_gets_no_error(prov, db, tmp_path):
     from fixtures import media
-    from provenance import custody
-    from provenance.store import open_db
+    from provenance.case import custody
+    from provenance.ledger.db import open_db
 
     photo = tmp_path / "a.jpg"
     photo.write_bytes(media.jpeg_with_exif(900, size=(96, 72)))

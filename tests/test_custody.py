@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from fixtures import media
@@ -12,11 +10,8 @@ CSCIS = "Ukrainian Center for Strategic Communication and Information Security"
 
 
 @pytest.fixture
-def item(prov, tmp_path: Path) -> str:
-    photo = tmp_path / "arrival.jpg"
-    photo.write_bytes(media.jpeg_with_exif(7, gps=media.SERGEEVKA,
-                                           captured="2024:10:17 09:31:05", offset="+10:00"))
-    return prov("add", str(photo), "--json").json()[0]["sha256"]
+def item(photo_item) -> str:
+    return photo_item(7, gps=media.SERGEEVKA, captured="2024:10:17 09:31:05", offset="+10:00")
 
 
 def test_custody_add_creates_actors_on_first_use_and_lists_the_chain(prov, item):

@@ -12,15 +12,13 @@ from typer.testing import CliRunner
 
 from fixtures.case import CASE
 from provenance.cli import app
-from provenance.export import referenced_urls
+from provenance.report.export import referenced_urls
 from tests.servecase import CNN, TELEGRAM, Case, build
 
 
 @pytest.fixture(scope="module")
-def case(tmp_path_factory: pytest.TempPathFactory) -> Case:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PROV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "prov-cache"))
-        return build(tmp_path_factory.mktemp("export"))
+def case(served_case: Case) -> Case:
+    return served_case
 
 
 def export(db: Path, *args: str) -> tuple[int, str, str]:

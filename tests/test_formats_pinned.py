@@ -7,8 +7,9 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from provenance import projection, store
-from provenance import log as event_log
+from provenance.ledger import db as store
+from provenance.ledger import event, projection
+from provenance.ledger import log as event_log
 
 from .conftest import invoke
 
@@ -29,12 +30,11 @@ def test_migration_names_and_their_sql_are_exactly_as_recorded_in_databases():
 
 
 def test_event_types_and_hash_prefixes_are_the_log_format():
-    projection._load()
-    assert sorted(projection._APPLIERS) == [
+    assert sorted(projection.APPLIERS) == [
         "actor.created", "claim.recorded", "claim.reviewed", "custody.recorded",
         "item.registered", "item.stored", "near_duplicate.found", "sighting.recorded",
     ]
-    assert event_log.FORMAT == 1
+    assert event.FORMAT == 1
     assert event_log.LEAF_PREFIX == b"prov:event:v1\x00"
     assert event_log.CHAIN_PREFIX == b"prov:chain:v1\x00"
     assert event_log.GENESIS_PREFIX == b"prov:genesis:v1\x00"

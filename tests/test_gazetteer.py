@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from provenance import gazetteer
 from provenance.errors import BadInput
-from provenance.gazetteer import Gazetteer, name_keys
+from provenance.geo import gazetteer
+from provenance.geo.gazetteer import Gazetteer, name_keys
 
 PRIMORSKY_SERGEEVKAS = {2016961, 2020626}  # 43.35,133.36 and 44.34,131.66: ~150 km apart
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from provenance.errors import BadInput
-from provenance.geocheck import (
+from provenance.geo.geocheck import (
     DEFAULT_RADIUS_M,
     INCONCLUSIVE_FACTOR,
     check_points,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fixtures import media
-from provenance.index import ChunkIndex, HashIndex
+from provenance.matching.index import ChunkIndex, HashIndex
 
 
 def _planted(n: int, seed: int) -> np.ndarray:
@@ -38,8 +38,8 @@ def test_chunk_index_refuses_a_radius_it_cannot_answer_exactly():
 
 
 def test_hash_cache_is_topped_up_and_rebuilt_when_stale(prov, db, tmp_path):
-    from provenance import hashcache
-    from provenance.store import connect, store_dir
+    from provenance.ledger.db import connect, store_dir
+    from provenance.matching import hashcache
 
     for i in range(3):
         (tmp_path / f"{i}.jpg").write_bytes(media.jpeg_with_exif(400 + i, size=(160, 120)))
@@ -65,9 +65,9 @@ def test_hash_cache_is_topped_up_and_rebuilt_when_stale(prov, db, tmp_path):
 
 
 def test_cached_word_layout_is_the_index_matchrule_would_build(prov, db, tmp_path):
-    from provenance import hashcache
-    from provenance.matchrule import StoredSet
-    from provenance.store import connect, store_dir
+    from provenance.ledger.db import connect, store_dir
+    from provenance.matching import hashcache
+    from provenance.matching.matchrule import StoredSet
 
     for i in range(3):
         (tmp_path / f"{i}.jpg").write_bytes(media.jpeg_with_exif(600 + i, size=(160, 120)))
@@ -91,7 +91,7 @@ def test_cached_word_layout_is_the_index_matchrule_would_build(prov, db, tmp_pat
 def test_phash_is_imagehash_phash_without_scipy():
     imagehash = pytest.importorskip("imagehash")
     from fixtures import images as F
-    from provenance import hashing
+    from provenance.matching import hashing
 
     for seed in range(40):
         img = F.photo(seed, (240 + seed, 180))

@@ -1,4 +1,4 @@
-"""Tests for provenance.hashing and provenance.localmatch on generated photos."""
+"""Tests for provenance.matching.hashing and provenance.matching.localmatch on generated photos."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from fixtures import images as F
-from provenance import hashing as H
-from provenance import localmatch as L
 from provenance.errors import BadInput
+from provenance.matching import hashing as H
+from provenance.matching import localmatch as L
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +24,12 @@ def base() -> Image.Image:
 
 @pytest.fixture(scope="module")
 def stored(base: Image.Image) -> H.ImageHashes:
-    return H.hash_file(F.encode(base, "PNG"))
+    return H.hash_source(F.encode(base, "PNG"))
 
 
 @pytest.fixture(scope="module")
 def others() -> list[H.ImageHashes]:
-    return [H.hash_file(F.encode(F.photo(seed), "PNG")) for seed in range(100, 106)]
+    return [H.hash_source(F.encode(F.photo(seed), "PNG")) for seed in range(100, 106)]
 
 
 def pdq_distance(a: H.ImageHashes, b: H.ImageHashes) -> int:
@@ -68,7 +68,7 @@ TRANSFORMS = {
 def test_transformed_copy_is_a_reupload_and_distinct_photos_are_not(
     name: str, base: Image.Image, stored: H.ImageHashes, others: list[H.ImageHashes]
 ) -> None:
-    query = H.hash_file(F.encode(TRANSFORMS[name](base), "JPEG", quality=90))
+    query = H.hash_source(F.encode(TRANSFORMS[name](base), "JPEG", quality=90))
     assert hash_verdict(query, stored) == "re-upload", pdq_distance(query, stored)
     assert all(hash_verdict(query, o) is None for o in others)
 
@@ -76,7 +76,7 @@ def test_transformed_copy_is_a_reupload_and_distinct_photos_are_not(
 @pytest.mark.parametrize("transform", [F.mirror, lambda im: F.rotate(im, 90),
                                        lambda im: F.rotate(im, 180)])
 def test_dihedral_query_variants_find_mirrors_and_rotations(transform, base, stored) -> None:  # type: ignore[no-untyped-def]
-    upright = pdq_distance(H.hash_file(F.encode(transform(base), "PNG")), stored)
+    upright = pdq_distance(H.hash_source(F.encode(transform(base), "PNG")), stored)
     assert upright > H.PDQ_SIMILAR  # without the variants it would be missed
     assert best_dihedral(transform(base), stored) <= H.PDQ_MATCH
 
@@ -116,8 +116,8 @@ def test_the_same_corner_found_twice_is_no_rival_in_the_ratio_test(base: Image.I
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_gives_the_upright_hash(orientation: int, base: Image.Image) -> None:
-    upright = H.hash_file(F.orient(base, 1))
-    turned = H.hash_file(F.orient(base, orientation))
+    upright = H.hash_source(F.orient(base, 1))
+    turned = H.hash_source(F.orient(base, orientation))
     assert (turned.width, turned.height) == (upright.width, upright.height)
     assert pdq_distance(turned, upright) <= 8
 
@@ -129,7 +129,7 @@ def test_formats_match(fmt: str, base: Image.Image, stored: H.ImageHashes) -> No
 
         pillow_heif.register_heif_opener()
     data = F.encode(base.convert("P") if fmt == "GIF" else base, fmt)
-    assert pdq_distance(H.hash_file(data), stored) <= H.PDQ_MATCH
+    assert pdq_distance(H.hash_source(data), stored) <= H.PDQ_MATCH
 
 
 def test_heif_opener_is_registered_only_when_pillow_cannot_tell_the_format(
@@ -139,9 +139,9 @@ def test_heif_opener_is_registered_only_when_pillow_cannot_tell_the_format(
     pillow_heif.register_heif_opener()
     (tmp_path / "a.heic").write_bytes(F.encode(base, "HEIF"))
     (tmp_path / "a.jpg").write_bytes(F.encode(base, "JPEG"))
-    code = ("import sys; from pathlib import Path; from provenance import hashing as H\n"
+    code = ("import sys; from pathlib import Path; from provenance.matching import hashing as H\n"
             "for name in ('a.jpg', 'a.heic'):\n"
-            f"    h = H.hash_file(Path({str(tmp_path)!r}) / name)\n"
+            f"    h = H.hash_source(Path({str(tmp_path)!r}) / name)\n"
             "    print(name, 'pillow_heif' in sys.modules, h.get('pdq').value.hex())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     (jpg, jpg_heif, jpg_hash), (heic, heic_heif, heic_hash) = (
@@ -164,7 +164,7 @@ def test_animated_gif_uses_first_frame(base: Image.Image, stored: H.ImageHashes)
     frames = [base.convert("P"), F.photo(99).convert("P")]
     buf = io.BytesIO()
     frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
-    assert pdq_distance(H.hash_file(buf.getvalue()), stored) <= H.PDQ_MATCH
+    assert pdq_distance(H.hash_source(buf.getvalue()), stored) <= H.PDQ_MATCH
 
 
 def test_jpeg_is_decoded_at_reduced_scale() -> None:
@@ -174,7 +174,7 @@ def test_jpeg_is_decoded_at_reduced_scale() -> None:
 
 
 def test_near_uniform_image_is_low_quality_and_never_linked() -> None:
-    hashes = H.hash_file(F.encode(F.flat((30, 30, 30)), "PNG"))
+    hashes = H.hash_source(F.encode(F.flat((30, 30, 30)), "PNG"))
     quality = hashes.get("pdq").quality  # type: ignore[union-attr]
     assert quality is not None and quality < H.PDQ_MIN_QUALITY
     assert H.verdict(0, pdq_quality=quality) == "similar"
@@ -238,8 +238,11 @@ def test_result_pickles_for_worker_processes(stored: H.ImageHashes) -> None:
     assert pickle.loads(pickle.dumps(stored)) == stored
 
 
-def test_module_import_stays_light() -> None:
-    code = ("import sys, provenance.hashing, provenance.index, provenance.localmatch; "
+def test_what_reports_read_of_matching_stays_light() -> None:
+    # numpy may load with matching's search modules (only `add` and `match` reach them), but
+    # never with the relations a report reads, nor with the matching package itself.
+    code = ("import sys, provenance.matching, provenance.matching.relations, "
+            "provenance.matching.index; "
             "print(any(m in sys.modules for m in ('numpy', 'PIL', 'cv2', 'pdqhash')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -247,7 +250,8 @@ def test_module_import_stays_light() -> None:
 
 def test_hashing_a_picture_does_not_import_numpy_ma() -> None:
     # np.median's NaN check imports numpy.ma (~15 ms of every `prov match`).
-    code = ("import sys; from fixtures import images as F; from provenance import hashing as H\n"
+    code = ("import sys; from fixtures import images as F\n"
+            "from provenance.matching import hashing as H\n"
             "img = H.load_image(F.encode(F.photo(3), 'JPEG'))\n"
             "H.hash_picture(img); H.hash_image(img)\n"
             "print('numpy.ma' in sys.modules)")

@@ -1,11 +1,11 @@
-"""Tests for provenance.index: exact search against brute force, clustering without chaining."""
+"""Tests for matching.index: exact search against brute force, clustering without chaining."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from provenance.index import HashIndex, cluster, near_pairs
+from provenance.matching.index import HashIndex, cluster, near_pairs
 
 
 def brute(hashes: np.ndarray, query: np.ndarray) -> np.ndarray:

@@ -138,8 +138,8 @@ def test_show_and_log_accept_a_prefix_and_refuse_short_or_unknown_ones(prov, tmp
 
 
 def test_an_ambiguous_prefix_lists_the_candidates(prov, db):
-    from provenance import log
-    from provenance.store import connect, transaction
+    from provenance.ledger import log
+    from provenance.ledger.db import connect, transaction
 
     conn = connect(db)
     with transaction(conn):

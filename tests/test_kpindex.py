@@ -1,4 +1,4 @@
-"""Tests for provenance.kpindex: crop candidates retrieved by keypoints, alone and in `find`."""
+"""Tests for matching.kpindex: crop candidates retrieved by keypoints, alone and in `find`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from fixtures import images as F
-from provenance import kpindex, matchrule
-from provenance.localmatch import LocalFeatures
+from provenance.matching import kpindex, matchrule
+from provenance.matching.localmatch import LocalFeatures
 from tests.pictures import Gallery, Picture, picture
 
 
@@ -90,7 +90,7 @@ def test_a_picture_without_keypoints_is_harmless() -> None:
     assert idx.candidates(empty, 3, set()) == []
 
 
-# --- the cached index of a database (provenance.kpcache) ---------------------------------
+# --- the cached index of a database (provenance.matching.kpcache) ---------------------------------
 
 
 def _register(prov, folder, seeds):
@@ -105,8 +105,8 @@ def _register(prov, folder, seeds):
 
 def _fresh_index(db):
     """The keypoint index a new process would load, and item key by SHA-256."""
-    from provenance import relations
-    from provenance.store import open_db
+    from provenance.ledger.db import open_db
+    from provenance.matching import catalogue as relations
 
     relations._CATALOGUES.clear()
     conn = open_db(db)
@@ -118,9 +118,9 @@ def _fresh_index(db):
 
 
 def test_the_index_is_cached_and_topped_up(prov, db, tmp_path):
-    from provenance import kpcache
-    from provenance.evidence import features_path
-    from provenance.store import store_dir
+    from provenance.ledger.db import store_dir
+    from provenance.matching import kpcache
+    from provenance.matching.derived import features_path
 
     shas = _register(prov, tmp_path / "a", [21, 22, 23])
     index, _ = _fresh_index(db)
@@ -141,8 +141,8 @@ def test_the_index_is_cached_and_topped_up(prov, db, tmp_path):
 
 
 def test_a_damaged_cache_is_rebuilt(prov, db, tmp_path):
-    from provenance import kpcache
-    from provenance.store import store_dir
+    from provenance.ledger.db import store_dir
+    from provenance.matching import kpcache
 
     _register(prov, tmp_path, [31, 32])
     _fresh_index(db)
@@ -153,7 +153,7 @@ def test_a_damaged_cache_is_rebuilt(prov, db, tmp_path):
 
 
 def test_too_many_pictures_turn_the_index_off(prov, db, tmp_path, monkeypatch):
-    from provenance import relations
+    from provenance.matching import catalogue as relations
 
     _register(prov, tmp_path, [41, 42, 43])
     monkeypatch.setattr(relations, "KEYPOINT_INDEX_MAX", 2)
@@ -164,8 +164,8 @@ def test_too_many_pictures_turn_the_index_off(prov, db, tmp_path, monkeypatch):
 def test_a_long_tail_is_written_back_to_the_cache(prov, db, tmp_path, monkeypatch):
     import json
 
-    from provenance import kpcache
-    from provenance.store import store_dir
+    from provenance.ledger.db import store_dir
+    from provenance.matching import kpcache
 
     _register(prov, tmp_path / "a", [51, 52])
     _fresh_index(db)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from fixtures import media
-from provenance import log
-from provenance.store import connect
+from provenance.ledger import log
+from provenance.ledger.db import connect
 
 TRIGGERS = ("events_no_update", "events_no_delete", "events_next_seq")
 

@@ -1,4 +1,4 @@
-"""Tests for provenance.matchrule: every re-upload family through `find`, as ingest stores it."""
+"""Tests for matching.matchrule: every re-upload family through `find`, as ingest stores it."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from fixtures import images as F
-from provenance import hashing as H
-from provenance import matchrule
-from provenance.media.extract import hash_pixels
+from provenance.ingest.extract import hash_pixels
+from provenance.matching import hashing as H
+from provenance.matching import matchrule
 from tests.pictures import DISTRACTORS, Gallery, picture
 
 FAMILIES = {
@@ -115,7 +115,7 @@ def test_a_dim_picture_reposted_cropped_with_a_caption_is_verified(seed: int,
     # A dim picture gives FAST few corners unless stretched; the caption's black and white
     # span nearly the whole range at the 1st and 99th percentiles, so dimness is judged on
     # the middle grey levels and the typical grid cell (judged on the extremes: 17-18 inliers).
-    from provenance.localmatch import LOCAL_MATCH_INLIERS, verify
+    from provenance.matching.localmatch import LOCAL_MATCH_INLIERS, verify
 
     original = F.contrast(F.photo(seed, (120, 90)), contrast)
     copy = F.jpeg(F.text_watermark(F.crop(original, 0.1, 0.25)), 60)
@@ -159,7 +159,7 @@ def test_region_rows_are_stored_and_flat_windows_left_out() -> None:
 def test_a_dim_low_contrast_picture_keeps_enough_keypoints_for_its_crops() -> None:
     # Grey levels squeezed into 50-127 (a dim fundus photograph, a night shot): FAST's fixed
     # threshold found 22 keypoints and the crop verified with 0 inliers before the stretch.
-    from provenance.localmatch import LOCAL_MATCH_INLIERS, local_features, verify
+    from provenance.matching.localmatch import LOCAL_MATCH_INLIERS, local_features, verify
 
     base = F.photo(12, (160, 120))
     dim = Image.fromarray((np.asarray(base).astype(np.float32) * 0.3 + 50).astype(np.uint8))

@@ -74,14 +74,14 @@ def test_near_uniform_images_are_never_linked_automatically(prov, tmp_path):
 
 
 def test_hashes_round_trip_through_the_database(prov, db, original):
-    from provenance import hashing
+    from provenance.matching import hashing
 
     img, sha = original
     conn = sqlite3.connect(db)
     rows = dict(conn.execute("SELECT algorithm, value FROM hashes WHERE item = ? AND"
                              " region = 'full'", (sha,)).fetchall())
     stored = db.parent / "evidence.store" / "sha256" / sha[:2] / sha[2:4] / sha
-    fresh = hashing.hash_file(stored)
+    fresh = hashing.hash_source(stored)
     assert rows["pdq"] == fresh.get("pdq").value and len(rows["pdq"]) == 32
     assert rows["phash"] == fresh.get("phash").value and len(rows["phash"]) == 8
 
@@ -138,6 +138,24 @@ def test_match_an_item_and_refuse_a_bad_target(prov, tmp_path, original):
     assert missing.exit_code == 2
 
 
+def test_match_of_a_referenced_item_whose_file_was_replaced_is_refused(prov, tmp_path,
+                                                                        original):
+    # Registered with --no-copy, then the file at that path replaced by another picture that
+    # is itself a copy of a held item: matching it under the old item's name would be a lie.
+    img, held = original
+    path = save(F.photo(21, (640, 480)), tmp_path / "inbox" / "drop.jpg", quality=90)
+    ref = prov("add", str(path), "--no-copy", "--json").json()[0]["sha256"]
+    assert prov("match", ref[:8], "--json").exit_code == 0
+    save(F.resize(img, 0.5), path)  # a re-upload of `held` now sits where `ref` was
+    run = prov("match", ref[:8], "--json")
+    assert run.exit_code == 2 and run.stdout == ""
+    assert "no copy matching the item is reachable" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+    path.unlink()
+    gone = prov("match", ref[:8])
+    assert gone.exit_code == 2 and "no copy is reachable" in gone.stderr
+
+
 def test_dupes_lists_families_earliest_copy_first(prov, tmp_path):
     base = F.photo(21, (640, 480))
     later = tmp_path / "later.jpg"
@@ -178,8 +196,8 @@ def test_dupes_does_not_chain_unrelated_images_through_an_intermediate(prov, tmp
 def test_add_finds_a_crop_the_hashes_rank_nowhere_through_keypoints(prov, tmp_path,
                                                                      monkeypatch):
     # A 30% corner crop among 43 pictures: its original is far by every hash, so only the
-    # keypoint index (provenance.kpindex) brings it to verification.
-    from provenance import relations
+    # keypoint index (provenance.matching.kpindex) brings it to verification.
+    from provenance.matching import catalogue as relations
 
     seeds = [11, 12, 13, *range(500, 540)]
     paths = [save(F.photo(s, (640, 480) if s < 500 else [(640, 480), (480, 640), (800, 450),

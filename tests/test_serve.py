@@ -18,8 +18,8 @@ import sqlite_utils
 from typer.testing import CliRunner
 
 from provenance.cli import app
+from provenance.ledger.db import migrations, open_db, schema_sql, split_sql
 from provenance.serve import app as serve_app
-from provenance.store import _split_sql, migrations, open_db, schema_sql
 from tests.servecase import CNN, TELEGRAM, Case, build
 
 VIEWS = ["item_overview", "custody_timeline", "item_custody", "claim_checks",
@@ -27,10 +27,8 @@ VIEWS = ["item_overview", "custody_timeline", "item_custody", "claim_checks",
 
 
 @pytest.fixture(scope="module")
-def case(tmp_path_factory: pytest.TempPathFactory) -> Case:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PROV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "prov-cache"))
-        return build(tmp_path_factory.mktemp("serve"))
+def case(served_case: Case) -> Case:
+    return served_case
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +62,7 @@ def _fts_objects(conn: Any) -> dict[str, str]:
 def test_the_fts_migration_is_what_sqlite_utils_enable_fts_writes(tmp_path: Path) -> None:
     ours = open_db(tmp_path / "a.db", create=True)
     theirs = sqlite_utils.Database(tmp_path / "b.db")
-    for statement in _split_sql(schema_sql()):
+    for statement in split_sql(schema_sql()):
         theirs.execute(statement)
     theirs["sightings"].enable_fts(["title", "note"], create_triggers=True)
     theirs["custody"].enable_fts(["note"], create_triggers=True)
@@ -182,7 +180,7 @@ def test_reupload_families_name_the_earliest_copy() -> None:
     # The view's SQL alone, on the schema with hand-written rows (no prov log involved).
     conn = sqlite3.connect(":memory:")
     for _, sql in migrations()[:3]:
-        for statement in _split_sql(sql):
+        for statement in split_sql(sql):
             conn.execute(statement)
     for sha, at in (("a" * 64, "2024-10-19T00:00:00Z"), ("b" * 64, "2024-10-18T00:00:00Z"),
                     ("c" * 64, "2024-10-20T00:00:00Z"), ("d" * 64, "2024-10-01T00:00:00Z")):

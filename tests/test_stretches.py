@@ -10,7 +10,7 @@ import pytest
 
 from fixtures import video as fx
 from provenance.media import stretches
-from provenance.media.video import sample_frames
+from provenance.media.video.sampling import sample_frames
 
 W, H = 160, 96
 

@@ -12,12 +12,9 @@ import pytest
 
 from fixtures import video as fx
 from provenance.errors import BadInput
-from provenance.media.video import (
-    parse_datetime,
-    parse_iso6709,
-    sample_frames,
-    video_metadata,
-)
+from provenance.media.video.container import video_metadata
+from provenance.media.video.sampling import sample_frames
+from provenance.media.video.tags import parse_datetime, parse_iso6709
 
 W, H = 192, 108
 APPLE_TAGS = fx.APPLE_TAGS
@@ -206,7 +203,8 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_importing_the_module_does_not_import_pyav() -> None:
-    code = "import sys, provenance.media.video; print('av' in sys.modules)"
+    code = ("import sys, provenance.media.video.container, provenance.media.video.sampling;"
+            " print('av' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

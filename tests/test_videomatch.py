@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from fixtures import documents
 from fixtures import video as fx
-from provenance.cli import app
+
+from .conftest import invoke
 
 W, H = 192, 108
 APPLE_TAGS = fx.APPLE_TAGS
@@ -74,10 +74,8 @@ def _rescan(pdf: Path, dst: Path, page: int) -> Path:
 
 
 def cli(db: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["--db", str(db), *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+    run = invoke(db, *args)
+    return run.exit_code, run.stdout, run.stderr
 
 
 @pytest.fixture(scope="module")

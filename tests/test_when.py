@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from provenance.case.when import When, parse_when, when_from_exif
 from provenance.errors import BadInput
-from provenance.when import When, parse_when, when_from_exif
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     import pymupdf
     from PIL.Image import Image
 
-    from .extract import Extracted
 
 Source = str | Path | bytes
 
@@ -150,40 +149,3 @@ def _open(source: Source) -> pymupdf.Document:
     return doc
 
 
-# Pages hashed and given keypoints: beyond this a document is a book, not a form, and the
-# rest of its pages are registered (the bytes are held) without page hashes, with a warning.
-MAX_PAGES = 200
-
-
-def extract(path: str | Path) -> Extracted:
-    """Metadata, page count, one hash row set and keypoints per rendered page.
-
-    A password-protected PDF is registered with its metadata and a warning but no page
-    hashes (see the module docstring); a PDF MuPDF had to repair gets a warning too.
-    """
-    from .. import keyframes
-    from ..localmatch import local_features
-    from .extract import Extracted, hash_pixels
-
-    meta = document_metadata(path)
-    out = Extracted(mime="application/pdf" if meta.get("format", "") and
-                    str(meta["format"]).startswith("PDF") else None)
-    out.raw_metadata = {"document": meta.pop("raw")}
-    out.metadata = {k: v for k, v in meta.items() if v is not None}
-    if meta["needs_password"]:
-        out.warnings.append(f"{ENCRYPTED}: registered with its metadata, without page hashes")
-        return out
-    if meta["repaired"]:
-        out.warnings.append("damaged PDF structure, repaired on reading: pages may be missing")
-    pages = []
-    for number, image in render_pages(path):
-        if number > MAX_PAGES:
-            out.warnings.append(f"only the first {MAX_PAGES} of {meta['page_count']} pages"
-                                " were hashed")
-            break
-        rows, query, _ = hash_pixels(image, page=number, features=False)
-        out.hashes.extend(rows)
-        out.query_hashes.extend(query)
-        pages.append((float(number), local_features(image)))
-    out.features = keyframes.pack(pages, "page")
-    return out

@@ -15,8 +15,8 @@ from datasette import hookimpl
 from datasette.utils.asgi import Response
 from markupsafe import Markup
 
-from .. import __version__
-from ..errors import ProvError, UsageProblem
+from provenance import __version__
+from provenance.errors import ProvError, UsageProblem
 
 SHA = re.compile(r"[0-9a-f]{64}")
 # Columns (in tables and views) whose 64-hex values are item hashes.
@@ -103,9 +103,10 @@ async def _in_thread(datasette: Any, database: str, fn: Callable[[sqlite3.Connec
 
 
 async def item_page(datasette: Any, request: Any) -> Response:
-    from .. import registry, report
-    from ..export_html import render_html
-    from ..store import database_id
+    from provenance.case import items as registry
+    from provenance.ledger.db import database_id
+    from provenance.report import item as report
+    from provenance.report.html import render_html
 
     database, ref = request.url_vars["database"], request.url_vars["ref"]
     if database not in datasette.databases or not await _prov_database(datasette, database):
@@ -148,7 +149,7 @@ async def item_page(datasette: Any, request: Any) -> Response:
 
 
 async def thumbnail(datasette: Any, request: Any) -> Response:
-    from ..thumbnail import for_item
+    from provenance.report.thumbnail import for_item
 
     database, sha = request.url_vars["database"], request.url_vars["sha"]
     if database not in datasette.databases or not await _prov_database(datasette, database):

@@ -1,0 +1,96 @@
+"""Items and sightings: their projections, and finding items by SHA-256 prefix."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+from provenance.errors import Ambiguous, NotFound, UsageProblem
+
+if TYPE_CHECKING:
+    pass
+
+MIN_PREFIX = 6
+_HEX = re.compile(r"^[0-9a-f]+$")
+
+
+def first_name_sql(alias: str = "i") -> str:
+    """SQL for the file name an item was first sighted under (items aliased `alias`)."""
+    return (f"(SELECT file_name FROM sightings s WHERE s.item = {alias}.sha256"
+            " ORDER BY s.id LIMIT 1)")
+
+
+def resolve(conn: sqlite3.Connection, ref: str) -> str:
+    """The full SHA-256 of the one item whose hash starts with `ref`."""
+    prefix = ref.strip().lower()
+    if not _HEX.match(prefix):
+        raise UsageProblem(f"{ref!r} is not an item: give its SHA-256 or a prefix of 6+ hex digits")
+    if len(prefix) < MIN_PREFIX:
+        raise UsageProblem(
+            f"item prefix {ref!r} is too short: give at least {MIN_PREFIX} hex digits"
+        )
+    rows = conn.execute(
+        f"SELECT i.sha256, i.kind, {first_name_sql()} AS file_name FROM items i"
+        " WHERE i.sha256 >= ? AND i.sha256 < ? ORDER BY i.sha256 LIMIT 21",
+        (prefix, prefix + "g"),
+    ).fetchall()
+    if not rows:
+        raise NotFound(f"no item matches {ref!r}: `prov list` shows the items held")
+    if len(rows) > 1:
+        candidates = [f"{r['sha256']}  {r['kind']}  {r['file_name'] or ''}".rstrip() for r in rows]
+        raise Ambiguous(
+            f"item prefix {ref!r} is ambiguous; it matches:\n  " + "\n  ".join(candidates)
+            + "\ngive more digits",
+            candidates,
+        )
+    return str(rows[0]["sha256"])
+
+
+def get_item(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
+    row = conn.execute("SELECT * FROM items WHERE sha256 = ?", (sha256,)).fetchone()
+    if row is None:
+        raise NotFound(f"no item {sha256}")
+    item = dict(row)
+    item["metadata"] = json.loads(item.pop("metadata_json"))
+    item["raw_metadata"] = json.loads(item.pop("raw_metadata_json"))
+    item["stored"] = bool(item["stored"])
+    return item
+
+
+def sightings(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any]]:
+    rows = conn.execute("SELECT * FROM sightings WHERE item = ? ORDER BY id", (sha256,))
+    return [dict(r) for r in rows]
+
+
+def list_items(
+    conn: sqlite3.Connection, *, case: str | None = None, kind: str | None = None
+) -> list[dict[str, Any]]:
+    """Items with their first sighting's name and the cases they appear in, oldest first."""
+    where = []
+    params: list[Any] = []
+    if case is not None:
+        where.append("i.sha256 IN (SELECT item FROM sightings WHERE case_name = ?)")
+        params.append(case)
+    if kind is not None:
+        where.append("i.kind = ?")
+        params.append(kind)
+    query = (
+        "SELECT i.sha256, i.kind, i.mime, i.size, i.captured_at, i.registered_at,"
+        f" {first_name_sql()} AS file_name,"
+        " (SELECT COUNT(*) FROM sightings s WHERE s.item = i.sha256) AS sightings,"
+        " (SELECT group_concat(DISTINCT case_name) FROM sightings s WHERE s.item = i.sha256)"
+        " AS cases FROM items i"
+    )
+    if where:
+        query += " WHERE " + " AND ".join(where)
+    query += " ORDER BY i.registered_event"
+    out = []
+    for row in conn.execute(query, params):
+        d = dict(row)
+        d["cases"] = sorted(d["cases"].split(",")) if d["cases"] else []
+        out.append(d)
+    return out
+
+

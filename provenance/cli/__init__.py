@@ -1,0 +1,77 @@
+"""The `prov` command line: parse, call the core, render. No SQL and no hashing here."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from provenance.cli import integrity, items, matching
+from provenance.cli.bundle import bundle, import_
+from provenance.cli.common import GLOBALS, RootGroup, quick_exit
+from provenance.cli.custody import actor_app, custody_app
+from provenance.cli.geo import geo_app
+from provenance.cli.report import export, serve
+
+app = typer.Typer(
+    name="prov",
+    cls=RootGroup,
+    help="Provenance tracker for media evidence: register files, record custody and"
+    " geolocation claims, find re-uploads, and verify that nothing was edited.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+app.add_typer(custody_app, name="custody")
+app.add_typer(actor_app, name="actor")
+app.add_typer(geo_app, name="geo")
+app.command("bundle")(bundle)
+app.command("import")(import_)
+app.command("serve")(serve)
+app.command("export")(export)
+app.command("init")(items.init)
+app.command("add")(items.add)
+app.command("list")(items.list_)
+app.command("show")(items.show)
+app.command("match")(matching.match)
+app.command("dupes")(matching.dupes)
+app.command("log")(items.log_)
+app.command("verify")(integrity.verify)
+app.command("checkpoint")(integrity.checkpoint)
+app.command("keygen")(integrity.keygen)
+app.command("demo")(items.demo)
+
+
+@app.callback()
+def _globals(
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database file (default: $PROV_DB, else ./evidence.db)."),
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            "--investigator",
+            help="Who records (default: $PROV_INVESTIGATOR, else the OS user).",
+        ),
+    ] = None,
+) -> None:
+    GLOBALS.db = db
+    GLOBALS.by = by
+
+
+def main() -> None:
+    try:
+        app(prog_name="prov")
+    except SystemExit as done:
+        if GLOBALS.done_reading and isinstance(done.code, int | None):
+            quick_exit(done.code or 0)
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

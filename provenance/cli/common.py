@@ -1,0 +1,212 @@
+"""What every CLI module shares: global options, the one error boundary, output helpers."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from typer.core import TyperGroup
+
+from provenance.errors import ProvError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class Globals:
+    db: str | None = None
+    by: str | None = None
+    # Set by a command that only read and printed: `main` may then end the process without
+    # the interpreter's teardown (see quick_exit).
+    done_reading: bool = False
+
+    @property
+    def investigator(self) -> str:
+        """--by, else $PROV_INVESTIGATOR, else the OS user."""
+        if self.by:
+            return self.by
+        env = os.environ.get("PROV_INVESTIGATOR")
+        if env:
+            return env
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return "unknown"
+
+    def open(self, *, create: bool = False) -> sqlite3.Connection:
+        from provenance.ledger.db import open_db
+
+        return open_db(self.db, create=create)
+
+
+GLOBALS = Globals()
+
+
+def err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def emit_json(value: Any) -> None:
+    """One JSON document on stdout and nothing else there."""
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def boundary(fn: Callable[P, R]) -> Callable[P, R]:
+    """The one place domain errors become one line on stderr and an exit status."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ProvError as exc:
+            err(f"error: {exc}")
+            raise typer.Exit(exc.exit_code) from None
+        except sqlite3.OperationalError as exc:
+            err(f"error: database: {exc}")
+            raise typer.Exit(1) from None
+        except BrokenPipeError:
+            # The reader went away (`prov list | head`): stop quietly, as Unix tools do.
+            _silence_stdout()
+            raise typer.Exit(0) from None
+        except (typer.Exit, typer.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - no traceback may reach a user
+            if os.environ.get("PROV_DEBUG"):
+                raise
+            err(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(a bug in prov; set PROV_DEBUG=1 for the traceback and report it)"
+            )
+            raise typer.Exit(70) from None
+
+    return wrapper
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+class RootGroup(TyperGroup):
+    """The `prov` command group: Typer as usual, but plain strings reach commands uncoerced.
+
+    Typer (0.2x) coerces every parameter value, even a plain string or an option left
+    unset, through a pydantic TypeAdapter: importing pydantic and building the adapters
+    cost `prov match` about 0.1 s of its 0.5 s budget. A string given for a `str`
+    parameter, and an unset single value, come out of that coercion unchanged, so they skip
+    it; anything else (numbers, paths, choices, lists) still goes through Typer's own.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _plain_strings(self)
+
+
+class _PlainStrings:
+    """Stands in for one parameter's Typer coercion until a value needs more than `str`."""
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        single = not (param.multiple or param.nargs == -1)
+        if single and (value is None or (isinstance(value, str)
+                                         and param.type_descriptor.annotation is str)):
+            return value
+        param._runtime_param = None  # Typer's own coercion from here on
+        return param.get_runtime_param().coerce(value, param=param, ctx=ctx)
+
+
+def _plain_strings(command: Any) -> None:
+    """Install _PlainStrings on every parameter of command and its subcommands, where this
+    Typer has the lazily built per-parameter coercion it replaces (others are left alone)."""
+    for param in command.params:
+        _install(param)
+    get_help_option = getattr(command, "get_help_option", None)
+    if get_help_option is not None:
+        # --help is made per command when first parsed, then processed at once: unset, its
+        # value is None, which Typer would coerce too.
+        def help_option(ctx: Any) -> Any:
+            option = get_help_option(ctx)
+            if option is not None:
+                _install(option)
+            return option
+
+        setattr(command, "get_help_option", help_option)  # noqa: B010 - an instance method
+    for sub in getattr(command, "commands", {}).values():
+        _plain_strings(sub)
+
+
+def _install(param: Any) -> None:
+    if (getattr(param, "_runtime_param", False) is None
+            and hasattr(param, "get_runtime_param") and hasattr(param, "type_descriptor")):
+        param._runtime_param = _PlainStrings()
+
+
+def quick_exit(code: int) -> None:
+    """End the process now: output flushed, the interpreter's teardown skipped.
+
+    Unloading numpy, OpenCV, Pillow and Typer module by module costs a one-shot `prov match`
+    30-60 ms after its answer is printed. Only for commands that wrote nothing but stdout and
+    stderr (GLOBALS.done_reading): os._exit runs no atexit handler and no finaliser, so
+    nothing buffered elsewhere may depend on them.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # the reader went away; nothing more to say to it
+            pass
+    os._exit(code)
+
+
+def short(sha: str | None) -> str:
+    return (sha or "")[:12]
+
+
+def is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def evidence_line(m: dict[str, Any]) -> str:
+    """How a match was made, in a few words: the algorithm, its distance, where."""
+    if m["algorithm"] == "orb":
+        text = f"{m['distance']:g} keypoints agree on one geometry"
+    else:
+        text = f"{m['algorithm']} distance {m['distance']:g}"
+    # `prov dupes` relations carry their detail inline.
+    shares = m.get("detail") or m
+    covers = shares.get("covers_seconds")
+    if covers:
+        # A video against a video: which stretch of the held one the match spans.
+        text += f", covering {covers[0]:g}-{covers[1]:g} s of it"
+        if "query_share" in shares:
+            text += (f" ({shares['query_share']:.0%} of this one's frames,"
+                     f" {shares['candidate_share']:.0%} of its)")
+    elif m.get("frame_seconds") is not None:
+        text += f", at {m['frame_seconds']:g} s"
+    if m.get("page") is not None:
+        text += f", page {m['page']}"
+    return text
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
+ItemArg = Annotated[str, typer.Argument(help="SHA-256 or a unique prefix (6+ hex digits).")]
+
+
+def signing_key(given: Path | None) -> Path | None:
+    """--key, else $PROV_SIGNING_KEY, else none (unsigned)."""
+    if given is not None:
+        return given
+    env = os.environ.get("PROV_SIGNING_KEY")
+    return Path(env) if env else None

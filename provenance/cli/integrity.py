@@ -1,0 +1,79 @@
+"""`prov verify`, `checkpoint` and `keygen`: proving the log was not edited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, err, signing_key
+
+
+@boundary
+def verify(
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="A checkpoint file to detect truncation or rewrites.")
+    ] = None,
+    public_key: Annotated[
+        Path | None, typer.Option(help="The Ed25519 public key that signed the checkpoint.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-check everything: the hash chain, the tables against the log, the stored originals."""
+    from provenance.ledger.verify import verify as run
+
+    conn = GLOBALS.open()
+    result = run(conn, checkpoint_file=checkpoint, public_key=public_key)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        for problem in result.problems:
+            typer.echo(f"PROBLEM: {problem}")
+        for warning in result.warnings:
+            typer.echo(f"warning: {warning}")
+        verdict = "OK" if result.ok else "FAILED"
+        typer.echo(
+            f"{verdict}: {result.events} events, head {result.head[:16]}…,"
+            f" {result.files_checked} originals re-hashed"
+        )
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@boundary
+def checkpoint(
+    out: Annotated[Path | None, typer.Option(help="Write here (default: stdout).")] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(help="Ed25519 private key to sign with (default: $PROV_SIGNING_KEY)."),
+    ] = None,
+) -> None:
+    """Record the log's head hash and length, to detect later truncation or rewriting."""
+    from provenance.ledger import checkpoint as cp
+
+    conn = GLOBALS.open()
+    key_file = signing_key(key)
+    doc = cp.make(conn, by=GLOBALS.investigator, key_file=key_file)
+    import json
+
+    text = json.dumps(doc, indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        signed = "signed" if "signature" in doc else "unsigned"
+        err(f"checkpoint ({signed}): {doc['events']} events, head {doc['head'][:16]}… → {out}")
+
+
+@boundary
+def keygen(
+    out: Annotated[Path, typer.Option(help="Where to write the private key (PEM).")],
+) -> None:
+    """Make an Ed25519 key pair for signing checkpoints; prints the public key."""
+    from provenance.ledger import checkpoint as cp
+
+    public = cp.generate_key(out)
+    typer.echo(public)
+    err(f"private key → {out} (keep it off the evidence machine's shared disks);"
+        f" public key → {out}.pub")

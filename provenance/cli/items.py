@@ -1,0 +1,200 @@
+"""`prov init`, `add`, `list`, `show`, `log` and `demo`: the items held and their trail."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, err, evidence_line, short
+
+
+class Kind(StrEnum):
+    image = "image"
+    video = "video"
+    scan = "scan"
+    document = "document"
+    other = "other"
+
+
+@boundary
+def init() -> None:
+    """Create an evidence database (and its evidence store) here or at --db."""
+    from provenance.ledger.db import database_id, resolve_db_path, store_dir
+
+    path = resolve_db_path(GLOBALS.db)
+    existed = path.exists()
+    conn = GLOBALS.open(create=True)
+    store_dir(path).mkdir(exist_ok=True)
+    state = "already initialised" if existed else "initialised"
+    typer.echo(f"{state}: {path} (database id {database_id(conn)})")
+
+
+@boundary
+def add(
+    paths: Annotated[list[str], typer.Argument(help="Files and folders (searched recursively).")],
+    case: Annotated[str | None, typer.Option(help="Case (investigation) name.")] = None,
+    kind: Annotated[Kind | None, typer.Option(help="Override the kind sniffed from bytes.")] = None,
+    source_url: Annotated[str | None, typer.Option(help="Where this copy was found.")] = None,
+    title: Annotated[str | None, typer.Option(help="A title for this copy.")] = None,
+    note: Annotated[str | None, typer.Option(help="A note on this copy.")] = None,
+    no_copy: Annotated[
+        bool, typer.Option("--no-copy", help="Reference the files; don't copy them to the store.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register files: each new content becomes an item, each copy a sighting."""
+    from provenance.ingest import register as ingest
+
+    conn = GLOBALS.open()
+    sighting = ingest.Sighting(case=case, source_url=source_url, title=title, note=note)
+    bar = _Progress()
+    results = ingest.add_paths(
+        conn,
+        paths,
+        sighting,
+        by=GLOBALS.investigator,
+        kind=kind.value if kind else None,
+        copy=not no_copy,
+        on_total=bar.start,
+        progress=bar.step,
+    )
+    bar.finish()
+    for r in results:
+        for warning in r.warnings:
+            err(f"warning: {r.path}: {warning}")
+        if r.status == "error":
+            err(f"error: {r.path}: {r.error}")
+    if as_json:
+        emit_json([r.to_json() for r in results])
+    else:
+        for r in results:
+            if r.status == "error":
+                continue
+            typer.echo(f"{r.status:<6} {short(r.sha256)}  {r.kind:<8} {r.path}")
+            for m in r.matches:
+                typer.echo(f"       ↳ {m['verdict']} of {short(m['sha256'])} ({evidence_line(m)})")
+    if any(r.status == "error" for r in results):
+        raise typer.Exit(1)
+
+
+class _Progress:
+    """A progress bar on stderr for batches big enough to need one."""
+
+    THRESHOLD = 20
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def start(self, total: int) -> None:
+        if total >= self.THRESHOLD and sys.stderr.isatty():
+            import click
+
+            self.bar = click.progressbar(length=total, label="registering", file=sys.stderr)
+            self.bar.__enter__()
+
+    def step(self, _result: object) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@boundary
+def list_(
+    case: Annotated[str | None, typer.Option(help="Only items sighted in this case.")] = None,
+    kind: Annotated[Kind | None, typer.Option(help="Only items of this kind.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the items held, oldest registration first."""
+    from provenance.case import items as registry
+
+    conn = GLOBALS.open()
+    items = registry.list_items(conn, case=case, kind=kind.value if kind else None)
+    if as_json:
+        emit_json(items)
+        return
+    if not items:
+        typer.echo("no items" + (f" in case {case!r}" if case else ""))
+        return
+    for it in items:
+        cases = ",".join(it["cases"])
+        typer.echo(
+            f"{short(it['sha256'])}  {it['kind']:<8} {_size(it['size']):>9}  "
+            f"{(it['captured_at'] or '-'):<25} {it['file_name'] or '-'}"
+            + (f"  [{cases}]" if cases else "")
+        )
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+@boundary
+def show(
+    item: Annotated[str, typer.Argument(help="SHA-256 or a unique prefix (6+ hex digits).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """The audit trail of one item: identity, metadata, sightings, custody, claims, relations."""
+    from provenance.case import items as registry
+    from provenance.report import item as report
+    from provenance.report.text import render_show
+
+    conn = GLOBALS.open()
+    sha = registry.resolve(conn, item)
+    doc = report.item_report(conn, sha)
+    if as_json:
+        emit_json(doc)
+    else:
+        typer.echo(render_show(doc))
+
+
+@boundary
+def log_(
+    item: Annotated[str | None, typer.Argument(help="Only events about this item.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The event log, oldest first, with each event's chain hash."""
+    from provenance.case import items as registry
+    from provenance.ledger import log
+
+    conn = GLOBALS.open()
+    sha = registry.resolve(conn, item) if item else None
+    events = log.events(conn, sha)
+    if as_json:
+        emit_json(events)
+        return
+    for e in events:
+        typer.echo(
+            f"{e['seq']:>6}  {e['recorded_at']}  {e['recorded_by']:<12} {e['type']:<22}"
+            f" {short(e['item']) or '-':<12}  {e['chain_hash'][:16]}"
+        )
+
+
+@boundary
+def demo(
+    db: Annotated[
+        Path | None, typer.Option("--db", help="Where to build the demo (default: ./demo/).")
+    ] = None,
+) -> None:
+    """Build the seed case (North Korean troops in Russia's far east) and show it."""
+    from provenance import demo as demo_mod
+    from provenance.report.text import render_show
+
+    target = db or (Path(GLOBALS.db) if GLOBALS.db else Path("demo") / "evidence.db")
+    doc, steps = demo_mod.build(target, by=GLOBALS.investigator)
+    for line in steps:
+        typer.echo(line)
+    typer.echo("")
+    typer.echo(render_show(doc))

@@ -1,0 +1,59 @@
+"""`prov match` and `prov dupes`: re-uploads and near-duplicate families."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, evidence_line, short
+
+
+@boundary
+def match(
+    target: Annotated[str, typer.Argument(metavar="FILE|ITEM",
+                                          help="A file, or a held item's SHA-256 prefix.")],
+    max_distance: Annotated[
+        int | None, typer.Option(help="Only hash matches within this many bits.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which held items a file (or item) is a re-upload of, or similar to; best first."""
+    from provenance.ingest.match import match as find
+
+    conn = GLOBALS.open()
+    doc = find(conn, target, max_distance=max_distance)
+    # What matching may write (a migration, the hash cache) is committed or renamed into
+    # place by now: from here on only stdout is written.
+    GLOBALS.done_reading = True
+    if as_json:
+        emit_json(doc)
+        return
+    q = doc["query"]
+    typer.echo(f"query {q['path'] or q['item']} ({q['kind']}, sha256 {short(q['sha256'])})")
+    if not doc["matches"]:
+        typer.echo("  no near-duplicates held")
+    for m in doc["matches"]:
+        typer.echo(f"  {m['verdict']:<10} {short(m['sha256'])}  {m['kind'] or '-':<8}"
+                   f" {evidence_line(m)}")
+
+
+@boundary
+def dupes(as_json: JsonOpt = False) -> None:
+    """Every near-duplicate family, its earliest known copy first."""
+    from provenance.matching import dupes as core
+
+    conn = GLOBALS.open()
+    families = core.families(conn)
+    if as_json:
+        emit_json(families)
+        return
+    if not families:
+        typer.echo("no near-duplicate families")
+    for f in families:
+        typer.echo(f"family of {f['size']}, earliest {short(f['earliest'])}"
+                   f" ({f['members'][0]['earliest_source']} {f['earliest_at']})")
+        for m in f["members"]:
+            rel = m["relation_to_earliest"]
+            how = f"  {evidence_line(rel)}" if rel else "  (earliest)"
+            typer.echo(f"  {short(m['sha256'])}  {m['kind']:<8} {m['file_name'] or '-':<30}{how}")

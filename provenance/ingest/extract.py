@@ -1,0 +1,181 @@
+"""One entry point per file: metadata, perceptual hashes and keypoints for whatever kind it is.
+
+Heavy libraries (PyAV, PyMuPDF, OpenCV) load with this module; only `prov add` and
+`prov match` reach it, never `prov --help`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from provenance.matching import hashing, keyframes
+from provenance.matching.localmatch import local_features
+from provenance.media import document, exif
+from provenance.media.video import container
+from provenance.media.video.sampling import read_ahead, sample_frames
+
+
+@dataclass
+class Extracted:
+    metadata: dict[str, Any] = field(default_factory=dict)
+    raw_metadata: dict[str, Any] = field(default_factory=dict)
+    hashes: list[dict[str, Any]] = field(default_factory=list)
+    # Searched with, never stored: the dihedral PDQ variants of the picture.
+    query_hashes: list[dict[str, Any]] = field(default_factory=list)
+    # ORB keypoints for the crop stage: a derived cache beside the store, not evidence.
+    features: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+    mime: str | None = None
+
+
+def extract(path: str, kind: str, mime: str, data: bytes | None = None) -> Extracted:
+    if kind in ("image", "scan") and mime != "application/pdf":
+        return extract_image(path, data)
+    if kind == "video":
+        return extract_video(path)
+    if kind in ("document", "scan"):
+        return extract_document(path)
+    return Extracted()
+
+
+def extract_image(path: str, data: bytes | None = None) -> Extracted:
+    """EXIF, pixel size, perceptual hashes, query variants and keypoints: one decode."""
+    import io
+
+    from PIL import Image
+
+    if data is None:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    out = Extracted()
+    img = hashing.load_image(data, name=path)
+    try:
+        with Image.open(io.BytesIO(data)) as probe:  # header only: the stored pixel size
+            out.metadata["width"], out.metadata["height"] = probe.size
+            out.mime = Image.MIME.get(probe.format or "")
+    except (OSError, ValueError):  # load_image already decoded it; the header read cannot fail
+        pass
+    meta, raw, warnings = exif.read_exif(data)
+    out.metadata.update(meta)
+    out.raw_metadata = {"exif": raw}
+    out.warnings.extend(warnings)
+    hashes, query, features = hash_pixels(img)
+    out.hashes, out.query_hashes, out.features = hashes, query, features
+    return out
+
+
+def hash_pixels(
+    img: Any, *, frame_seconds: float | None = None, page: int | None = None, features: bool = True
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
+    """(stored hash rows, query-only hashes, keypoints) of one decoded picture.
+
+    Stored: whole-picture PDQ and pHash, and PDQ of sub-region windows (region "c80", "tl90",
+    ...; see hashing.REGIONS) so a crop of this picture is found later. Query-only: the
+    rotated and mirrored PDQ and pHash.
+    """
+    hashed = hashing.hash_picture(img)
+    box = hashed.trimmed
+    rows = [h.to_row(frame_seconds, page) for h in hashed.stored]
+    query = [h.to_row(frame_seconds, page) for h in hashed.query]
+    keypoints = None
+    if features:
+        trimmed = img if box == (0, 0, img.width, img.height) else img.crop(box)
+        keypoints = local_features(trimmed, mirrored=True).pack()
+    return rows, query, keypoints
+
+
+
+
+# Keypoints (ORB) for the crop stage are found on at most this many sampled frames, spread
+# evenly: a 20 s clip gets every sampled frame, 10 minutes one frame in ten. About 9 ms and
+# 15 KB each, so a long video costs well under a second here and ~1 MB in the feature cache.
+KEYFRAMES = 60
+
+
+# Metadata that is not a column: kept in the item's metadata JSON beside the columns.
+_EXTRA_KEYS = ("captured_at_source", "rotation", "has_audio", "audio_codec", "container_format")
+
+
+def extract_video(path: str) -> Extracted:
+    """Metadata, one perceptual hash row set per sampled frame, and keyframe keypoints.
+
+    Stored rows carry `frame_seconds`. Query-only rows are each frame's mirror image (PDQ
+    "flipy"): a mirrored re-post is matched frame by frame; other dihedral turns are not
+    searched for video (a player applies the rotation tag; rotated pixels are rare).
+    Raises BadInput for anything that is not a complete, decodable video.
+    """
+    meta = container.video_metadata(path)
+    out = Extracted(mime=_mime(meta["container_format"]))
+    out.raw_metadata = {"container": meta.pop("raw")}
+    captured, source = meta.get("captured_at"), meta.get("captured_at_source")
+    if captured and source == "com.apple.quicktime.creationdate":
+        # Apple's tag is local time with its offset; creation_time is UTC, not a local zone.
+        offset = re.search(r"[+-]\d{2}:\d{2}$", captured)
+        meta["captured_offset"] = offset.group(0) if offset else None
+    out.metadata = {k: v for k, v in meta.items() if v is not None or k in _EXTRA_KEYS}
+
+    # Sampling is about one frame a second: the duration says how sparse keyframes must be.
+    step = max(1, math.ceil((meta.get("duration_seconds") or 0) / KEYFRAMES))
+    chosen: list[tuple[float, Any]] = []
+    count = 0
+    for seconds, image in read_ahead(sample_frames(path)):
+        at = round(seconds, 3)
+        rows, query, _ = hash_pixels(image, frame_seconds=at, features=False)
+        out.hashes.extend(rows)
+        out.query_hashes.extend(q for q in query if q["region"] == "flipy")
+        if count % step == 0 and len(chosen) < KEYFRAMES:
+            chosen.append((at, local_features(image)))
+        count += 1
+    out.metadata["frames_hashed"] = count
+    out.features = keyframes.pack(chosen, "seconds")
+    return out
+
+
+def _mime(container_format: str | None) -> str | None:
+    names = (container_format or "").split(",")
+    if "mp4" in names or "mov" in names:
+        return None  # sniffing already told MP4 from QuickTime; the demuxer cannot
+    for name, mime in (("matroska", "video/x-matroska"), ("webm", "video/webm"),
+                       ("avi", "video/x-msvideo"), ("mpegts", "video/mp2t")):
+        if name in names:
+            return mime
+    return None
+
+
+# Pages hashed and given keypoints: beyond this a document is a book, not a form, and the
+# rest of its pages are registered (the bytes are held) without page hashes, with a warning.
+MAX_PAGES = 200
+
+
+def extract_document(path: str) -> Extracted:
+    """Metadata, page count, one hash row set and keypoints per rendered page.
+
+    A password-protected PDF is registered with its metadata and a warning but no page
+    hashes (see the module docstring); a PDF MuPDF had to repair gets a warning too.
+    """
+    meta = document.document_metadata(path)
+    out = Extracted(mime="application/pdf" if meta.get("format", "") and
+                    str(meta["format"]).startswith("PDF") else None)
+    out.raw_metadata = {"document": meta.pop("raw")}
+    out.metadata = {k: v for k, v in meta.items() if v is not None}
+    if meta["needs_password"]:
+        out.warnings.append(f"{document.ENCRYPTED}: registered with its metadata,"
+                            " without page hashes")
+        return out
+    if meta["repaired"]:
+        out.warnings.append("damaged PDF structure, repaired on reading: pages may be missing")
+    pages = []
+    for number, image in document.render_pages(path):
+        if number > MAX_PAGES:
+            out.warnings.append(f"only the first {MAX_PAGES} of {meta['page_count']} pages"
+                                " were hashed")
+            break
+        rows, query, _ = hash_pixels(image, page=number, features=False)
+        out.hashes.extend(rows)
+        out.query_hashes.extend(query)
+        pages.append((float(number), local_features(image)))
+    out.features = keyframes.pack(pages, "page")
+    return out

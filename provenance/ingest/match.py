@@ -1,0 +1,59 @@
+"""`prov match FILE|ITEM`: what a file, or a held item, re-uploads or resembles."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from typing import Any
+
+from provenance.case import items as registry
+from provenance.errors import BadInput, UsageProblem
+from provenance.ingest.analysis import analyse
+from provenance.ledger.evidence import EvidenceStore
+from provenance.matching import matchrule
+from provenance.matching.catalogue import catalogue, match_json
+from provenance.matching.search import find_for
+
+
+def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = None,
+          crop_candidates: int | None = None) -> dict[str, Any]:
+    """`prov match FILE|ITEM`: what the file (or held item) re-uploads or resembles."""
+    held: str | None = None
+    if os.path.isfile(target):
+        path = target
+    else:
+        held = registry.resolve(conn, target)
+        store = EvidenceStore.beside(conn)
+        original = store.locate_original(conn, held)
+        if original is None:
+            if next(store.copies(conn, held), None) is None:
+                raise UsageProblem(f"item {held[:12]} was referenced, not copied, and no copy"
+                                   " is reachable to hash again")
+            raise UsageProblem(f"item {held[:12]}: no copy matching the item is reachable (every"
+                               " copy found has other bytes now); `prov verify` lists them")
+        path = str(original)
+    analysis = analyse(path)
+    if analysis.error:
+        raise BadInput(target, analysis.error)
+    if held is None and analysis.sha256 and conn.execute(
+            "SELECT 1 FROM items WHERE sha256 = ?", (analysis.sha256,)).fetchone():
+        held = analysis.sha256
+    cat = catalogue(conn)
+    found = find_for(cat, analysis, exclude=held,
+                     crop_candidates=matchrule.CROP_CANDIDATES if crop_candidates is None
+                     else crop_candidates)
+    matches = [match_json(cat, m) for m in found
+               if max_distance is None or m.algorithm == "orb" or m.distance <= max_distance]
+    is_file = os.path.isfile(target)
+    if is_file and held is not None:
+        # The very bytes are held already: that is the best match there is.
+        held_key = cat.items.key(held)
+        matches.insert(0, {"sha256": held,
+                           "kind": cat.items.kind(held_key) if held_key is not None else None,
+                           "distance": 0, "algorithm": "sha256", "verdict": "identical",
+                           "detail": {}})
+    return {
+        "query": {"path": target if is_file else None, "item": None if is_file else held,
+                  "sha256": analysis.sha256, "kind": analysis.kind, "held": held is not None},
+        "matches": matches,
+    }

@@ -1,0 +1,151 @@
+"""The database: locating, opening, migrating, and write transactions."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from provenance.errors import NotFound, ProvError
+
+DEFAULT_DB = "evidence.db"
+BUSY_TIMEOUT_MS = 60_000
+
+
+def schema_sql() -> str:
+    """The text of schema.sql: packaged in a wheel, at the repository root in a checkout."""
+    packaged = resources.files("provenance").joinpath("schema.sql")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parents[2] / "schema.sql").read_text(encoding="utf-8")
+
+
+def migrations() -> list[tuple[str, str]]:
+    """Named migrations, applied in order, each recorded in _migrations.
+
+    schema.sql is the first (0001_schema); every later change is a new file in
+    ledger/migrations/ named NNNN_what.sql, never edited once released: 0002_fts
+    (full-text search), 0003_views (investigators' questions as views),
+    0004_item_key_index (hash rows name their item by its registering event, and
+    looking one up among a million items must not scan them all).
+    """
+    folder = resources.files("provenance.ledger").joinpath("migrations")
+    later = sorted((entry.name, entry) for entry in folder.iterdir()
+                   if entry.name.endswith(".sql"))
+    return [("0001_schema", schema_sql())] + [
+        (name.removesuffix(".sql"), entry.read_text(encoding="utf-8")) for name, entry in later
+    ]
+
+
+def resolve_db_path(db: str | os.PathLike[str] | None) -> Path:
+    """--db, else $PROV_DB, else ./evidence.db."""
+    if db:
+        return Path(db)
+    env = os.environ.get("PROV_DB")
+    if env:
+        return Path(env)
+    return Path(DEFAULT_DB)
+
+
+def store_dir(db_path: Path) -> Path:
+    """The content-addressed evidence store that sits beside a database."""
+    return db_path.with_name(db_path.stem + ".store")
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """A connection in autocommit mode: transactions are explicit (see `transaction`)."""
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE: take the write lock up front so concurrent writers queue."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply every migration not yet recorded; return the names applied."""
+    applied: list[str] = []
+    with transaction(conn):
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations"
+            " (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
+        done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+        for name, sql in migrations():
+            if name in done:
+                continue
+            for statement in split_sql(sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, now_utc()))
+            applied.append(name)
+        if conn.execute("SELECT 1 FROM meta WHERE key = 'database_id'").fetchone() is None:
+            conn.execute("INSERT INTO meta VALUES ('database_id', ?)", (uuid.uuid4().hex,))
+            conn.execute("INSERT INTO meta VALUES ('created_at', ?)", (now_utc(),))
+    return applied
+
+
+def split_sql(sql: str) -> list[str]:
+    """Split a script into statements, keeping trigger bodies whole."""
+    statements: list[str] = []
+    buffer = ""
+    for line in sql.splitlines(keepends=True):
+        if not buffer and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+def open_db(
+    db: str | os.PathLike[str] | None = None, *, create: bool = False
+) -> sqlite3.Connection:
+    """Open (and migrate) the database; refuse a missing one unless asked to create it."""
+    path = resolve_db_path(db)
+    if not path.exists():
+        if not create:
+            raise NotFound(f"no database at {path}: run `prov init` there, or pass --db PATH")
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = connect(path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        migrate(conn)
+    except sqlite3.DatabaseError as exc:
+        raise ProvError(f"{path}: not a prov database ({exc})") from None
+    return conn
+
+
+def db_path_of(conn: sqlite3.Connection) -> Path:
+    row = conn.execute("PRAGMA database_list").fetchone()
+    return Path(row["file"])
+
+
+def database_id(conn: sqlite3.Connection) -> str:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'database_id'").fetchone()
+    if row is None:
+        raise ProvError("database has no identity (meta.database_id missing)")
+    return str(row[0])

@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX items_registered_event ON items (registered_event);

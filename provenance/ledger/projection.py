@@ -1,0 +1,277 @@
+"""Projections: how each event type changes the browsable tables, and replaying the log.
+
+The whole "tables are projections" contract is in this file: every event type's applier,
+the table of appliers (APPLIERS), and the tables that `prov verify` rebuilds and compares
+(PROJECTION_TABLES). Read it beside schema.sql.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from provenance.ledger.event import Event
+
+Applier = Callable[[sqlite3.Connection, Event], None]
+
+# Every table rebuilt from the log, with the columns that order its rows.
+PROJECTION_TABLES: dict[str, str] = {
+    "items": "sha256",
+    "sightings": "id",
+    "hashes": "item, algorithm, region, frame_seconds, page, value",
+    "near_duplicates": "id",
+    "actors": "id",
+    "custody": "id",
+    "claims": "id",
+    "claim_reviews": "id",
+}
+
+
+def attribution(event: Event) -> tuple[str, str]:
+    """(recorded_at, recorded_by) as the original recorder had them.
+
+    An event imported from another investigator's bundle keeps their attribution
+    in the tables; who imported it, and when, stays in the log.
+    """
+    origin = event.data.get("imported_from")
+    if isinstance(origin, dict) and origin.get("recorded_by"):
+        return str(origin["recorded_at"]), str(origin["recorded_by"])
+    return event.recorded_at, event.recorded_by
+
+
+def apply(conn: sqlite3.Connection, event: Event) -> None:
+    try:
+        fn = APPLIERS[event.type]
+    except KeyError:
+        raise ValueError(f"event {event.seq}: unknown event type {event.type!r}") from None
+    fn(conn, event)
+
+
+def replay(events: Iterable[Event], schema_statements: list[str]) -> sqlite3.Connection:
+    """Build the projections afresh in memory from the given events."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    for statement in schema_statements:
+        conn.execute(statement)
+    # Triggers on the log do not matter here: replay writes projections only.
+    conn.execute("BEGIN")
+    for event in events:
+        apply(conn, event)
+    conn.execute("COMMIT")
+    return conn
+
+
+def _rows(conn: sqlite3.Connection, table: str, order: str) -> list[tuple[Any, ...]]:
+    columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+    query = f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}"
+    return [tuple(r) for r in conn.execute(query)]
+
+
+def compare(actual: sqlite3.Connection, expected: sqlite3.Connection) -> list[str]:
+    """Describe every projection row that differs from what the log says."""
+    problems: list[str] = []
+    for table, order in PROJECTION_TABLES.items():
+        columns = [r[1] for r in expected.execute(f"PRAGMA table_info({table})")]
+        try:
+            have = _rows(actual, table, order)
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"table {table}: unreadable ({exc})")
+            continue
+        want = _rows(expected, table, order)
+        key = 0
+        have_by_key = {row[key]: row for row in have}
+        want_by_key = {row[key]: row for row in want}
+        if table == "hashes":
+            # Hash rows have no natural single key; compare as multisets.
+            extra = len(set(have) - set(want))
+            missing = len(set(want) - set(have))
+            if extra or missing or len(have) != len(want):
+                problems.append(
+                    f"table hashes: {extra} row(s) not in the log, {missing} row(s) missing"
+                )
+            continue
+        for k, row in want_by_key.items():
+            if k not in have_by_key:
+                problems.append(f"table {table}: row {k} is missing (the log records it)")
+                continue
+            other = have_by_key[k]
+            for name, a, b in zip(columns, other, row, strict=True):
+                if a != b:
+                    problems.append(
+                        f"table {table}: row {k} column {name} is {_clip(a)}, the log says"
+                        f" {_clip(b)}"
+                    )
+        for k in have_by_key.keys() - want_by_key.keys():
+            problems.append(f"table {table}: row {k} is not in the log (inserted by hand)")
+    return problems
+
+
+def _clip(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Normalised metadata that gets a column of its own in `items`.
+METADATA_COLUMNS = (
+    "width",
+    "height",
+    "captured_at",
+    "captured_offset",
+    "make",
+    "model",
+    "software",
+    "orientation",
+    "gps_latitude",
+    "gps_longitude",
+    "gps_altitude",
+    "duration_seconds",
+    "frame_rate",
+    "codec",
+    "page_count",
+)
+
+
+def _apply_item(conn: sqlite3.Connection, event: Event) -> None:
+    d = event.data
+    meta = d.get("metadata") or {}
+    columns = {
+        "sha256": d["sha256"],
+        "md5": d["md5"],
+        "size": d["size"],
+        "mime": d["mime"],
+        "kind": d["kind"],
+        "stored": 1 if d["stored"] else 0,
+        "registered_at": event.recorded_at,
+        "registered_by": event.recorded_by,
+        "registered_event": event.seq,
+        **{name: meta.get(name) for name in METADATA_COLUMNS},
+        "metadata_json": json.dumps(meta, sort_keys=True, ensure_ascii=False),
+        "raw_metadata_json": json.dumps(
+            d.get("raw_metadata") or {}, sort_keys=True, ensure_ascii=False
+        ),
+    }
+    names = ", ".join(columns)
+    marks = ", ".join("?" for _ in columns)
+    conn.execute(f"INSERT INTO items ({names}) VALUES ({marks})", tuple(columns.values()))
+    for h in d.get("hashes") or []:
+        conn.execute(
+            "INSERT INTO hashes (item, algorithm, region, frame_seconds, page, value, quality)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                d["sha256"],
+                h["algorithm"],
+                h.get("region") or "full",
+                h.get("frame_seconds"),
+                h.get("page"),
+                bytes.fromhex(h["value"]),
+                h.get("quality"),
+            ),
+        )
+
+
+def _apply_sighting(conn: sqlite3.Connection, event: Event) -> None:
+    d = event.data
+    conn.execute(
+        "INSERT INTO sightings (id, item, path, file_name, file_name_hex, source_url, case_name,"
+        " title, note, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            event.seq,
+            event.item,
+            d.get("path"),
+            d.get("file_name"),
+            d.get("file_name_hex"),
+            d.get("source_url"),
+            d.get("case"),
+            d.get("title"),
+            d.get("note"),
+            *attribution(event),
+        ),
+    )
+
+
+def _apply_stored(conn: sqlite3.Connection, event: Event) -> None:
+    conn.execute("UPDATE items SET stored = 1 WHERE sha256 = ?", (event.data["sha256"],))
+
+
+def _apply_actor(conn: sqlite3.Connection, event: Event) -> None:
+    d = event.data
+    conn.execute(
+        "INSERT INTO actors (id, name, kind, url, note, recorded_at, recorded_by)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (event.seq, d["name"], d["kind"], d.get("url"), d.get("note"), event.recorded_at,
+         event.recorded_by),
+    )
+
+
+def _apply_custody(conn: sqlite3.Connection, event: Event) -> None:
+    d = event.data
+    at = d.get("at")
+    conn.execute(
+        "INSERT INTO custody (id, item, action, from_actor, to_actor, at_text, at_precision,"
+        " at_approximate, at_earliest, at_latest, url, note, asserted_by, recorded_at,"
+        " recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            event.seq,
+            event.item,
+            d["action"],
+            d.get("from_actor"),
+            d.get("to_actor"),
+            at["text"] if at else None,
+            at["precision"] if at else None,
+            1 if at and at.get("approximate") else 0,
+            at["earliest"] if at else None,
+            at["latest"] if at else None,
+            d.get("url"),
+            d.get("note"),
+            d.get("asserted_by"),
+            *attribution(event),
+        ),
+    )
+
+
+def _apply_claim(conn: sqlite3.Connection, event: Event) -> None:
+    d = event.data
+    conn.execute(
+        "INSERT INTO claims (id, item, latitude, longitude, radius_m, place, place_geonameid,"
+        " claimant, method, confidence, source_url, note, status, recorded_at, recorded_by)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'unreviewed', ?, ?)",
+        (event.seq, event.item, d["latitude"], d["longitude"], d["radius_m"], d.get("place"),
+         d.get("place_geonameid"), d.get("claimant"), d["method"], d.get("confidence"),
+         d.get("source_url"), d.get("note"), *attribution(event)),
+    )
+
+
+def _apply_review(conn: sqlite3.Connection, event: Event) -> None:
+    d = event.data
+    conn.execute(
+        "INSERT INTO claim_reviews (id, claim, status, reason, recorded_at, recorded_by)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (event.seq, d["claim"], d["status"], d["reason"], *attribution(event)),
+    )
+    conn.execute("UPDATE claims SET status = ? WHERE id = ?", (d["status"], d["claim"]))
+
+
+def _apply_relation(conn: sqlite3.Connection, event: Event) -> None:
+    d = event.data
+    conn.execute(
+        "INSERT INTO near_duplicates (id, item, other, algorithm, distance, verdict, detail_json,"
+        " recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (event.seq, event.item, d["other"], d["algorithm"], d["distance"], d["verdict"],
+         json.dumps(d.get("detail") or {}, sort_keys=True), *attribution(event)),
+    )
+
+
+# Every event type of the log format, and what it does to the tables. Adding an event
+# type is adding a line here (and never changing what an existing one does).
+APPLIERS: dict[str, Applier] = {
+    "item.registered": _apply_item,
+    "sighting.recorded": _apply_sighting,
+    "item.stored": _apply_stored,
+    "actor.created": _apply_actor,
+    "custody.recorded": _apply_custody,
+    "claim.recorded": _apply_claim,
+    "claim.reviewed": _apply_review,
+    "near_duplicate.found": _apply_relation,
+}

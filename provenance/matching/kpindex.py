@@ -1,0 +1,230 @@
+"""Candidate retrieval by keypoints: which stored pictures share the most ORB descriptors.
+
+The hashes find a re-upload's original when the copy keeps most of the picture. A crop
+that is off every stored window moves every hash far away, and among a thousand pictures
+the original can rank below dozens of unrelated ones by hash; its keypoints are still
+there. This index votes. Each ORB descriptor (256 bits) is cut into TABLES words of 16
+bits (bit-sampling LSH for Hamming distance: ORB's tests were learned to be uncorrelated,
+so adjacent bits are as independent as any). A stored descriptor that shares a word with
+a query descriptor and is within MATCH_BITS of it gives its picture one vote per query
+keypoint.
+
+Two views of one point differ in ~20-40 of 256 bits, so they share a given 16-bit word
+with probability ~0.1-0.3 and one of 8 words with ~0.6-0.9; the distance check then keeps
+chance collisions out. Measured on 20%-off-centre crops against 1,064 pictures
+(bench/README-hashing.md): the original gets the most votes for every one of 64 crops
+(by hash it ranked below the 4 nearest for 6 of them). The votes only choose which pictures go
+through keypoint verification (provenance.matching.localmatch.verify); they never decide a verdict.
+
+Pure: no database. `relations` feeds it the stored keypoint caches and the benchmarks
+their gallery, so both exercise the same retrieval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from provenance.matching.localmatch import LocalFeatures
+
+TABLES = 8
+# A collision counts as a vote only if the two descriptors are this close: ORB descriptors
+# of one point under re-encoding and rescaling are mostly within 40 bits, unrelated ones
+# 100-128 bits apart.
+MATCH_BITS = 56
+# Per stored picture, the first PER_PART upright and PER_PART mirrored keypoints are indexed
+# (ingest stores them strongest-per-grid-cell first, so these still cover the whole picture).
+# Measured on 20%-off-centre crops among 1,064 pictures: 128 rank the originals first as
+# often as all ~600 do, at a fifth of the memory (~21 KB a picture) and 12 ms a query.
+PER_PART = 128
+# Words shared by more than this share of all indexed descriptors (flat patches, stock
+# patterns) say nothing about which picture it is: they are skipped, not counted.
+_COMMON = 0.0002
+
+
+def words(descriptors: np.ndarray) -> np.ndarray:
+    """(n, 32) uint8 ORB descriptors -> (n, TABLES) uint16 words (bytes 2t and 2t+1)."""
+    import numpy as np
+
+    return np.ascontiguousarray(descriptors, np.uint8).view(np.uint16)[:, :TABLES]
+
+
+def indexed_part(features: LocalFeatures) -> np.ndarray:
+    """The descriptors of `features` that go into the index."""
+    import numpy as np
+
+    upright = features.points[:, 0] >= 0
+    keep = np.concatenate([np.flatnonzero(upright)[:PER_PART], np.flatnonzero(~upright)[:PER_PART]])
+    return np.asarray(features.descriptors[np.sort(keep)], np.uint8)
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """np.unique by sorting: np.unique's own path imports numpy.ma (~15 ms of a prov match)."""
+    import numpy as np
+
+    ordered = np.sort(values)
+    if not len(ordered):
+        return ordered
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
+class _Segment:
+    """Per table, the indexed descriptors' words sorted, with the row each came from."""
+
+    def __init__(self, keys: np.ndarray, descriptors: np.ndarray) -> None:
+        import numpy as np
+
+        self.item_keys, owner = np.unique(np.asarray(keys, np.int64), return_inverse=True)
+        self.owner = owner.astype(np.int32)
+        self.descriptors = np.ascontiguousarray(descriptors, np.uint8)
+        self.packed = self.descriptors.view(np.uint64)
+        self.size = len(keys)
+        w = words(self.descriptors)
+        self.sorted_words: list[np.ndarray] = []
+        self.rows: list[np.ndarray] = []
+        for t in range(TABLES):
+            order = np.argsort(w[:, t], kind="stable")
+            self.sorted_words.append(np.ascontiguousarray(w[order, t]))
+            self.rows.append(order.astype(np.int32))
+
+    def keys(self) -> np.ndarray:
+        """The item key of every indexed descriptor."""
+        return self.item_keys[self.owner]
+
+    def runs(self, qwords: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per table, where each query word's run of equal stored words starts and ends."""
+        import numpy as np
+
+        return [(np.searchsorted(self.sorted_words[t], qwords[:, t], "left"),
+                 np.searchsorted(self.sorted_words[t], qwords[:, t], "right"))
+                for t in range(TABLES)]
+
+    def votes(self, query: np.ndarray, runs: list[tuple[np.ndarray, np.ndarray]],
+              keep: list[np.ndarray]) -> np.ndarray:
+        import numpy as np
+
+        total = np.zeros(len(self.item_keys), np.int32)
+        pairs_q, pairs_r = [], []
+        for t, (lo, hi) in enumerate(runs):
+            lengths = np.where(keep[t], hi - lo, 0)
+            n = int(lengths.sum())
+            if not n:
+                continue
+            # Every position of every matching run: lo[i], lo[i] + 1, ..., hi[i] - 1.
+            starts = np.repeat(lo - np.cumsum(np.concatenate(([0], lengths[:-1]))), lengths)
+            pairs_r.append(self.rows[t][starts + np.arange(n)])
+            pairs_q.append(np.repeat(np.arange(len(lengths), dtype=np.int64), lengths))
+        if not pairs_q:
+            return total
+        qi, row = np.concatenate(pairs_q), np.concatenate(pairs_r)
+        dist = np.bitwise_count(query[qi] ^ self.packed[row]).sum(axis=1)
+        close = dist <= MATCH_BITS
+        owner = self.owner[row[close]].astype(np.int64)
+        # One vote per query keypoint and picture, however many of its descriptors are close.
+        voted = _distinct(qi[close] * len(total) + owner) % len(total)
+        total += np.bincount(voted, minlength=len(total)).astype(np.int32)
+        return total
+
+
+@dataclass
+class KeypointIndex:
+    """Indexed keypoints of stored pictures, in segments: one big, a few recent small ones."""
+
+    segments: list[_Segment] = field(default_factory=list)
+    pictures: set[int] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self.pictures)
+
+    @property
+    def size(self) -> int:
+        return sum(s.size for s in self.segments)
+
+    def add(self, pictures: Iterable[tuple[int, LocalFeatures | None]]) -> None:
+        """Index more pictures (item key, features); one already indexed is skipped.
+
+        Each batch becomes a segment; a segment at least half the size of the one before
+        is merged into it, so segments stay few (about log2 of the pictures) and a picture
+        is sorted into a merged segment only about log2 times, however it was added.
+        """
+        import numpy as np
+
+        keys, desc, added = [], [], []
+        for key, f in pictures:
+            if key in self.pictures or key in added or f is None:
+                continue
+            part = indexed_part(f)
+            added.append(key)
+            if len(part):
+                keys.append(np.full(len(part), key, np.int64))
+                desc.append(part)
+        self.add_indexed(np.concatenate(keys) if keys else np.zeros(0, np.int64),
+                         np.concatenate(desc) if desc else np.zeros((0, 32), np.uint8), added)
+
+    def add_indexed(self, keys: np.ndarray, descriptors: np.ndarray,
+                    pictures: Iterable[int]) -> None:
+        """Add descriptors already cut to indexed_part (as `rows()` gives them back)."""
+        import numpy as np
+
+        self.pictures.update(int(p) for p in pictures)
+        if not len(keys):
+            return
+        self.segments.append(_Segment(keys, descriptors))
+        while len(self.segments) > 1 and self.segments[-1].size * 2 >= self.segments[-2].size:
+            last, before = self.segments.pop(), self.segments.pop()
+            self.segments.append(_Segment(np.concatenate([before.keys(), last.keys()]),
+                                          np.concatenate([before.descriptors, last.descriptors])))
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every indexed descriptor: (item key per row, (n, 32) descriptors)."""
+        import numpy as np
+
+        if not self.segments:
+            return np.zeros(0, np.int64), np.zeros((0, 32), np.uint8)
+        return (np.concatenate([s.keys() for s in self.segments]),
+                np.concatenate([s.descriptors for s in self.segments]))
+
+    def votes(self, query: LocalFeatures) -> tuple[np.ndarray, np.ndarray]:
+        """(item keys, votes) of every indexed picture (a picture is in one segment only)."""
+        import numpy as np
+
+        upright = np.ascontiguousarray(query.part(mirrored=False).descriptors, np.uint8)
+        if not len(upright) or not self.segments:
+            return np.zeros(0, np.int64), np.zeros(0, np.int32)
+        common = max(8, int(self.size * _COMMON))
+        packed, qwords = upright.view(np.uint64), words(upright)
+        runs = [seg.runs(qwords) for seg in self.segments]
+        # A word too common over all segments together is skipped in every one of them.
+        keep = [sum(r[t][1] - r[t][0] for r in runs) <= common for t in range(TABLES)]
+        return (np.concatenate([s.item_keys for s in self.segments]),
+                np.concatenate([s.votes(packed, r, keep) for s, r in zip(self.segments, runs,
+                                                                          strict=True)]))
+
+    def candidates(self, query: LocalFeatures, count: int, exclude: set[int]) -> list[int]:
+        """The `count` indexed pictures with the most votes (at least one), most first."""
+        import numpy as np
+
+        if count <= 0:
+            return []
+        keys, votes = self.votes(query)
+        out: list[int] = []
+        for i in np.argsort(-votes, kind="stable"):
+            if votes[i] <= 0:
+                break
+            key = int(keys[i])
+            if key not in exclude:
+                out.append(key)
+                if len(out) >= count:
+                    break
+        return out
+
+
+def build(features: dict[int, LocalFeatures]) -> KeypointIndex:
+    """An index over the given pictures' keypoints (upright and mirrored alike)."""
+    index = KeypointIndex()
+    index.add(features.items())
+    return index

@@ -1,0 +1,231 @@
+"""The crop stage: ORB keypoints and geometric verification of near-duplicate candidates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# A candidate is a re-upload when at least this many keypoint matches agree on one similarity
+# transform (shift, scale, rotation). Distinct photos reach far fewer (measured maximum in
+# bench/README-hashing.md); crops of 20% keep most of the original's keypoints.
+LOCAL_MATCH_INLIERS = 20
+FEATURE_SIDE = 512  # keypoints are found on the image fitted to this, so thumbnails get some
+MAX_KEYPOINTS = 600
+# Keypoints are spread over a GRID x GRID grid, MAX_KEYPOINTS / GRID^2 strongest per cell first:
+# kept purely by strength, a caption's letter corners took most of the budget and smooth
+# pictures kept ~50 keypoints in all (measured: crop + caption copies fell from ~48 inliers to
+# 18). A low FAST threshold finds candidates on smooth pictures; the grid keeps them in check.
+GRID = 4
+FAST_THRESHOLD = 5
+# A picture whose middle 80% of grey levels (10th to 90th percentile) and whose typical GRID
+# cell (1st to 99th percentile) both span fewer than LOW_CONTRAST grey levels is dim: before
+# FAST, it is stretched so that the typical cell spans STRETCHED_SPAN, by at most MAX_GAIN.
+LOW_CONTRAST = 64
+STRETCHED_SPAN = 200
+MAX_GAIN = 6.0
+# FAST runs on the picture lightly blurred: DETECT_BLUR of the decoded picture's pixels (the
+# file's own up to hashing.TARGET; a camera JPEG is decoded at about 500 px), at most
+# DETECT_BLUR_MAX pixels of the FEATURE_SIDE copy. The descriptors are computed on the
+# picture itself, as ORB does. On hard edges JPEG ringing and the pixel staircase pass FAST's
+# threshold of 5: a black silhouette's crop + caption + q60 copy verified with 20 inliers,
+# blurred first with 28 (threshold 20). Measured and not taken: stronger blur (1.2 px: 45
+# there, but a video screenshot against its frame fell from 58 to 12 as the scene's grain
+# was smoothed away) and a fixed blur of the FEATURE_SIDE copy (it smooths pictures shrunk
+# to it and not their crops, blown up to it).
+DETECT_BLUR = 0.5
+DETECT_BLUR_MAX = 0.6
+_RATIO = 0.8  # Lowe's ratio test: a match must be clearly better than the runner-up
+# The runner-up is the nearest descriptor of a keypoint more than _DISTINCT px (of the
+# FEATURE_SIDE copy) from the best match's, among its _RIVALS nearest. The same corner found
+# again - at another pyramid level, or on the next jag of a hard edge - is no rival: counted
+# as one, it threw good matches away (the silhouette's copy: 13 inliers, now 20 unblurred;
+# the fundus crop + caption: 29 -> 37). No distinct rival among the _RIVALS nearest: the
+# match is dropped, as ambiguous. Distinct pictures reach at most 12 inliers in the
+# benchmark (27,582 verifications), as with the plain ratio test.
+_RIVALS = 8
+_DISTINCT = 12.0
+_SCALE_RANGE = (0.2, 5.0)  # a re-upload is not shrunk or blown up beyond this
+
+
+@dataclass(frozen=True)
+class LocalFeatures:
+    """Keypoint positions (n, 2) in feature-image pixels and their ORB descriptors (n, 32).
+
+    ORB descriptors do not survive mirroring, so the keypoints of the mirrored picture are
+    kept too, marked by a negative x: (-1 - x, y) in the mirrored picture's pixels. The
+    marking keeps the stored form (count, points, descriptors) unchanged; features stored
+    before it simply have no mirrored part.
+    """
+
+    points: np.ndarray
+    descriptors: np.ndarray
+
+    def part(self, mirrored: bool) -> LocalFeatures:
+        keep = (self.points[:, 0] < 0) if mirrored else (self.points[:, 0] >= 0)
+        points = self.points[keep]
+        if mirrored:
+            points = points.copy()
+            points[:, 0] = -1 - points[:, 0]
+        return LocalFeatures(points, self.descriptors[keep])
+
+    def pack(self) -> dict[str, Any]:
+        """The picklable, JSON-free form that travels from worker processes: count, then the
+        points (float32, n x 2) and descriptors (uint8, n x 32) as raw bytes."""
+        return {"points": self.points.astype(np.float32).tobytes(),
+                "descriptors": self.descriptors.astype(np.uint8).tobytes(),
+                "count": int(len(self.points))}
+
+    @classmethod
+    def unpack(cls, packed: dict[str, Any]) -> LocalFeatures:
+        """The inverse of `pack` (also reads the first `count` rows of a keyframe pack)."""
+        n = int(packed["count"])
+        return cls(np.frombuffer(packed["points"], np.float32)[: 2 * n].reshape(n, 2),
+                   np.frombuffer(packed["descriptors"], np.uint8)[: 32 * n].reshape(n, 32))
+
+
+def local_features(img: Image.Image, *, mirrored: bool = False) -> LocalFeatures:
+    """ORB keypoints of the picture and, with `mirrored`, of its mirror image too."""
+    import cv2
+    from PIL import Image, ImageOps
+
+    gray = _stretched(img.convert("L"))
+    scale = FEATURE_SIDE / max(gray.size)
+    gray = gray.resize((max(1, round(gray.width * scale)), max(1, round(gray.height * scale))),
+                       Image.Resampling.BILINEAR)
+    sigma = min(DETECT_BLUR * scale, DETECT_BLUR_MAX)
+    orb = cv2.ORB_create(nfeatures=MAX_KEYPOINTS * 4,  # type: ignore[attr-defined]
+                         fastThreshold=FAST_THRESHOLD)
+    points, descriptors = [], []
+    for flip in (False, True) if mirrored else (False,):
+        pixels = np.asarray(ImageOps.mirror(gray) if flip else gray)
+        detected = orb.detect(cv2.GaussianBlur(pixels, (0, 0), sigma), None)
+        keypoints, found = orb.compute(pixels, _spread(detected, pixels.shape))
+        if found is None or not len(keypoints):
+            continue
+        pts = np.array([k.pt for k in keypoints], dtype=np.float32).reshape(-1, 2)
+        if flip:
+            pts[:, 0] = -1 - pts[:, 0]
+        points.append(pts)
+        descriptors.append(found)
+    if not points:
+        return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
+    return LocalFeatures(np.concatenate(points), np.concatenate(descriptors))
+
+
+def _stretched(gray: Image.Image) -> Image.Image:
+    """A dim, low-contrast picture stretched linearly around its middle grey levels.
+
+    FAST's threshold is in grey levels, so a picture whose grey levels span little (a fundus
+    photograph: 69-117 between its 1st and 99th percentiles) kept ~100 keypoints and its
+    crops failed verification (8-12 inliers); stretched, 71-128. The stretch is monotonic,
+    so ORB's comparisons, the descriptors, stay as they were.
+
+    Dimness is judged on the middle 80% of the picture's grey levels and on the median cell
+    of a GRID x GRID grid; the stretch maps the median cell's range to STRETCHED_SPAN levels.
+    Judged on the whole picture's 1st to 99th percentiles, a caption's black and white on a
+    re-post of the fundus image set the range, the picture was left dim and its crop +
+    caption copy verified with 5 inliers (now 33). The middle 80% alone calls a text page
+    dim (white paper: 0 levels between its 10th and 90th percentiles) and blew it up to
+    noise; the median cell alone called two thirds of `bench/ingest.py`'s scenes dim, and
+    their extra keypoints cut `prov add` from 12x to 9x. Pictures with ordinary contrast
+    are left alone for that reason: stretched too, a typical scene found four times the
+    keypoints and verification cost `prov add` a third of its throughput.
+    """
+
+    w, h = gray.size
+    if h < GRID or w < GRID:
+        return gray
+    low, high = _levels(gray, 0.1, 0.9)
+    if high - low >= LOW_CONTRAST:
+        return gray
+    ranges = np.array([_levels(gray.crop((c * w // GRID, r * h // GRID, (c + 1) * w // GRID,
+                                          (r + 1) * h // GRID)), 0.01, 0.99)
+                       for r in range(GRID) for c in range(GRID)])
+    low, high = np.median(ranges, axis=0)
+    if np.median(ranges[:, 1] - ranges[:, 0]) >= LOW_CONTRAST:
+        return gray
+    gain = min(STRETCHED_SPAN / max(high - low, 1.0), MAX_GAIN)
+    middle = (low + high) / 2
+    return gray.point([int(np.clip(round(128 + (level - middle) * gain), 0, 255))
+                       for level in range(256)])
+
+
+def _levels(gray: Image.Image, *shares: float) -> np.ndarray:
+    """The grey levels below which these shares of the picture's pixels lie (percentiles)."""
+
+    cumulative = np.cumsum(gray.histogram())
+    return np.searchsorted(cumulative, cumulative[-1] * np.array(shares))
+
+
+def _spread(keypoints: Any, shape: tuple[int, ...]) -> list[Any]:
+    """At most MAX_KEYPOINTS: the strongest few of every grid cell, then the strongest left."""
+
+    if not keypoints:
+        return []
+    h, w = shape[:2]
+    xy = np.array([k.pt for k in keypoints], np.float32)
+    response = np.array([k.response for k in keypoints], np.float32)
+    cell = (np.minimum(xy[:, 1] * GRID // h, GRID - 1) * GRID
+            + np.minimum(xy[:, 0] * GRID // w, GRID - 1)).astype(np.int64)
+    order = np.lexsort((-response, cell))  # by cell, strongest first within it
+    sorted_cell = cell[order]
+    starts = np.flatnonzero(np.r_[True, sorted_cell[1:] != sorted_cell[:-1]])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    first = order[rank < MAX_KEYPOINTS // (GRID * GRID)]
+    by_strength = np.argsort(-response, kind="stable")
+    rest = by_strength[~np.isin(by_strength, first)]
+    chosen = np.concatenate([first, rest[: max(0, MAX_KEYPOINTS - len(first))]])
+    return [keypoints[i] for i in chosen]
+
+
+def verify(query: LocalFeatures, stored: LocalFeatures) -> int:
+    """How many keypoint matches agree on one plausible similarity transform (0 if none).
+
+    The query's upright keypoints are matched with the stored picture's upright ones and,
+    where it has them, with its mirrored ones: a mirrored re-post is then a plain similarity.
+    """
+    upright = query.part(mirrored=False)
+    best = _verify(upright, stored.part(mirrored=False))
+    if best < LOCAL_MATCH_INLIERS:
+        best = max(best, _verify(upright, stored.part(mirrored=True)))
+    return best
+
+
+def _verify(query: LocalFeatures, stored: LocalFeatures) -> int:
+    import cv2
+
+    if len(query.descriptors) < 8 or len(stored.descriptors) < 8:
+        return 0
+    # Lowe's ratio test against the best rival more than _DISTINCT px from the best match.
+    rivals = min(_RIVALS, len(stored.descriptors))
+    dist, nearest = cv2.batchDistance(query.descriptors, stored.descriptors, cv2.CV_32S,
+                                      normType=cv2.NORM_HAMMING, K=rivals)
+    where = stored.points[nearest]
+    apart = np.hypot(*np.moveaxis(where - where[:, :1], 2, 0)) > _DISTINCT
+    apart[:, 0] = False
+    rival = dist[np.arange(len(dist)), np.argmax(apart, axis=1)]
+    good = np.flatnonzero(apart.any(axis=1) & (dist[:, 0] < _RATIO * rival))
+    if len(good) < 8:
+        return 0
+    src, dst = query.points[good], stored.points[nearest[good, 0]]
+    transform, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
+                                                  ransacReprojThreshold=4.0, maxIters=2000)
+    if transform is None or mask is None:
+        return 0
+    scale = float(np.hypot(transform[0, 0], transform[1, 0]))
+    if not _SCALE_RANGE[0] <= scale <= _SCALE_RANGE[1]:
+        return 0
+    inliers = mask.ravel().astype(bool)
+    # Many matches piled on one small patch (a shared logo, a caption) are not the same photo:
+    # count only inliers spread over distinct cells of a 8x8 grid of the stored image.
+    pts = dst[inliers]
+    if len(pts) == 0:
+        return 0
+    span = np.maximum(stored.points.max(axis=0), 1.0)
+    cells = np.unique((np.minimum(pts / span * 8, 7)).astype(np.int32), axis=0)
+    return int(min(inliers.sum(), len(cells) * 4))

@@ -1,0 +1,387 @@
+"""How a query is matched against stored hashes: candidates, the crop stage, verdicts.
+
+Pure: no database. `relations` feeds it stored hashes from the database and the
+benchmarks feed it theirs, so both exercise exactly the same rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from provenance.matching import hashing
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from provenance.matching.kpindex import KeypointIndex
+    from provenance.matching.localmatch import LocalFeatures
+
+# Nearest stored items (by upright PDQ, and by pHash) handed to the crop stage even when
+# their hashes are far: a 20% crop moves PDQ well past any threshold, but the original
+# is usually still among the nearest few.
+CROP_CANDIDATES = 8
+ALGORITHMS = ("pdq", "phash")
+_LIMITS = {"pdq": hashing.PDQ_SIMILAR, "phash": hashing.PHASH_SIMILAR}
+
+
+@dataclass
+class StoredSet:
+    """Every stored hash of one algorithm family, as packed arrays (one row per hash)."""
+
+    keys: dict[str, np.ndarray]  # algorithm -> item key per row (int64)
+    values: dict[str, np.ndarray]  # algorithm -> (n, nbytes) uint8
+    quality: dict[str, np.ndarray]  # algorithm -> int16, -1 where unknown
+    frame_seconds: dict[str, np.ndarray]  # algorithm -> float64, NaN where not a frame
+    page: dict[str, np.ndarray]  # algorithm -> int32, -1 where not a page
+    _indexes: dict[str, Any] = field(default_factory=dict)
+    # Exact multi-index over the first chunk_rows PDQ rows (matching.index.ChunkIndex), set
+    # by the database side for large collections; rows after those are searched directly.
+    chunk: Any = None
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[tuple[int, hashing.PerceptualHash, float | None,
+                                            int | None]]) -> StoredSet:
+        """Build from (item key, hash, frame seconds, page) tuples."""
+        import numpy as np
+
+        parts: dict[str, dict[str, list[Any]]] = {a: {"k": [], "v": [], "q": [], "f": [], "p": []}
+                                                  for a in ALGORITHMS}
+        for key, h, seconds, page in rows:
+            if h.algorithm not in parts:
+                continue
+            part = parts[h.algorithm]
+            part["k"].append(key)
+            part["v"].append(np.frombuffer(h.value, np.uint8))
+            part["q"].append(-1 if h.quality is None else h.quality)
+            part["f"].append(np.nan if seconds is None else seconds)
+            part["p"].append(-1 if page is None else page)
+        nbytes = {"pdq": 32, "phash": 8}
+        return cls(
+            keys={a: np.array(p["k"], np.int64) for a, p in parts.items()},
+            values={a: (np.stack(p["v"]) if p["v"] else np.zeros((0, nbytes[a]), np.uint8))
+                    for a, p in parts.items()},
+            quality={a: np.array(p["q"], np.int16) for a, p in parts.items()},
+            frame_seconds={a: np.array(p["f"], np.float64) for a, p in parts.items()},
+            page={a: np.array(p["p"], np.int32) for a, p in parts.items()},
+        )
+
+    def index(self, algorithm: str) -> Any:
+        from provenance.matching.index import HashIndex
+
+        if algorithm not in self._indexes:
+            import numpy as np
+
+            rows = np.arange(len(self.keys[algorithm]), dtype=np.int64)
+            self._indexes[algorithm] = HashIndex(rows, self.values[algorithm])
+        return self._indexes[algorithm]
+
+    def distances(self, value: bytes, algorithm: str = "pdq") -> Any:
+        """Hamming distance from `value` to every stored hash of `algorithm`, in row order."""
+        import numpy as np
+
+        return np.asarray(self.index(algorithm).distances(value))
+
+    def adopt_words(self, algorithm: str, words: Any) -> None:
+        """Use an already packed word layout (from the hash cache) for `algorithm`'s
+        exhaustive index instead of building it from the same rows on first use."""
+        from provenance.matching.index import HashIndex
+
+        self._indexes[algorithm] = HashIndex(None, None, words=words)
+
+    def key_quality(self, key: int) -> int | None:
+        """The lowest PDQ quality among the item's stored hashes; None if none is known."""
+        import numpy as np
+
+        memo: dict[int, int | None] = self._indexes.setdefault("_key_quality", {})
+        if key in memo:
+            return memo[key]
+        keys, quality = self.keys["pdq"], self.quality["pdq"]
+        if "_keys_sorted" not in self._indexes:
+            # Rows are appended item by item, so keys usually ascend: then an item's rows
+            # are one slice, found in microseconds even among millions.
+            self._indexes["_keys_sorted"] = bool(len(keys) < 2 or np.all(keys[1:] >= keys[:-1]))
+        if self._indexes["_keys_sorted"]:
+            lo, hi = np.searchsorted(keys, key, "left"), np.searchsorted(keys, key, "right")
+            q = np.asarray(quality[lo:hi])
+        else:
+            q = np.asarray(quality[keys == key])
+        q = q[q >= 0]
+        memo[key] = int(q.min()) if len(q) else None
+        return memo[key]
+
+    def __len__(self) -> int:
+        return len(self.keys["pdq"])
+
+
+@dataclass
+class Match:
+    key: int
+    verdict: str  # "re-upload" | "similar"
+    algorithm: str  # what decided it: "pdq", "phash" or "orb"
+    distance: float  # bits for pdq/phash; geometrically consistent keypoints for orb
+    query_region: str
+    frame_seconds: float | None = None  # where in the stored item (video frame)
+    page: int | None = None  # where in the stored item (document page)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Best:
+    distance: int
+    row: int
+    query: hashing.PerceptualHash
+
+
+@dataclass
+class _Nearest:
+    """Per stored row: its smallest distance to any of the query's hashes, and to which."""
+
+    distance: np.ndarray  # (rows,) uint16
+    query: np.ndarray  # (rows,) index into the query hashes
+
+
+# Above this many stored PDQ rows, a query's many hashes (windows, rotations, mirrors) are
+# matched through the exact chunk index (every row within PDQ_MATCH bits), and only the
+# upright whole-picture hash is compared with every row (for the similar band and the
+# nearest candidates of the crop stage): 18 full passes over millions of rows would cost
+# most of a second per query.
+LARGE = 250_000
+
+
+def _nearest(stored: StoredSet, algorithm: str, queries: list[hashing.PerceptualHash]
+             ) -> _Nearest | None:
+    import numpy as np
+
+    if not queries or not len(stored.keys[algorithm]):
+        return None
+    if algorithm == "pdq" and stored.chunk is not None and len(stored.keys["pdq"]) > LARGE:
+        return _nearest_large(stored, queries)
+    if algorithm == "phash" and len(stored.keys["pdq"]) > LARGE:
+        # At scale pHash only confirms PDQ near-misses of the upright picture (see LARGE).
+        upright = [q for q in queries if q.region == "full"][:1] or queries[:1]
+        queries = upright
+    index = stored.index(algorithm)
+    best = index.distances(queries[0].value).copy()
+    which = np.zeros(len(best), np.int32)
+    for qi, q in enumerate(queries[1:], start=1):
+        d = index.distances(q.value)
+        closer = d < best
+        best[closer] = d[closer]
+        which[closer] = qi
+    return _Nearest(best, which)
+
+
+def _nearest_large(stored: StoredSet, queries: list[hashing.PerceptualHash]) -> _Nearest:
+    import numpy as np
+
+    upright = next((i for i, q in enumerate(queries) if q.region == "full"), 0)
+    index = stored.index("pdq")
+    best = index.distances(queries[upright].value).copy()
+    which = np.full(len(best), upright, np.int32)
+    chunk = stored.chunk
+    covered = int(chunk.values.shape[0])
+    rows, dist, owner = chunk.within([q.value for q in queries], hashing.PDQ_MATCH,
+                                     with_query=True)
+    closer = dist < best[rows]
+    best[rows[closer]] = dist[closer]
+    which[rows[closer]] = owner[closer]
+    if covered < len(best):  # appended since the index was built: compare directly
+        tail = stored.values["pdq"][covered:].view(np.uint64)
+        for qi, q in enumerate(queries):
+            qw = np.frombuffer(q.value, np.uint64)
+            d = np.bitwise_count(tail ^ qw).sum(axis=1, dtype=np.uint16)
+            seg = best[covered:]
+            closer_t = d < seg
+            seg[closer_t] = d[closer_t]
+            which[covered:][closer_t] = qi
+    return _Nearest(best, which)
+
+
+def _best_rows(stored: StoredSet, algorithm: str, queries: list[hashing.PerceptualHash],
+               near: _Nearest | None, limit: int) -> dict[int, _Best]:
+    """Per stored item, its nearest row to any query hash within `limit` bits."""
+    import numpy as np
+
+    best: dict[int, _Best] = {}
+    if near is None:
+        return best
+    rows = np.flatnonzero(near.distance <= limit)
+    for row in rows[np.argsort(near.distance[rows], kind="stable")]:
+        key = int(stored.keys[algorithm][row])
+        if key not in best:
+            best[key] = _Best(int(near.distance[row]), int(row), queries[int(near.query[row])])
+    return best
+
+
+def _nearest_keys(stored: StoredSet, algorithm: str, near: _Nearest | None, count: int,
+                  exclude: set[int]) -> list[int]:
+    """The `count` stored items nearest to the query (by any of their rows), however far."""
+    import numpy as np
+
+    if near is None or count <= 0:
+        return []
+    keys = stored.keys[algorithm]
+    # The nearest rows first, without sorting a million distances: an item holds up to a
+    # dozen rows (whole picture and windows), so `count` items are almost always among the
+    # nearest 16 * (count + len(exclude)) rows. The answer is the full sort's whenever the
+    # last item was found strictly nearer than the farthest row taken (ties beyond it could
+    # order differently); otherwise the full sort decides.
+    take = 16 * (count + len(exclude))
+    if take < len(near.distance):
+        part = np.sort(np.argpartition(near.distance, take)[:take])  # ties by row, as in full
+        order = part[np.argsort(near.distance[part], kind="stable")]
+        out, last = _first_keys(keys, order, count, exclude)
+        if len(out) >= count and near.distance[last] < near.distance[order[-1]]:
+            return out
+    return _first_keys(keys, np.argsort(near.distance, kind="stable"), count, exclude)[0]
+
+
+def _first_keys(keys: np.ndarray, order: np.ndarray, count: int, exclude: set[int]
+                ) -> tuple[list[int], int]:
+    """The first `count` distinct keys along `order`, and the row where the last was met."""
+    out: list[int] = []
+    row = -1
+    for row in order:
+        key = int(keys[row])
+        if key not in exclude and key not in out:
+            out.append(key)
+            if len(out) >= count:
+                break
+    return out, int(row)
+
+
+def find(
+    query: list[hashing.PerceptualHash],
+    stored: StoredSet,
+    *,
+    exclude: set[int] | None = None,
+    query_features: LocalFeatures | None = None,
+    load_features: Callable[[int], LocalFeatures | None] | None = None,
+    crop_candidates: int = CROP_CANDIDATES,
+    keypoint_index: KeypointIndex | None = None,
+) -> list[Match]:
+    """Every stored item the query is a re-upload of, or similar to; best first.
+
+    `query` holds the query's own hashes (whole picture and sub-region windows) plus its
+    rotated and mirrored variants; each is compared with every stored row of an item (its
+    whole-picture and window hashes), so a crop meets the original's window and the
+    original meets a stored crop's whole. With `query_features` and `load_features`,
+    candidates the hashes do not settle, and the `crop_candidates` items nearest by PDQ
+    and by pHash however far, go through the crop stage: keypoint verification
+    (provenance.matching.localmatch). With `keypoint_index`, the `crop_candidates` pictures sharing
+    the most keypoint descriptors with the query go through it too (provenance.matching.kpindex): an
+    off-centre crop's original can rank below dozens of pictures by hash, not by keypoints.
+
+    No verdict is "re-upload" unless both pictures carry information: the lower of the
+    query's PDQ quality, the matched hashes' qualities and every stored hash's quality of
+    the item must reach hashing.PDQ_MIN_QUALITY.
+    """
+    exclude = exclude or set()
+    by_algo = {a: [h for h in query if h.algorithm == a] for a in ALGORITHMS}
+    qualities = [h.quality for h in by_algo["pdq"] if h.region == "full" and h.quality is not None]
+    query_quality = min(qualities, default=None)
+    near = {a: _nearest(stored, a, by_algo[a]) for a in ALGORITHMS}
+    pdq = _best_rows(stored, "pdq", by_algo["pdq"], near["pdq"], hashing.PDQ_SIMILAR)
+    phash = _best_rows(stored, "phash", by_algo["phash"], near["phash"], hashing.PHASH_SIMILAR)
+    candidates = (pdq.keys() | phash.keys()) - exclude
+    crop: list[int] = []
+    local = query_features is not None and load_features is not None
+    if local:
+        crop = []
+        by_hash = crop_candidates
+        if keypoint_index is not None and query_features is not None:
+            crop = keypoint_index.candidates(query_features, crop_candidates, exclude)
+            # Keypoints rank a crop's original better than hashes do; the nearest by hash
+            # are kept as a second opinion, half as many (verification is the cost of add).
+            by_hash = max(1, crop_candidates // 2)
+        crop += [k for k in _nearest_keys(stored, "pdq", near["pdq"], by_hash, exclude)
+                 if k not in crop]
+        crop += [k for k in _nearest_keys(stored, "phash", near["phash"], by_hash, exclude)
+                 if k not in crop]
+        crop += [k for k in candidates if k not in crop]
+    matches: list[Match] = []
+    for key in sorted(candidates | set(crop)):
+        p, h = pdq.get(key), phash.get(key)
+        quality = _quality(stored, key, query_quality, p)
+        verdict = hashing.verdict(p.distance if p else None, pdq_quality=quality,
+                                  phash_distance=h.distance if h else None)
+        inliers = None
+        if verdict != "re-upload" and key in crop and query_features is not None and \
+                load_features is not None:
+            from provenance.matching.localmatch import verify
+
+            other = load_features(key)
+            if other is not None:
+                inliers = verify(query_features, other)
+                verdict = hashing.verdict(p.distance if p else None, pdq_quality=quality,
+                                          phash_distance=h.distance if h else None,
+                                          local_inliers=inliers)
+        if verdict is None:
+            continue
+        matches.append(_describe(key, verdict, p, h, inliers, stored))
+    matches.sort(key=lambda m: ({"re-upload": 0, "similar": 1}[m.verdict], _rank(m)))
+    return matches
+
+
+def _quality(stored: StoredSet, key: int, query_quality: int | None, p: _Best | None
+             ) -> int | None:
+    """The quality a verdict between the query and stored item `key` rests on (None: unknown).
+
+    Every stored hash of the item counts, not only the matched one: a flat picture (a wall)
+    must not be linked through its keypoints or a busier window. The stored rows carry no
+    region in the database's packed copy, so this cannot single out the whole-picture row.
+    """
+    known = [q for q in (query_quality, stored.key_quality(key)) if q is not None]
+    if p is not None:
+        row_quality = int(stored.quality["pdq"][p.row])
+        known += [q for q in (p.query.quality, row_quality if row_quality >= 0 else None)
+                  if q is not None]
+    return min(known, default=None)
+
+
+def _rank(m: Match) -> float:
+    # Comparable across algorithms: share of bits that differ (orb: fewer inliers is worse).
+    if m.algorithm == "pdq":
+        return m.distance / 256
+    if m.algorithm == "phash":
+        return m.distance / 64
+    return 1 / (1 + m.distance)
+
+
+def _describe(key: int, verdict: str, p: _Best | None, h: _Best | None, inliers: int | None,
+              stored: StoredSet) -> Match:
+    """One held item's Match: its verdict, the evidence that decided it (the PDQ distance,
+    else the pHash distance, else the keypoint inliers), and the detail a person reads
+    (which region or orientation matched, both qualities, the frame or page)."""
+    detail: dict[str, Any] = {}
+    if p:
+        detail["pdq_distance"] = p.distance
+    if h:
+        detail["phash_distance"] = h.distance
+    if inliers is not None:
+        detail["orb_inliers"] = inliers
+    if inliers is not None and inliers >= _orb_threshold() and not (p and p.distance <=
+                                                                    hashing.PDQ_MATCH):
+        algorithm, distance, region, row, algo = "orb", float(inliers), "full", p or h, "pdq"
+    elif p and (not h or p.distance / 256 <= h.distance / 64 or verdict == "re-upload"):
+        algorithm, distance, region, row, algo = "pdq", float(p.distance), p.query.region, p, "pdq"
+    else:
+        assert h is not None
+        algorithm, distance, region, row, algo = ("phash", float(h.distance), h.query.region, h,
+                                                  "phash")
+    seconds = page = None
+    if row is not None:
+        algo = "pdq" if row is p else "phash"
+        f = float(stored.frame_seconds[algo][row.row])
+        seconds = None if f != f else f
+        pg = int(stored.page[algo][row.row])
+        page = None if pg < 0 else pg
+    return Match(key, verdict, algorithm, distance, region, seconds, page, detail)
+
+
+def _orb_threshold() -> int:
+    from provenance.matching.localmatch import LOCAL_MATCH_INLIERS
+
+    return LOCAL_MATCH_INLIERS

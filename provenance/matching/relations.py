@@ -1,0 +1,38 @@
+"""An item's recorded near-duplicate relations, read from the database (SQL only: no numpy)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from provenance.case.items import first_name_sql
+
+
+def near_duplicates_for_item(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any]]:
+    """Relations in either direction, best first, each with a one-line summary."""
+    rows = conn.execute(
+        "SELECT n.*, CASE WHEN n.item = ? THEN n.other ELSE n.item END AS counterpart,"
+        " CASE WHEN n.item = ? THEN 'older' ELSE 'newer' END AS direction"
+        " FROM near_duplicates n WHERE n.item = ? OR n.other = ? ORDER BY n.id",
+        (sha256, sha256, sha256, sha256)).fetchall()
+    out = []
+    for r in rows:
+        d = dict(r)
+        d["detail"] = json.loads(d.pop("detail_json"))
+        where = d["detail"].get("frame_seconds")
+        page = d["detail"].get("page")
+        covers = d["detail"].get("covers_seconds")  # of the older item, video against video
+        first = conn.execute(f"SELECT {first_name_sql()} FROM items i WHERE i.sha256 = ?",
+                             (d["counterpart"],)).fetchone()
+        role = "re-upload of" if d["direction"] == "older" else "re-uploaded as"
+        if d["verdict"] == "similar":
+            role = "similar to"
+        d["summary"] = (f"{role} {d['counterpart'][:12]} ({first[0] if first else '-'}):"
+                        f" {d['algorithm']} {d['distance']:g}"
+                        + (f", covering {covers[0]:g}-{covers[1]:g} s" if covers
+                           else f", at {where:g} s" if where is not None else "")
+                        + (f", page {page}" if page is not None else "")
+                        + f"  [event {d['id']}]")
+        out.append(d)
+    return out

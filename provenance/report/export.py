@@ -1,0 +1,93 @@
+"""`prov export`: an item's or a case's audit trail as a document fit to attach to a filing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from provenance import __version__
+from provenance.case import items as registry
+from provenance.errors import NotFound, UsageProblem
+from provenance.ledger.db import database_id, db_path_of
+from provenance.report import item as report
+
+FORMATS = ("json", "md", "html")
+FORMAT_VERSION = "prov-export/1"
+
+
+def build(
+    conn: sqlite3.Connection, *, item: str | None = None, case: str | None = None, by: str
+) -> dict[str, Any]:
+    """The export document: every item's report plus the verify result at this moment."""
+    from provenance.ledger.verify import verify
+
+    if (item is None) == (case is None):
+        raise UsageProblem("export one item (ITEM) or one case (--case NAME), not both or neither")
+    if item is not None:
+        shas = [registry.resolve(conn, item)]
+        scope: dict[str, Any] = {"item": shas[0]}
+    else:
+        shas = [it["sha256"] for it in registry.list_items(conn, case=case)]
+        if not shas:
+            raise NotFound(f"no items in case {case!r}: `prov list` shows the cases held")
+        scope = {"case": case}
+    result = verify(conn)
+    return {
+        "format": FORMAT_VERSION,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "generated_by": by,
+        "prov_version": __version__,
+        "database": {"file": db_path_of(conn).name, "database_id": database_id(conn)},
+        "scope": scope,
+        "verify": result.to_json(),
+        "items": [report.item_report(conn, sha) for sha in shas],
+    }
+
+
+def render(conn: sqlite3.Connection, doc: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return report.dumps(doc) + "\n"
+    if fmt == "md":
+        from provenance.report.markdown import render_markdown
+
+        return render_markdown(doc)
+    if fmt == "html":
+        from provenance.report.html import render_html
+
+        thumbs = {it["sha256"]: thumbnail_data_uri(conn, it["sha256"]) for it in doc["items"]}
+        return render_html(doc, thumb_src=thumbs.__getitem__)
+    raise UsageProblem(f"unknown export format {fmt!r}; use one of: {', '.join(FORMATS)}")
+
+
+def thumbnail_data_uri(conn: sqlite3.Connection, sha256: str) -> str:
+    """The preview inlined, so the HTML needs nothing beside it."""
+    from provenance.report.thumbnail import for_item
+
+    thumb = for_item(conn, sha256)
+    return f"data:{thumb.mime};base64,{base64.b64encode(thumb.data).decode('ascii')}"
+
+
+def referenced_urls(doc: dict[str, Any]) -> set[str]:
+    """Every URL the recorded evidence itself names (sightings, custody, claims)."""
+    urls: set[str] = set()
+
+    def walk(value: Any, key: str = "") -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str) and key in {"source_url", "url"}:
+            urls.add(value)
+
+    for it in doc.get("items", []):
+        walk({k: it.get(k) for k in ("sightings", "custody", "claims")})
+    return urls
+
+
+def as_json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

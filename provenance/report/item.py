@@ -1,0 +1,39 @@
+"""The audit trail of one item, as one plain document (`prov show`, exports)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from provenance.case import claims, custody
+from provenance.case import items as registry
+from provenance.ledger import log
+from provenance.matching import relations
+
+
+def item_report(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
+    item = registry.get_item(conn, sha256)
+    report: dict[str, Any] = {
+        "sha256": item["sha256"],
+        "md5": item["md5"],
+        "size": item["size"],
+        "mime": item["mime"],
+        "kind": item["kind"],
+        "stored": item["stored"],
+        "registered_at": item["registered_at"],
+        "registered_by": item["registered_by"],
+        "metadata": item["metadata"],
+        "raw_metadata": item["raw_metadata"],
+        "sightings": registry.sightings(conn, sha256),
+        "custody": custody.timeline_for_item(conn, sha256),
+        "claims": claims.claims_for_item(conn, sha256),
+        "geo_check": claims.check_for_item(conn, sha256),
+        "near_duplicates": relations.near_duplicates_for_item(conn, sha256),
+    }
+    report["events"] = log.events(conn, sha256)
+    return report
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
