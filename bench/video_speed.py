@@ -69,7 +69,8 @@ def bench_video(minutes: float) -> Path:
 def main() -> None:
     import statistics
 
-    from provenance.media import pdqfast, stretches
+    from provenance.matching import pdq as pdqfast
+    from provenance.media import stretches
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
