@@ -34,6 +34,10 @@ _SKIP_RAW = {"JPEGThumbnail", "TIFFThumbnail", "EXIF MakerNote", "Image ExifOffs
 _EXIF_DATE = re.compile(r"^\s*(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
 _OFFSET = re.compile(r"^\s*([+-])(\d{2}):?(\d{2})\s*$")
 _MAX_RAW_VALUE = 2000
+# A camera writes a few hundred tags at most (maker notes included) in well under 64 KB,
+# which is all one JPEG APP1 segment holds; beyond these, tags are noise or an attack.
+_MAX_RAW_TAGS = 1000
+_MAX_RAW_TOTAL = 128_000
 
 
 def read_exif(data: bytes) -> tuple[dict[str, Any], dict[str, str], list[str]]:
@@ -60,14 +64,37 @@ def read_exif(data: bytes) -> tuple[dict[str, Any], dict[str, str], list[str]]:
         except Exception as exc2:  # noqa: BLE001
             warnings.append(f"EXIF unreadable ({type(exc2).__name__}: {exc2}); none recorded")
             return {}, {}, warnings
-    raw: dict[str, str] = {}
-    for name, tag in tags.items():
-        if name in _SKIP_RAW:
-            continue
-        text = _printable(tag)
-        raw[name] = text if len(text) <= _MAX_RAW_VALUE else text[:_MAX_RAW_VALUE] + "…"
+    raw = _capped_raw(tags, warnings)
     meta = normalise(tags, warnings)
     return meta, raw, warnings
+
+
+def _capped_raw(tags: dict[str, Any], warnings: list[str]) -> dict[str, str]:
+    """The raw tags as text, within _MAX_RAW_TAGS and _MAX_RAW_TOTAL characters.
+
+    Thousands of tags can point at one string, so a small file could otherwise become
+    megabytes of event payload. Standard tags are kept before maker notes; what is left
+    out is counted in a warning. Normalisation reads the parsed tags, not this copy.
+    """
+    raw: dict[str, str] = {}
+    total = dropped = dropped_chars = 0
+    names = [n for n in tags if n not in _SKIP_RAW]
+    names.sort(key=lambda n: n.startswith("MakerNote"))  # stable: file order otherwise
+    for name in names:
+        text = _printable(tags[name])
+        text = text if len(text) <= _MAX_RAW_VALUE else text[:_MAX_RAW_VALUE] + "…"
+        if len(raw) >= _MAX_RAW_TAGS or total + len(name) + len(text) > _MAX_RAW_TOTAL:
+            dropped += 1
+            dropped_chars += len(text)
+            continue
+        raw[name] = text
+        total += len(name) + len(text)
+    if dropped:
+        warnings.append(
+            f"EXIF has {len(names)} tags; {dropped} raw tags ({dropped_chars:,} characters)"
+            f" dropped to stay within {_MAX_RAW_TAGS} tags and {_MAX_RAW_TOTAL // 1000} KB of"
+            " raw metadata; the normalised fields were still read from all of them")
+    return raw
 
 
 def _printable(tag: Any) -> str:
@@ -154,6 +181,7 @@ def _capture_time(tags: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
                 tz = f"{om.group(1)}{om.group(2)}:{om.group(3)}"
                 iso += tz
                 result["captured_offset"] = tz
+                result["captured_offset_source"] = f"EXIF {offset.split()[-1]}"
             else:
                 warnings.append(f"EXIF offset {offset_text!r} is not a UTC offset; ignored")
         result["captured_at"] = iso
