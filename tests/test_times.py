@@ -245,3 +245,67 @@ def test_future_flag_with_mixed_precisions(prov, item):
          "--at", "2999-01-01T00:00")
     flags = flags_of(prov, item)
     assert len(flags["future"]) == 2 and all("2999" in m for m in flags["future"])
+
+
+def test_a_zone_inferred_from_gps_time_says_so_and_the_time_stays_as_recorded(prov, tmp_path):
+    from fractions import Fraction
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    ifd = exif.get_ifd(0x8769)
+    ifd[0x9003] = "2024:10:16 22:47:44"
+    gps = exif.get_ifd(0x8825)
+    gps[0x0000] = b"\x02\x02\x00\x00"
+    gps[0x001D] = "2024:10:16"  # GPSDateStamp, UTC
+    gps[0x0007] = (Fraction(12), Fraction(47), Fraction(43))  # GPSTimeStamp: 10 h earlier
+    buf = io.BytesIO()
+    media.photo_pixels(61, (320, 240)).save(buf, "JPEG", exif=exif.tobytes())
+    sha = add(prov, tmp_path / "gps.jpg", buf.getvalue())
+    meta = prov("show", sha, "--json").json()["metadata"]
+    assert meta["captured_at"] == "2024-10-16T22:47:44"  # as recorded, never converted
+    assert meta["captured_offset"] == "+10:00"
+    assert meta["captured_offset_source"].startswith("inferred from GPS time")
+    show = prov("show", sha).stdout
+    assert "2024-10-16T22:47:44 (local time; zone +10:00 inferred from GPS time" in show
+    [capture] = [e for e in prov("show", sha, "--json").json()["custody"]["timeline"]
+                 if e["kind"] == "capture"]
+    assert "zone +10:00 inferred from GPS time" in capture["summary"]
+    assert capture["when"]["earliest"] == "2024-10-16T12:47:44+00:00"
+
+
+def test_a_gps_time_that_does_not_fit_a_zone_infers_nothing(prov, tmp_path):
+    from fractions import Fraction
+
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2024:10:16 22:47:44"
+    gps = exif.get_ifd(0x8825)
+    gps[0x0000] = b"\x02\x02\x00\x00"
+    gps[0x001D] = "2024:10:16"
+    gps[0x0007] = (Fraction(12), Fraction(21), Fraction(0))  # a stale fix: 10 h 26 min
+    buf = io.BytesIO()
+    media.photo_pixels(62, (320, 240)).save(buf, "JPEG", exif=exif.tobytes())
+    sha = add(prov, tmp_path / "stale.jpg", buf.getvalue())
+    meta = prov("show", sha, "--json").json()["metadata"]
+    assert "captured_offset" not in meta
+    assert "(local time, zone unknown)" in prov("show", sha).stdout
+
+
+def test_a_video_capture_offset_names_the_container_tag_it_came_from(tmp_path):
+    from fixtures import video as fx
+    from provenance.media.video.container import video_metadata
+
+    utc = video_metadata(fx.write_video(tmp_path / "utc.mp4", seconds=1, width=64, height=48))
+    assert utc["captured_at"].endswith("+00:00")
+    assert utc["captured_offset_source"].startswith("container creation_time (UTC")
+    apple = video_metadata(fx.write_video(tmp_path / "apple.mp4", seconds=1, width=64,
+                                          height=48, metadata=fx.APPLE_TAGS))
+    assert apple["captured_at"] == "2024-10-18T13:12:09+09:00"
+    assert apple["captured_offset_source"] == "container tag com.apple.quicktime.creationdate"
+    local = video_metadata(fx.write_video(tmp_path / "local.mp4", seconds=1, width=64,
+                                          height=48, creation_time=None,
+                                          metadata={"date": "2024-10-18T13:12:09"}))
+    assert local["captured_at"] == "2024-10-18T13:12:09"  # as written, not shifted
+    assert local["captured_offset_source"] is None  # no zone: none invented

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -137,7 +138,8 @@ def timeline_for_item(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
     if captured is not None:
         dated.append((captured, {
             "kind": "capture", "label": "capture time", "at": captured.text,
-            "summary": f"{captured.display()} captured (per the file's own metadata)"}))
+            "summary": f"{_capture_display(conn, sha256, captured)} captured"
+                       " (per the file's own metadata)"}))
     for c in custody:
         when = _when(c)
         entry = {"kind": "custody", "id": c["id"], "label": f"event {c['id']}",
@@ -171,6 +173,18 @@ def _item_capture(conn: sqlite3.Connection, sha256: str) -> When | None:
     item = conn.execute("SELECT captured_at, captured_offset FROM items WHERE sha256 = ?",
                         (sha256,)).fetchone()
     return capture_when(item["captured_at"], item["captured_offset"]) if item else None
+
+
+def _capture_display(conn: sqlite3.Connection, sha256: str, captured: When) -> str:
+    """The capture time as recorded; a zone prov inferred (from GPS time) is named as such."""
+    row = conn.execute("SELECT captured_at, metadata_json FROM items WHERE sha256 = ?",
+                       (sha256,)).fetchone()
+    recorded = capture_when(row["captured_at"])
+    if recorded is None or not recorded.local_only or captured.local_only:
+        return captured.display()
+    source = json.loads(row["metadata_json"] or "{}").get("captured_offset_source")
+    offset = captured.text[len(recorded.text):]
+    return f"{recorded.text} (local time; zone {offset} {source or 'inferred by prov'})"
 
 
 def _before(a: dict[str, Any], b: dict[str, Any]) -> bool:

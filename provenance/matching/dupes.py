@@ -44,7 +44,10 @@ def _earliest(conn: sqlite3.Connection) -> dict[str, Evidence]:
     for sha, captured, offset in conn.execute(
             "SELECT sha256, captured_at, captured_offset FROM items"
             " WHERE captured_at IS NOT NULL"):
-        offer(sha, capture_when(captured, offset), "capture time")
+        when = capture_when(captured, offset)
+        inferred = when is not None and not when.local_only and capture_when(captured) != when
+        # Say so when the zone is prov's inference (GPS time), not the file's own record.
+        offer(sha, when, "capture time, zone inferred" if inferred else "capture time")
     return out
 
 

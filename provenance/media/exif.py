@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 _heif_registered = False
@@ -184,9 +184,43 @@ def _capture_time(tags: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
                 result["captured_offset_source"] = f"EXIF {offset.split()[-1]}"
             else:
                 warnings.append(f"EXIF offset {offset_text!r} is not a UTC offset; ignored")
+        if "captured_offset" not in result:
+            result.update(_offset_from_gps(tags, moment))
         result["captured_at"] = iso
         return result
     return {}
+
+
+# GPS time is UTC at the fix, which may be older than the shutter: a zone is inferred only
+# when the clock and GPS time differ by whole quarter hours to within this.
+_GPS_AGREEMENT = timedelta(minutes=2)
+
+
+def _offset_from_gps(tags: dict[str, Any], local: datetime) -> dict[str, Any]:
+    """The UTC offset implied by GPS date and time, for a clock time with none, or {}.
+
+    The capture time itself stays as recorded (local, no zone); the offset is kept beside
+    it with its source, so a reader knows prov inferred it.
+    """
+    date, stamp = _text(tags, "GPS GPSDate"), tags.get("GPS GPSTimeStamp")
+    if not date or stamp is None:
+        return {}
+    try:
+        h, m, sec = (_number(v) for v in list(stamp.values)[:3])
+        day = datetime.strptime(date.strip()[:10], "%Y:%m:%d")
+        utc = day + timedelta(hours=h, minutes=m, seconds=sec)
+    except (TypeError, ValueError, ZeroDivisionError, AttributeError, OverflowError):
+        return {}
+    diff = local - utc
+    quarters = round(diff / timedelta(minutes=15))
+    offset = timedelta(minutes=15 * quarters)
+    if abs(diff - offset) > _GPS_AGREEMENT or abs(offset) > timedelta(hours=14):
+        return {}
+    minutes = abs(quarters) * 15
+    tz = f"{'-' if quarters < 0 else '+'}{minutes // 60:02}:{minutes % 60:02}"
+    return {"captured_offset": tz, "captured_offset_source":
+            f"inferred from GPS time (GPSDate {date.strip()[:10]}, GPSTimeStamp"
+            f" {utc:%H:%M:%S} UTC, {abs(diff - offset).total_seconds():g} s from the clock)"}
 
 
 def _gps(tags: dict[str, Any], warnings: list[str]) -> dict[str, Any]:

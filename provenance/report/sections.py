@@ -66,8 +66,8 @@ def meta_value(meta: dict[str, Any], key: str) -> str:
         return str(value)
     offset = meta.get("captured_offset")
     if offset and capture_when(str(value), str(offset)) != when:
-        source = meta.get("captured_offset_source") or "elsewhere in the file"
-        return f"{value} (local time; zone {offset} inferred from {source})"
+        source = meta.get("captured_offset_source") or "inferred by prov"
+        return f"{value} (local time; zone {offset} {source})"
     return when.display()
 
 
