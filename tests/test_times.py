@@ -309,3 +309,27 @@ def test_a_video_capture_offset_names_the_container_tag_it_came_from(tmp_path):
                                           metadata={"date": "2024-10-18T13:12:09"}))
     assert local["captured_at"] == "2024-10-18T13:12:09"  # as written, not shifted
     assert local["captured_offset_source"] is None  # no zone: none invented
+
+
+def test_the_datasette_custody_views_order_by_interval_and_show_dates_as_recorded(
+        prov, db, item):
+    import sqlite3
+
+    prov("custody", "add", item, "--action", "posted", "--from", "Telegram channel",
+         "--at", "~2024-10-17")
+    prov("custody", "add", item, "--action", "captured", "--from", "soldier",
+         "--at", "2024-10-16T23:31Z")
+    prov("custody", "add", item, "--action", "archived", "--from", "CNN",
+         "--at", "2024-12-01T10:00")
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT action, at_shown, order_uncertain FROM custody_timeline"
+                        " WHERE item = ?", (item,)).fetchall()
+    assert rows == [("captured", "2024-10-16T23:31+00:00", 1),
+                    ("posted", "~2024-10-17", 1),
+                    ("archived", "2024-12-01T10:00 (local time, zone unknown)", 0)]
+    chain, first = conn.execute("SELECT chain, first_dated_shown FROM item_custody"
+                                " WHERE item = ?", (item,)).fetchone()
+    assert chain.splitlines()[0].startswith("2024-10-16T23:31+00:00 captured by soldier")
+    assert chain.splitlines()[1].startswith("~2024-10-17 posted")
+    assert chain.splitlines()[1].endswith("(order uncertain)")
+    assert first == "2024-10-16T23:31+00:00"

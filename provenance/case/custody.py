@@ -151,11 +151,15 @@ def timeline_for_item(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
             dated.append((when, entry))
     for s in conn.execute("SELECT * FROM sightings WHERE item = ? ORDER BY id", (sha256,)):
         where = s["source_url"] or s["path"] or "-"
-        dated.append((parse_when(s["recorded_at"]), {
-            "kind": "sighting", "id": s["id"], "label": f"sighting {s['id']}",
-            "at": s["recorded_at"],
-            "summary": f"{s['recorded_at']} registered a copy from {where}"
-                       f"  [by {s['recorded_by']}]"}))
+        entry = {"kind": "sighting", "id": s["id"], "label": f"sighting {s['id']}",
+                 "at": s["recorded_at"],
+                 "summary": f"{s['recorded_at']} registered a copy from {where}"
+                            f"  [by {s['recorded_by']}]"}
+        try:
+            dated.append((parse_when(s["recorded_at"]), entry))
+        except BadInput:  # prov writes UTC timestamps; anything else has no known place
+            undated.append({**entry, "earliest": None, "when": None, "order_uncertain": True,
+                            "overlaps": [], "order_note": "undated: order unknown"})
     dated.sort(key=lambda pair: pair[0].order_key())
     timeline = []
     for when, entry in dated:

@@ -34,7 +34,10 @@ def _earliest(conn: sqlite3.Connection) -> dict[str, Evidence]:
             out[sha] = Evidence(when, source)
 
     for sha, first in conn.execute("SELECT item, MIN(recorded_at) FROM sightings GROUP BY item"):
-        offer(sha, parse_when(first), "first sighting")
+        try:
+            offer(sha, parse_when(first), "first sighting")
+        except BadInput:
+            continue
     for sha, text, approximate in conn.execute(
             "SELECT item, at_text, at_approximate FROM custody WHERE at_text IS NOT NULL"):
         try:
