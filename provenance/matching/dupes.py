@@ -19,9 +19,11 @@ class Evidence:
 
     when: When
     source: str  # "capture time", "custody" or "first sighting"
+    shown: str | None = None  # the value as stored, when it differs from when.display()
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.when.reading(), "source": self.source}
+        reading = self.when.reading()
+        return {**reading, "display": self.shown or reading["display"], "source": self.source}
 
 
 def _earliest(conn: sqlite3.Connection) -> dict[str, Evidence]:
@@ -29,13 +31,13 @@ def _earliest(conn: sqlite3.Connection) -> dict[str, Evidence]:
     timeline orders, by the middle of each date's interval (When.order_key)."""
     out: dict[str, Evidence] = {}
 
-    def offer(sha: str, when: When | None, source: str) -> None:
+    def offer(sha: str, when: When | None, source: str, shown: str | None = None) -> None:
         if when is not None and (sha not in out or when.order_key() < out[sha].when.order_key()):
-            out[sha] = Evidence(when, source)
+            out[sha] = Evidence(when, source, shown)
 
     for sha, first in conn.execute("SELECT item, MIN(recorded_at) FROM sightings GROUP BY item"):
         try:
-            offer(sha, parse_when(first), "first sighting")
+            offer(sha, parse_when(first), "first sighting", first)
         except BadInput:
             continue
     for sha, text, approximate in conn.execute(
