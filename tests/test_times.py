@@ -183,6 +183,12 @@ def test_no_gap_when_a_capture_is_recorded_beside_a_month_precision_event(prov, 
     flags = flags_of(prov, item)
     assert "gap" not in flags, flags
     assert "before-capture" not in flags
+    events = prov("custody", "list", item, "--json").json()["events"]
+    assert [e["when"]["display"] for e in events] == ["2024-10", "~2024-10-16"]
+    assert events[0]["when"]["precision"] == "month" and events[1]["when"]["approximate"]
+    text = prov("custody", "list", item).stdout
+    assert "2024-10 posted" in text and "~2024-10-16 captured" in text
+    assert "2024-09-30" not in text
 
 
 def test_gap_when_no_capture_is_recorded_at_any_precision(prov, item):

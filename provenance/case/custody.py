@@ -95,6 +95,9 @@ def events_for_item(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any
     for r in rows:
         d = dict(r)
         d["at_approximate"] = bool(d["at_approximate"])
+        when = _when(d)
+        # The date as recorded with its interval and precision, for readers of the JSON.
+        d["when"] = when.reading() if when else None
         d["summary"] = _summary(d)
         out.append(d)
     return out
