@@ -17,7 +17,8 @@ PREMOVE = Path(__file__).parent / "data" / "premove"
 
 
 def test_migration_names_and_their_sql_are_exactly_as_recorded_in_databases():
-    ms = store.migrations()
+    # The released migrations, pinned; later ones are new files after them.
+    ms = store.migrations()[:4]
     assert [name for name, _ in ms] == [
         "0001_schema", "0002_fts", "0003_views", "0004_item_key_index",
     ]

@@ -174,7 +174,11 @@ def test_dupes_lists_families_earliest_copy_first(prov, tmp_path):
     assert family["earliest"] == earlier_r["sha256"] and family["size"] == 2
     assert [m["sha256"] for m in family["members"]] == [earlier_r["sha256"], later_r["sha256"]]
     assert family["members"][0]["earliest_source"] == "custody"
-    assert "family of 2" in prov("dupes").stdout
+    text = prov("dupes").stdout
+    assert "family of 2" in text
+    # Each date as recorded ("2024-10-01"), never its earliest instant ("2024-09-30T10:00").
+    assert "(custody 2024-10-01)" in text and "[custody 2024-10-09]" in text
+    assert "2024-09-30" not in text
 
 
 def test_dupes_does_not_chain_unrelated_images_through_an_intermediate(prov, tmp_path):

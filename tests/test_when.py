@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from provenance.case.when import When, parse_when, when_from_exif
+from provenance.case.when import When, capture_when, parse_when, when_from_exif
 from provenance.errors import BadInput
 
 
@@ -151,3 +151,52 @@ def test_exif_capture_time_without_offset_is_flagged():
 def test_bad_exif_times(value, offset):
     with pytest.raises(BadInput):
         when_from_exif(value, offset)
+
+
+def test_sub_seconds_narrow_the_interval():
+    early = parse_when("2024-10-16T22:47:44.1+10:00")
+    late = parse_when("2024-10-16T22:47:44.9+10:00")
+    assert early.text.endswith("44.1+10:00") and early.precision == "second"
+    assert early.earliest() == datetime(2024, 10, 16, 12, 47, 44, 100000, UTC)
+    assert early.latest() == datetime(2024, 10, 16, 12, 47, 44, 199999, UTC)
+    assert early.is_before(late) and not early.overlaps(late)
+    # EXIF SubSecTime may carry more digits than a microsecond: kept in the text, read to 1 µs.
+    long = parse_when("2024-10-16T22:47:44.12345678Z")
+    assert long.text == "2024-10-16T22:47:44.12345678+00:00"
+    assert long.latest() - long.earliest() < timedelta(microseconds=1)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("2024-10", "2024-10"),
+        ("~2024-10-17", "~2024-10-17"),
+        ("2024-10-17T09:30+09:00", "2024-10-17T09:30+09:00"),
+        ("2024-10-16T22:47:44", "2024-10-16T22:47:44 (local time, zone unknown)"),
+    ],
+)
+def test_display_is_the_recorded_value_never_an_instant(text, shown):
+    when = parse_when(text)
+    assert when.display() == shown
+    reading = when.reading()
+    assert reading["display"] == shown and reading["precision"] == when.precision
+    assert reading["earliest"] == when.earliest().isoformat()
+    assert reading["latest"] == when.latest().isoformat()
+    assert set(when.to_json()) < set(reading)  # what is stored in events is unchanged
+
+
+def test_order_is_by_interval_not_by_earliest_instant():
+    posted, captured = parse_when("~2024-10-17"), parse_when("2024-10-16T23:31Z")
+    assert posted.earliest() < captured.earliest()  # what used to put "posted" first
+    assert captured.order_key() < posted.order_key()
+    assert posted.overlaps(captured) and captured.overlaps(posted)
+    month, day = parse_when("2024-09"), parse_when("2024-10-17")
+    assert month.order_key() < day.order_key() and not month.overlaps(day)
+
+
+def test_capture_when_applies_an_inferred_offset_only_to_a_zoneless_time():
+    assert capture_when(None) is None and capture_when("not a date") is None
+    assert capture_when("2024-10-16T22:47:44").local_only
+    assert capture_when("2024-10-16T22:47:44", "+10:00").text == "2024-10-16T22:47:44+10:00"
+    assert capture_when("2024-10-16T22:47:44+09:00", "+10:00").text == (
+        "2024-10-16T22:47:44+09:00")

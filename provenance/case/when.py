@@ -36,7 +36,7 @@ _WHEN = re.compile(
     (?:-(?P<month>\d{1,2})
       (?:-(?P<day>\d{1,2})
         (?:(?:T|\s+)(?P<hour>\d{1,2}):(?P<minute>\d{2})
-          (?::(?P<second>\d{2})(?P<fraction>[.,]\d{1,6})?)?
+          (?::(?P<second>\d{2})(?P<fraction>[.,]\d{1,9})?)?
           \s*(?P<offset>Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?
         )?
       )?
@@ -57,6 +57,38 @@ class When:
 
     def __str__(self) -> str:
         return f"~{self.text}" if self.approximate else self.text
+
+    @property
+    def local_only(self) -> bool:
+        """A clock time with no UTC offset: local time in a zone nobody recorded."""
+        return self.precision in ("minute", "second") and not self.utc_offset_known
+
+    def display(self) -> str:
+        """The date as recorded, at its own precision; a zoneless clock time says so.
+
+        Never an instant computed from it: "2024-10" stays "2024-10", and 22:47 with no
+        zone stays 22:47 rather than becoming its earliest UTC reading.
+        """
+        return f"{self} (local time, zone unknown)" if self.local_only else str(self)
+
+    def midpoint(self) -> datetime:
+        """The middle of the interval: the order key, since an earliest instant would put
+        "~2024-10-17" before a timestamp on the 16th just because it is vaguer."""
+        lo, hi = self._bounds()
+        return lo + (hi - lo) / 2
+
+    def order_key(self) -> tuple[datetime, datetime, datetime]:
+        lo, hi = self._bounds()
+        return lo + (hi - lo) / 2, hi, lo
+
+    def overlaps(self, other: When) -> bool:
+        """True when neither is certainly before the other: their order is uncertain."""
+        return not self.is_before(other) and not other.is_before(self)
+
+    def reading(self) -> dict[str, Any]:
+        """to_json() plus how to show it: for reports, never stored in an event."""
+        return {**self.to_json(), "display": self.display(),
+                "zone": "local time, zone unknown" if self.local_only else None}
 
     def earliest(self) -> datetime:
         """The earliest UTC instant this could mean."""
@@ -150,6 +182,26 @@ def parse_when(text: str, *, approximate: bool = False) -> When:
     )
 
 
+def capture_when(captured_at: str | None, captured_offset: str | None = None) -> When | None:
+    """An item's capture time as read: the recorded value, with an offset prov inferred
+    (captured_offset, from GPS time) applied only when the value itself has none.
+
+    None when there is no capture time or it cannot be read as a date.
+    """
+    if not captured_at:
+        return None
+    try:
+        when = parse_when(captured_at)
+    except BadInput:
+        return None
+    if when.local_only and captured_offset and re.fullmatch(r"[+-]\d{2}:\d{2}", captured_offset):
+        try:
+            return parse_when(when.text + captured_offset)
+        except BadInput:
+            return when
+    return when
+
+
 def when_from_exif(capture_time: str, offset: str | None = None) -> When:
     """A When from EXIF DateTimeOriginal ("2024:10:17 09:30:00") and OffsetTimeOriginal."""
     value = capture_time.strip().strip("\x00").strip()
@@ -195,12 +247,13 @@ def _interval(match: re.Match[str]) -> tuple[datetime, datetime, timedelta | Non
     hour = int(match["hour"] or 0)
     minute = int(match["minute"] or 0)
     second = int(match["second"] or 0)
+    fraction = (match["fraction"] or "")[1:]
     if not 1 <= month <= 12:
         raise ValueError(f"month {month} is not 1-12")
     if hour > 23 or minute > 59 or second > 59:
         raise ValueError(f"time {hour:02}:{minute:02}:{second:02} is not a clock time")
     try:
-        start = datetime(year, month, day, hour, minute, second)
+        start = datetime(year, month, day, hour, minute, second, int(fraction[:6].ljust(6, "0")))
     except ValueError:
         raise ValueError(f"{year:04}-{month:02} has no day {day}") from None
     precision = _precision(match)
@@ -208,6 +261,10 @@ def _interval(match: re.Match[str]) -> tuple[datetime, datetime, timedelta | Non
         end = _shift_date(year + 1, 1)
     elif precision == "month":
         end = _shift_date(year + month // 12, month % 12 + 1)
+    elif fraction:
+        # Sub-seconds are kept (EXIF SubSecTime): "44.9" is the tenth of a second it names,
+        # so of two photos a fraction of a second apart the later is never the earlier.
+        end = _shift(start, timedelta(microseconds=10 ** max(0, 6 - len(fraction))))
     else:
         step = {"day": timedelta(days=1), "minute": timedelta(minutes=1)}
         end = _shift(start, step.get(precision, timedelta(seconds=1)))

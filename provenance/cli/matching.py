@@ -51,9 +51,16 @@ def dupes(as_json: JsonOpt = False) -> None:
     if not families:
         typer.echo("no near-duplicate families")
     for f in families:
-        typer.echo(f"family of {f['size']}, earliest {short(f['earliest'])}"
-                   f" ({f['members'][0]['earliest_source']} {f['earliest_at']})")
+        first = f.get("earliest_when")
+        dated = f"{first['source']} {first['display']}" if first else "undated"
+        typer.echo(f"family of {f['size']}, earliest {short(f['earliest'])} ({dated})")
+        if f.get("order_uncertain"):
+            typer.echo("  order uncertain: " + ", ".join(short(s) for s in f["order_uncertain"])
+                       + " may be as early (their dates overlap)")
         for m in f["members"]:
             rel = m["relation_to_earliest"]
             how = f"  {evidence_line(rel)}" if rel else "  (earliest)"
-            typer.echo(f"  {short(m['sha256'])}  {m['kind']:<8} {m['file_name'] or '-':<30}{how}")
+            own = m.get("earliest_when")
+            dated = f"  [{own['source']} {own['display']}]" if own else "  [undated]"
+            typer.echo(f"  {short(m['sha256'])}  {m['kind']:<8} {m['file_name'] or '-':<30}{how}"
+                       f"{dated}")

@@ -5,35 +5,59 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from provenance.case.items import first_name_sql
+from provenance.case.when import When, capture_when, parse_when
+from provenance.errors import BadInput
 
 
-def _earliest(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
-    """Per item: (earliest UTC instant known, what says so) — capture, custody or sighting."""
-    from provenance.case.when import parse_when
-    from provenance.errors import BadInput
+@dataclass(frozen=True)
+class Evidence:
+    """The date that places one copy earliest, and what records it."""
 
-    out: dict[str, tuple[str, str]] = {}
+    when: When
+    source: str  # "capture time", "custody" or "first sighting"
+    shown: str | None = None  # the value as stored, when it differs from when.display()
 
-    def offer(sha: str, instant: str, source: str) -> None:
-        if sha not in out or instant < out[sha][0]:
-            out[sha] = (instant, source)
+    def to_json(self) -> dict[str, Any]:
+        reading = self.when.reading()
+        return {**reading, "display": self.shown or reading["display"], "source": self.source}
+
+
+def _earliest(conn: sqlite3.Connection) -> dict[str, Evidence]:
+    """Per item: its earliest dated fact (capture, custody or sighting), ordered as the
+    timeline orders, by the middle of each date's interval (When.order_key)."""
+    out: dict[str, Evidence] = {}
+
+    def offer(sha: str, when: When | None, source: str, shown: str | None = None) -> None:
+        if when is not None and (sha not in out or when.order_key() < out[sha].when.order_key()):
+            out[sha] = Evidence(when, source, shown)
 
     for sha, first in conn.execute("SELECT item, MIN(recorded_at) FROM sightings GROUP BY item"):
-        offer(sha, first.replace("Z", "+00:00"), "first sighting")
-    for sha, first in conn.execute(
-            "SELECT item, MIN(at_earliest) FROM custody WHERE at_earliest IS NOT NULL"
-            " GROUP BY item"):
-        offer(sha, first, "custody")
-    for sha, captured in conn.execute(
-            "SELECT sha256, captured_at FROM items WHERE captured_at IS NOT NULL"):
         try:
-            offer(sha, parse_when(captured).earliest().isoformat(), "capture time")
+            offer(sha, parse_when(first), "first sighting", first)
         except BadInput:
             continue
+    for sha, text, approximate in conn.execute(
+            "SELECT item, at_text, at_approximate FROM custody WHERE at_text IS NOT NULL"):
+        try:
+            offer(sha, parse_when(text, approximate=bool(approximate)), "custody")
+        except BadInput:
+            continue
+    for sha, captured, offset in conn.execute(
+            "SELECT sha256, captured_at, captured_offset FROM items"
+            " WHERE captured_at IS NOT NULL"):
+        when = capture_when(captured, offset)
+        inferred = when is not None and not when.local_only and capture_when(captured) != when
+        # Say so when the zone is prov's inference (GPS time), not the file's own record.
+        offer(sha, when, "capture time, zone inferred" if inferred else "capture time")
     return out
+
+
+def _key(evidence: Evidence | None) -> tuple[int, Any]:
+    return (0, evidence.when.order_key()) if evidence else (1, ())
 
 
 def families(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -67,7 +91,7 @@ def families(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             component.add(node)
             stack.extend(edges[node] - component)
         seen |= component
-        remaining = sorted(component, key=lambda s: (earliest.get(s, ("9999", ""))[0], s))
+        remaining = sorted(component, key=lambda s: (_key(earliest.get(s)), s))
         while remaining:
             root = remaining[0]
             members = [root] + [s for s in remaining[1:] if s in edges[root]]
@@ -75,12 +99,12 @@ def families(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             if len(members) < 2:
                 continue
             out.append(_family(conn, root, members, earliest, evidence))
-    out.sort(key=lambda f: f["earliest_at"] or "9999")
+    out.sort(key=lambda f: _key(earliest.get(f["earliest"])))
     return out
 
 
 def _family(conn: sqlite3.Connection, root: str, members: list[str],
-            earliest: dict[str, tuple[str, str]],
+            earliest: dict[str, Evidence],
             evidence: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
     rows = []
     for sha in members:
@@ -88,9 +112,18 @@ def _family(conn: sqlite3.Connection, root: str, members: list[str],
             f"SELECT kind, {first_name_sql()} AS file_name FROM items i WHERE sha256 = ?",
             (sha,)
         ).fetchone()
-        at, source = earliest.get(sha, (None, None))
+        dated = earliest.get(sha)
+        # earliest_at stays the interval's earliest UTC instant, as before; earliest_when
+        # carries the date as recorded, its precision and its whole interval.
         rows.append({"sha256": sha, "kind": item["kind"], "file_name": item["file_name"],
-                     "earliest_at": at, "earliest_source": source,
+                     "earliest_at": dated.when.earliest().isoformat() if dated else None,
+                     "earliest_source": dated.source if dated else None,
+                     "earliest_when": dated.to_json() if dated else None,
                      "relation_to_earliest": None if sha == root else evidence.get((sha, root))})
-    return {"earliest": root, "earliest_at": rows[0]["earliest_at"], "size": len(rows),
-            "members": rows}
+    first = earliest.get(root)
+    # A member whose date overlaps the first's (or is undated) may be as early: say so.
+    uncertain = [sha for sha in members[1:] if first is None or sha not in earliest
+                 or earliest[sha].when.overlaps(first.when)]
+    return {"earliest": root, "earliest_at": rows[0]["earliest_at"],
+            "earliest_when": rows[0]["earliest_when"], "order_uncertain": uncertain,
+            "size": len(rows), "members": rows}

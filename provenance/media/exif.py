@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 _heif_registered = False
@@ -34,6 +34,10 @@ _SKIP_RAW = {"JPEGThumbnail", "TIFFThumbnail", "EXIF MakerNote", "Image ExifOffs
 _EXIF_DATE = re.compile(r"^\s*(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
 _OFFSET = re.compile(r"^\s*([+-])(\d{2}):?(\d{2})\s*$")
 _MAX_RAW_VALUE = 2000
+# A camera writes a few hundred tags at most (maker notes included) in well under 64 KB,
+# which is all one JPEG APP1 segment holds; beyond these, tags are noise or an attack.
+_MAX_RAW_TAGS = 1000
+_MAX_RAW_TOTAL = 128_000
 
 
 def read_exif(data: bytes) -> tuple[dict[str, Any], dict[str, str], list[str]]:
@@ -60,14 +64,37 @@ def read_exif(data: bytes) -> tuple[dict[str, Any], dict[str, str], list[str]]:
         except Exception as exc2:  # noqa: BLE001
             warnings.append(f"EXIF unreadable ({type(exc2).__name__}: {exc2}); none recorded")
             return {}, {}, warnings
-    raw: dict[str, str] = {}
-    for name, tag in tags.items():
-        if name in _SKIP_RAW:
-            continue
-        text = _printable(tag)
-        raw[name] = text if len(text) <= _MAX_RAW_VALUE else text[:_MAX_RAW_VALUE] + "…"
+    raw = _capped_raw(tags, warnings)
     meta = normalise(tags, warnings)
     return meta, raw, warnings
+
+
+def _capped_raw(tags: dict[str, Any], warnings: list[str]) -> dict[str, str]:
+    """The raw tags as text, within _MAX_RAW_TAGS and _MAX_RAW_TOTAL characters.
+
+    Thousands of tags can point at one string, so a small file could otherwise become
+    megabytes of event payload. Standard tags are kept before maker notes; what is left
+    out is counted in a warning. Normalisation reads the parsed tags, not this copy.
+    """
+    raw: dict[str, str] = {}
+    total = dropped = dropped_chars = 0
+    names = [n for n in tags if n not in _SKIP_RAW]
+    names.sort(key=lambda n: n.startswith("MakerNote"))  # stable: file order otherwise
+    for name in names:
+        text = _printable(tags[name])
+        text = text if len(text) <= _MAX_RAW_VALUE else text[:_MAX_RAW_VALUE] + "…"
+        if len(raw) >= _MAX_RAW_TAGS or total + len(name) + len(text) > _MAX_RAW_TOTAL:
+            dropped += 1
+            dropped_chars += len(text)
+            continue
+        raw[name] = text
+        total += len(name) + len(text)
+    if dropped:
+        warnings.append(
+            f"EXIF has {len(names)} tags; {dropped} raw tags ({dropped_chars:,} characters)"
+            f" dropped to stay within {_MAX_RAW_TAGS} tags and {_MAX_RAW_TOTAL // 1000} KB of"
+            " raw metadata; the normalised fields were still read from all of them")
+    return raw
 
 
 def _printable(tag: Any) -> str:
@@ -154,11 +181,46 @@ def _capture_time(tags: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
                 tz = f"{om.group(1)}{om.group(2)}:{om.group(3)}"
                 iso += tz
                 result["captured_offset"] = tz
+                result["captured_offset_source"] = f"EXIF {offset.split()[-1]}"
             else:
                 warnings.append(f"EXIF offset {offset_text!r} is not a UTC offset; ignored")
+        if "captured_offset" not in result:
+            result.update(_offset_from_gps(tags, moment))
         result["captured_at"] = iso
         return result
     return {}
+
+
+# GPS time is UTC at the fix, which may be older than the shutter: a zone is inferred only
+# when the clock and GPS time differ by whole quarter hours to within this.
+_GPS_AGREEMENT = timedelta(minutes=2)
+
+
+def _offset_from_gps(tags: dict[str, Any], local: datetime) -> dict[str, Any]:
+    """The UTC offset implied by GPS date and time, for a clock time with none, or {}.
+
+    The capture time itself stays as recorded (local, no zone); the offset is kept beside
+    it with its source, so a reader knows prov inferred it.
+    """
+    date, stamp = _text(tags, "GPS GPSDate"), tags.get("GPS GPSTimeStamp")
+    if not date or stamp is None:
+        return {}
+    try:
+        h, m, sec = (_number(v) for v in list(stamp.values)[:3])
+        day = datetime.strptime(date.strip()[:10], "%Y:%m:%d")
+        utc = day + timedelta(hours=h, minutes=m, seconds=sec)
+    except (TypeError, ValueError, ZeroDivisionError, AttributeError, OverflowError):
+        return {}
+    diff = local - utc
+    quarters = round(diff / timedelta(minutes=15))
+    offset = timedelta(minutes=15 * quarters)
+    if abs(diff - offset) > _GPS_AGREEMENT or abs(offset) > timedelta(hours=14):
+        return {}
+    minutes = abs(quarters) * 15
+    tz = f"{'-' if quarters < 0 else '+'}{minutes // 60:02}:{minutes % 60:02}"
+    return {"captured_offset": tz, "captured_offset_source":
+            f"inferred from GPS time (GPSDate {date.strip()[:10]}, GPSTimeStamp"
+            f" {utc:%H:%M:%S} UTC, {abs(diff - offset).total_seconds():g} s from the clock)"}
 
 
 def _gps(tags: dict[str, Any], warnings: list[str]) -> dict[str, Any]:

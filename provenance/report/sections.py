@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from provenance.case.when import capture_when
+
 # Normalised metadata in the order an examiner reads it; other keys follow, sorted.
 META_ORDER = (
     ("captured_at", "captured"),
     ("captured_offset", "capture UTC offset"),
+    ("captured_offset_source", "UTC offset from"),
     ("make", "camera make"),
     ("model", "camera model"),
     ("software", "software"),
@@ -52,9 +55,26 @@ def identity_rows(it: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def meta_value(meta: dict[str, Any], key: str) -> str:
+    """One metadata value as shown: the capture time as recorded, saying when its zone is
+    unknown (it is never converted) or was inferred by prov."""
+    value = meta[key]
+    if key != "captured_at":
+        return str(value)
+    when = capture_when(str(value))
+    if when is None or not when.local_only:
+        return str(value)
+    offset = meta.get("captured_offset")
+    if offset and capture_when(str(value), str(offset)) != when:
+        source = meta.get("captured_offset_source") or "inferred by prov"
+        return f"{value} (local time; zone {offset} {source})"
+    return when.display()
+
+
 def metadata_rows(it: dict[str, Any]) -> list[tuple[str, str]]:
     meta = it.get("metadata") or {}
-    rows = [(label, str(meta[key])) for key, label in META_ORDER if meta.get(key) is not None]
+    rows = [(label, meta_value(meta, key)) for key, label in META_ORDER
+            if meta.get(key) is not None]
     known = {key for key, _ in META_ORDER}
     for key in sorted(meta):
         value = meta[key]
@@ -81,11 +101,19 @@ def custody_lines(it: dict[str, Any]) -> tuple[list[str], list[str]]:
     if not custody:
         return [], []
     if isinstance(custody, dict):
-        entries = [describe(e) for e in custody.get("timeline", [])]
+        entries = [timeline_line(e) for e in custody.get("timeline", [])]
         flags = [f.get("message", str(f)) if isinstance(f, dict) else str(f)
                  for f in custody.get("flags", [])]
         return entries, flags
     return [describe(e) for e in custody], []
+
+
+def timeline_line(entry: Any) -> str:
+    """A timeline entry as one line, with "order uncertain" when its date overlaps others'."""
+    line = describe(entry)
+    if isinstance(entry, dict) and entry.get("order_note"):
+        line += f"  ({entry['order_note']})"
+    return line
 
 
 def claim_blocks(it: dict[str, Any]) -> list[tuple[str, list[str]]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provenance.report.sections import META_ORDER
+from provenance.report.sections import META_ORDER, meta_value, timeline_line
 
 
 def _line(label: str, value: Any) -> str:
@@ -24,7 +24,8 @@ def render_show(doc: dict[str, Any]) -> str:
               + ("" if doc["stored"] else "  (referenced, not copied)"))
     )
     meta = doc.get("metadata") or {}
-    shown = [(label, meta[key]) for key, label in META_ORDER if meta.get(key) is not None]
+    shown = [(label, meta_value(meta, key)) for key, label in META_ORDER
+             if meta.get(key) is not None]
     out.append("")
     out.append("metadata (from the file itself)")
     if shown:
@@ -65,7 +66,7 @@ def _render_custody(custody: Any) -> list[str]:
         return out
     entries = custody.get("timeline", []) if isinstance(custody, dict) else custody
     for c in entries:
-        out.append("  " + (c.get("summary") or str(c)))
+        out.append("  " + timeline_line(c))
     for flag in (custody.get("flags", []) if isinstance(custody, dict) else []):
         out.append(f"  ! {flag.get('message', flag) if isinstance(flag, dict) else flag}")
     return out

@@ -6,6 +6,7 @@ PyAV is imported inside the functions so that `prov --help` stays instant.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,11 +58,13 @@ def video_metadata(path: str | Path) -> dict[str, Any]:
             if captured_at:
                 source = key
                 break
+        offset_source = _offset_source(captured_at, source)
         position = next((p for k in _LOCATION_KEYS if (p := parse_iso6709(tags.get(k)))), None)
         audio = [s for s in container.streams.audio]
         return {
             "captured_at": captured_at,
             "captured_at_source": source,
+            "captured_offset_source": offset_source,
             "gps_latitude": position[0] if position else None,
             "gps_longitude": position[1] if position else None,
             "gps_altitude": position[2] if position else None,
@@ -225,5 +228,13 @@ def _raw_tags(container: InputContainer) -> dict[str, Any]:
     }
 
 
-
-
+def _offset_source(captured_at: str | None, source: str | None) -> str | None:
+    """Where the capture time's UTC offset comes from, or None when it has none (local
+    time, zone unknown: never converted)."""
+    if not captured_at or not re.search(r"[+-]\d{2}:\d{2}$", captured_at):
+        return None
+    if source == "creation_time":
+        # The MP4/QuickTime creation time is UTC by definition (some cameras write local
+        # time there regardless: the source says which tag to doubt).
+        return "container creation_time (UTC by the MP4/QuickTime definition)"
+    return f"container tag {source}"
