@@ -285,6 +285,7 @@ def _merge(conn: sqlite3.Connection, bundle: Bundle, summary: ImportSummary,
                     log.record(conn, "item.stored", {"sha256": sha, "from_bundle": {
                         "database_id": source_db, "head": manifest["head"]}}, by=by, item=sha)
                     held[sha] = True
+                    summary.events_recorded += 1
                 continue
             data["stored"] = sha in staged
             if sha in staged:
@@ -367,12 +368,9 @@ def _already_imported(conn: sqlite3.Connection, source_db: str) -> dict[int, int
 
 def _imported_claims(conn: sqlite3.Connection, done: dict[int, int]) -> dict[int, str]:
     """Source claim id -> item, for the claims an earlier import brought."""
-    out: dict[int, str] = {}
-    for source, ours in done.items():
-        row = conn.execute("SELECT item FROM claims WHERE id = ?", (ours,)).fetchone()
-        if row is not None:
-            out[source] = str(row[0])
-    return out
+    source_of = {ours: source for source, ours in done.items()}
+    return {source_of[row[0]]: str(row[1])
+            for row in conn.execute("SELECT id, item FROM claims") if row[0] in source_of}
 
 
 def _held(conn: sqlite3.Connection, shas: list[str]) -> dict[str, bool]:

@@ -777,3 +777,18 @@ def test_copy_of_ready_made_parts_is_importable(sender, target, tmp_path):
     result = invoke(target, "import", str(again), "--public-key", f"{sender.key}.pub", by="bob")
     assert result.exit_code == 0, result.output
     assert invoke(target, "verify").exit_code == 0
+
+
+def test_a_fault_during_the_merge_leaves_no_original_behind(sender, target, tmp_path):
+    """All or nothing on disk too: the originals placed for an import go if its transaction
+    fails (here the receiver's database fails the first custody row the merge writes)."""
+    import sqlite3
+
+    conn = sqlite3.connect(target)
+    conn.execute("CREATE TRIGGER fault BEFORE INSERT ON custody BEGIN SELECT no_such(); END")
+    conn.close()
+    result = invoke(target, "import", str(sender.signed), "--public-key", f"{sender.key}.pub",
+                    by="bob")
+    assert result.exit_code == 1 and "no such function" in result.stderr, result.output
+    assert invoke(target, "log", "--json").json() == []
+    assert store_files(target) == []
