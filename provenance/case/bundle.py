@@ -6,25 +6,27 @@ import hashlib
 import json
 import os
 import sqlite3
-import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from provenance.case import actors
+from provenance.case.bundle_events import ACTOR_KEYS, CHECKS, CLAIM_KEYS, check_events
+from provenance.case.bundle_originals import discard, stage_originals
+from provenance.case.bundle_read import CHUNK, FORMAT, Bundle, read_bundle, refuse
 from provenance.case.when import parse_when
-from provenance.errors import BadInput, UsageProblem
+from provenance.errors import Ambiguous, BadInput, NotFound, UsageProblem
 from provenance.ledger import checkpoint as checkpoints
 from provenance.ledger import log
-from provenance.ledger.db import database_id, now_utc
+from provenance.ledger.db import database_id, now_utc, transaction
 from provenance.ledger.evidence import EvidenceStore
 
-FORMAT = "prov-bundle/1"
-CHUNK = 1 << 20
-# Keys in event data that name an actor, and those that name a claim: ids are
-# local to a database, so they are translated on import.
-ACTOR_KEYS = ("from_actor", "to_actor", "asserted_by", "claimant")
-CLAIM_KEYS = ("claim",)
+# (path of a staged original, its kind, its MIME type) -> None, or BadInput when prov would
+# not take the picture in (`prov add`'s pixel limits): given by a layer that decodes media.
+PixelCheck = Callable[[Path, str, str], None]
 
 
 @dataclass
@@ -50,174 +52,118 @@ def _case_items(conn: sqlite3.Connection, case: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+@contextmanager
+def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """One read transaction: the items, events and head bundled are of one moment."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
 def write_bundle(
     conn: sqlite3.Connection, case: str, out: Path, *, by: str, key_file: Path | None = None
 ) -> BundleSummary:
-    """Write `out` (a zip): the case's originals, its events, the chain proving them, a manifest."""
-    items = _case_items(conn, case)
-    if not items:
-        raise UsageProblem(f"no items in case {case!r}: `prov list --case` shows a case's items")
-    chain = log.check_chain(conn)
-    if chain.problems:
-        raise BadInput(case, "the log does not verify, so it cannot be bundled: " +
-                       chain.problems[0])
-    wanted = set(items)
-    rows = conn.execute("SELECT * FROM events ORDER BY seq").fetchall()
-    included: list[sqlite3.Row] = []
-    actor_ids: set[int] = set()
-    for row in rows:
-        body = json.loads(row["payload"])
-        data = body["data"]
-        if row["item"] in wanted:
-            if body["type"] == "near_duplicate.found" and data.get("other") not in wanted:
-                continue
-            included.append(row)
-            actor_ids.update(int(data[k]) for k in ACTOR_KEYS if data.get(k) is not None)
-    actor_rows = [r for r in rows if r["type"] == "actor.created" and r["seq"] in actor_ids]
-    included = sorted(included + actor_rows, key=lambda r: r["seq"])
-
-    store = EvidenceStore.beside(conn)
-    checkpoint = checkpoints.make(conn, by=by, key_file=key_file)
-    manifest_items = []
-    tmp = out.with_name(f".{out.name}.partial")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    """Write `out` (a zip): the case's originals, its events, the chain proving them, and a
+    manifest (signed with `key_file`) listing the items and the exact events included."""
+    with _snapshot(conn):
+        items = _case_items(conn, case)
+        if not items:
+            raise UsageProblem(f"no items in case {case!r}: `prov list --case` shows a case's"
+                               " items")
+        chain = log.check_chain(conn)
+        if chain.problems:
+            raise BadInput(case, "the log does not verify, so it cannot be bundled: " +
+                           chain.problems[0])
+        included = _included(conn, set(items))
+        store = EvidenceStore.beside(conn)
+        entries = []
         for sha in items:
-            item = conn.execute("SELECT size, md5, stored FROM items WHERE sha256 = ?",
-                                (sha,)).fetchone()
-            entry = {"sha256": sha, "size": item["size"], "md5": item["md5"], "original": None}
-            source = store.path_of(sha)
-            if item["stored"] and source.exists():
-                name = f"originals/{sha}"
-                zf.write(source, name, compress_type=zipfile.ZIP_STORED)
-                entry["original"] = name
-            manifest_items.append(entry)
-        zf.writestr("events.jsonl", "".join(r["payload"] + "\n" for r in included))
-        zf.writestr("chain.jsonl", "".join(
-            json.dumps([r["seq"], r["leaf_hash"], r["chain_hash"]]) + "\n" for r in rows))
-        zf.writestr("checkpoint.json", json.dumps(checkpoint, indent=2))
-        manifest = {
+            row = conn.execute("SELECT size, md5, stored FROM items WHERE sha256 = ?",
+                               (sha,)).fetchone()
+            original = f"originals/{sha}" if row["stored"] else None
+            if original and not store.path_of(sha).is_file():
+                raise BadInput(sha, f"refused: its stored original is missing from"
+                               f" {store.path_of(sha)}, so case {case!r} cannot be bundled whole"
+                               " (`prov verify` reports the store)")
+            entries.append({"sha256": sha, "size": row["size"], "md5": row["md5"],
+                            "original": original})
+        checkpoint = checkpoints.make(conn, by=by, key_file=key_file)
+        manifest: dict[str, Any] = {
             "format": FORMAT,
             "case": case,
             "database_id": database_id(conn),
             "created_at": now_utc(),
             "created_by": by,
             "events_included": len(included),
-            "log_events": len(rows),
+            "log_events": checkpoint["events"],
             "head": checkpoint["head"],
-            "items": manifest_items,
+            "items": entries,
+            "events": [[r["seq"], r["leaf_hash"]] for r in included],
         }
-        zf.writestr("manifest.json", json.dumps(manifest, indent=2))
-    os.replace(tmp, out)
-    return BundleSummary(str(out), case, len(items),
-                         sum(1 for i in manifest_items if i["original"]), len(included),
-                         checkpoint["head"], "signature" in checkpoint)
-
-
-# ------------------------------------------------------------------ reading
-
-
-@dataclass
-class Bundle:
-    manifest: dict[str, Any]
-    checkpoint: dict[str, Any]
-    events: list[dict[str, Any]]
-    warnings: list[str] = field(default_factory=list)
-
-
-_ALLOWED = {"manifest.json", "events.jsonl", "chain.jsonl", "checkpoint.json"}
-
-
-def _safe_names(zf: zipfile.ZipFile, subject: str) -> None:
-    """Refuse path traversal and anything a bundle should not hold."""
-    for info in zf.infolist():
-        name = info.filename
-        pure = PurePosixPath(name)
-        if (name.startswith("/") or "\\" in name or ".." in pure.parts or ":" in name
-                or info.is_dir()):
-            raise BadInput(subject, f"refused: unsafe path {name!r} in the archive")
-        if name in _ALLOWED:
-            continue
-        if len(pure.parts) == 2 and pure.parts[0] == "originals" and len(pure.parts[1]) == 64:
-            continue
-        raise BadInput(subject, f"refused: unexpected member {name!r} in the archive")
-
-
-def read_bundle(path: Path, public_key: Path | None = None) -> Bundle:
-    """Open and fully check a bundle: paths, hashes, the chain, the signature."""
-    subject = str(path)
-    try:
-        zf = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise BadInput(subject, f"not a readable bundle ({exc})") from None
-    with zf:
-        _safe_names(zf, subject)
+        if key_file is not None:
+            manifest = checkpoints.sign(manifest, key_file)
+        tmp = out.with_name(f".{out.name}.partial")
         try:
-            manifest = json.loads(zf.read("manifest.json"))
-            checkpoint = json.loads(zf.read("checkpoint.json"))
-            events_text = zf.read("events.jsonl").decode("utf-8")
-            chain_rows = [json.loads(line) for line in
-                          zf.read("chain.jsonl").decode("utf-8").splitlines() if line]
-        except (KeyError, ValueError) as exc:
-            raise BadInput(subject, f"refused: incomplete or malformed bundle ({exc})") from None
-        if manifest.get("format") != FORMAT:
-            raise BadInput(subject, f"refused: unknown bundle format {manifest.get('format')!r}")
-        payloads = [line for line in events_text.splitlines() if line]
-        _check_chain(subject, manifest, checkpoint, chain_rows, payloads)
-        warnings = _check_signature(subject, checkpoint, public_key)
-        for entry in manifest["items"]:
-            if entry.get("original") is None:
-                continue
-            if entry["original"] != f"originals/{entry['sha256']}":
-                raise BadInput(subject, f"refused: manifest entry {entry['sha256']} is misnamed")
-            digest = hashlib.sha256()
-            with zf.open(entry["original"]) as fh:
-                while chunk := fh.read(CHUNK):
-                    digest.update(chunk)
-            if digest.hexdigest() != entry["sha256"]:
-                raise BadInput(subject, f"refused: hash mismatch for {entry['original']}"
-                               " (the original was altered after bundling)")
-    events = [json.loads(p) for p in payloads]
-    return Bundle(manifest, checkpoint, events, warnings)
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                for entry in entries:
+                    if entry["original"]:
+                        _write_original(zf, store, entry)
+                zf.writestr("events.jsonl", "".join(r["payload"] + "\n" for r in included))
+                with zf.open("chain.jsonl", "w") as fh:
+                    for r in conn.execute("SELECT seq, leaf_hash, chain_hash FROM events"
+                                          " WHERE seq <= ? ORDER BY seq", (checkpoint["events"],)):
+                        fh.write((json.dumps([r[0], r[1], r[2]]) + "\n").encode("ascii"))
+                zf.writestr("checkpoint.json", json.dumps(checkpoint, indent=2))
+                zf.writestr("manifest.json", json.dumps(manifest, indent=2))
+            os.replace(tmp, out)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return BundleSummary(str(out), case, len(items), sum(1 for e in entries if e["original"]),
+                         len(included), checkpoint["head"], "signature" in manifest)
 
 
-def _check_chain(subject: str, manifest: dict[str, Any], checkpoint: dict[str, Any],
-                 chain_rows: list[list[Any]], payloads: list[str]) -> None:
-    """Recompute the source log's chain from its genesis; every included event must be in it."""
-    previous = log.genesis(manifest["database_id"])
-    leaves: dict[int, str] = {}
-    for expected, row in enumerate(chain_rows, start=1):
-        seq, leaf, chain = row
-        if seq != expected or log.chain_hash(previous, leaf) != chain:
-            raise BadInput(subject, f"refused: the bundle's log does not verify at event {seq}")
-        leaves[seq] = leaf
-        previous = chain
-    if previous != manifest["head"] or previous != checkpoint.get("head"):
-        raise BadInput(subject, "refused: the bundle's log does not end at its recorded head")
-    if checkpoint.get("database_id") != manifest["database_id"]:
-        raise BadInput(subject, "refused: checkpoint and manifest name different databases")
-    for payload in payloads:
-        try:
-            body = json.loads(payload)
-            seq = int(body["seq"])
-        except (ValueError, KeyError, TypeError):
-            raise BadInput(subject, "refused: an event in the bundle is unreadable") from None
-        if leaves.get(seq) != log.leaf_hash(payload):
-            raise BadInput(subject, f"refused: event {seq} in the bundle does not match its log"
-                           " (edited after bundling)")
+def _included(conn: sqlite3.Connection, wanted: set[str]) -> list[sqlite3.Row]:
+    """The case's events, and the creation of every actor they name, in log order."""
+    included: list[sqlite3.Row] = []
+    actor_ids: set[int] = set()
+    for row in conn.execute("SELECT * FROM events ORDER BY seq"):
+        if row["item"] not in wanted:
+            continue
+        body = json.loads(row["payload"])
+        data = body["data"]
+        if body["type"] == "near_duplicate.found" and data.get("other") not in wanted:
+            continue
+        if body["type"] not in CHECKS:
+            raise BadInput(row["item"], f"refused: event {row['seq']} is of type"
+                           f" {body['type']!r}, which bundles cannot carry yet")
+        included.append(row)
+        actor_ids.update(int(data[k]) for k in ACTOR_KEYS if data.get(k) is not None)
+    if actor_ids:
+        marks = ", ".join("?" for _ in actor_ids)
+        included += conn.execute(f"SELECT * FROM events WHERE type = 'actor.created' AND seq IN"
+                                 f" ({marks})", sorted(actor_ids)).fetchall()
+    return sorted(included, key=lambda r: r["seq"])
 
 
-def _check_signature(subject: str, checkpoint: dict[str, Any],
-                     public_key: Path | None) -> list[str]:
-    signature = checkpoint.get("signature")
-    if public_key is None:
-        return ["bundle is signed, but the signature was not checked: pass --public-key"] \
-            if signature else []
-    valid = checkpoints.verify_signature(checkpoint, public_key)
-    if valid is None:
-        raise BadInput(subject, "refused: the bundle is not signed, but a public key was given")
-    if not valid:
-        raise BadInput(subject, "refused: the bundle's signature does not verify")
-    return []
+def _write_original(zf: zipfile.ZipFile, store: EvidenceStore, entry: dict[str, Any]) -> None:
+    """Copy a stored original in as it is (not deflated), re-hashing it on the way: a damaged
+    copy is refused here rather than by the receiver."""
+    sha = entry["sha256"]
+    info = zipfile.ZipInfo(entry["original"], date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED
+    info.file_size = entry["size"]
+    digest = hashlib.sha256()
+    big = entry["size"] >= zipfile.ZIP64_LIMIT
+    with open(store.path_of(sha), "rb") as src, zf.open(info, "w", force_zip64=big) as dst:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+            dst.write(chunk)
+    if digest.hexdigest() != sha:
+        raise BadInput(sha, f"refused: its stored original {store.path_of(sha)} has been"
+                       " modified, so it cannot be bundled (`prov verify` reports the store)")
 
 
 # ------------------------------------------------------------------ importing
@@ -231,7 +177,11 @@ class ImportSummary:
     known_items: int = 0
     events_recorded: int = 0
     events_skipped: int = 0
+    # "verified" (with the key given), or "not checked" (imported with --unsigned)
+    signature: str = "not checked"
+    signer: str | None = None
     warnings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -242,87 +192,168 @@ def import_bundle(
     path: Path,
     *,
     by: str,
+    check_pixels: PixelCheck,
     public_key: Path | None = None,
+    unsigned: bool = False,
     received_from: str | None = None,
 ) -> ImportSummary:
-    """Check a bundle completely, then merge it in one transaction: all of it or nothing.
+    """Check a bundle completely, then merge it in one transaction: all of it or nothing,
+    in the log and in the store.
 
     Every event keeps its original recorder and time (`imported_from`); originals are
     copied into the store under their hash; the hand-over is recorded as a `received`
     custody event from `received_from` (else the bundle's creator). Importing the same
     bundle twice records nothing the second time.
     """
-    from provenance.case import actors
-    from provenance.ledger.db import transaction
+    if received_from is not None and not received_from.strip():
+        raise UsageProblem("--from needs a name: who handed the bundle over")
+    with read_bundle(path, public_key=public_key, unsigned=unsigned) as bundle:
+        source_db = bundle.manifest["database_id"]
+        if source_db == database_id(conn):
+            raise UsageProblem(f"{path} was bundled from this very database; nothing to import")
+        done = _already_imported(conn, source_db)
+        check_events(bundle, _imported_claims(conn, done))
+        summary = ImportSummary(str(path), bundle.manifest["case"],
+                                signature="verified" if bundle.authenticated else "not checked",
+                                signer=bundle.signer, warnings=list(bundle.warnings))
+        store = EvidenceStore.beside(conn)
+        held = _held(conn, list(bundle.items))
+        staged = stage_originals(bundle, store, keep={s for s in bundle.items if not held.get(s)})
+        placed: list[Path] = []
+        try:
+            registrations = {ev.item: ev.data for ev in bundle.events
+                             if ev.type == "item.registered"}
+            for sha, file in staged.items():
+                reg = registrations[sha]
+                try:
+                    check_pixels(Path(file), str(reg["kind"]), str(reg["mime"]))
+                except BadInput as exc:
+                    raise refuse(bundle.subject, f"original {sha} ({reg['kind']}):"
+                                 f" {exc.reason}") from None
+            with transaction(conn):
+                _merge(conn, bundle, summary, done, held, staged, placed, store, by=by,
+                       received_from=received_from)
+        except BaseException:
+            # All or nothing on disk too: originals placed for this import go with it.
+            discard(placed)
+            raise
+        finally:
+            discard(staged.values())
+    return summary
 
-    bundle = read_bundle(path, public_key)
+
+def _merge(conn: sqlite3.Connection, bundle: Bundle, summary: ImportSummary,
+           done: dict[int, int], held: dict[str, bool], staged: dict[str, str],
+           placed: list[Path], store: EvidenceStore, *, by: str,
+           received_from: str | None) -> None:
     manifest = bundle.manifest
     source_db = manifest["database_id"]
-    if source_db == database_id(conn):
-        raise UsageProblem(f"{path} was bundled from this very database; nothing to import")
-    summary = ImportSummary(str(path), manifest["case"], warnings=list(bundle.warnings))
-    originals = {e["sha256"]: e["original"] for e in manifest["items"]}
-    store = EvidenceStore.beside(conn)
-    done = _already_imported(conn, source_db)
-    sender_name = received_from or manifest["created_by"]
-    with transaction(conn), zipfile.ZipFile(path) as zf:
-        actor_map: dict[int, int] = {}
-        claim_map: dict[int, int] = {}
-        notices: list[str] = []
-        for ev in bundle.events:
-            seq, kind, data = ev["seq"], ev["type"], dict(ev["data"])
-            if kind == "actor.created":
-                try:
-                    actor_map[seq] = actors.find(conn, data["name"]).id
-                except UsageProblem:
-                    actor_map[seq] = actors.create(conn, data["name"], by=by, kind=data["kind"],
-                                                   url=data.get("url"), note=data.get("note")).id
+    actor_map: dict[int, int] = {}
+    claim_map: dict[int, int] = {}
+    # Again inside the write lock: another `prov add` may have registered one meanwhile.
+    held.update(_held(conn, list(bundle.items)))
+
+    def place(sha: str) -> None:
+        target = store.path_of(sha)
+        existed = target.exists()
+        store.adopt(staged.pop(sha), sha)
+        if not existed:
+            placed.append(target)
+
+    for ev in bundle.events:
+        origin = {"database_id": source_db, "seq": ev.seq, "recorded_by": ev.recorded_by,
+                  "recorded_at": ev.recorded_at, "bundle_head": manifest["head"]}
+        if ev.type == "actor.created":
+            actor_map[ev.seq] = (done[ev.seq] if ev.seq in done
+                                 else _actor_for(conn, ev.data["name"], by=by,
+                                                 notices=summary.notices, origin=origin,
+                                                 data=ev.data))
+            continue
+        if ev.seq in done:
+            summary.events_skipped += 1
+            if ev.type == "claim.recorded":
+                claim_map[ev.seq] = done[ev.seq]
+            continue
+        data = dict(ev.data)
+        sha = str(ev.item)
+        if ev.type == "item.registered":
+            if sha in held:
+                summary.known_items += 1
+                if not held[sha] and sha in staged:
+                    # Held as a reference only: the bundle brings the bytes themselves.
+                    place(sha)
+                    log.record(conn, "item.stored", {"sha256": sha, "from_bundle": {
+                        "database_id": source_db, "head": manifest["head"]}}, by=by, item=sha)
+                    held[sha] = True
+                    summary.events_recorded += 1
                 continue
-            if seq in done:
-                summary.events_skipped += 1
-                if kind == "claim.recorded":
-                    claim_map[seq] = done[seq]
-                continue
-            origin = {"database_id": source_db, "seq": seq, "recorded_by": ev["recorded_by"],
-                      "recorded_at": ev["recorded_at"], "bundle_head": manifest["head"]}
-            if kind == "item.registered":
-                if conn.execute("SELECT 1 FROM items WHERE sha256 = ?",
-                                (data["sha256"],)).fetchone():
-                    summary.known_items += 1
-                    continue
-                member = originals.get(data["sha256"])
-                data["stored"] = member is not None
-                if member is not None:
-                    _extract(zf, member, store, data["sha256"])
-                summary.new_items += 1
-            elif kind == "item.stored":
-                continue
-            for key in ACTOR_KEYS:
-                if data.get(key) is not None:
-                    data[key] = actor_map[int(data[key])]
-            for key in CLAIM_KEYS:
-                if data.get(key) is not None:
-                    data[key] = claim_map[int(data[key])]
-            data["imported_from"] = origin
-            recorded = log.record(conn, kind, data, by=by, item=ev["item"])
-            if kind == "claim.recorded":
-                claim_map[seq] = recorded.seq
-            summary.events_recorded += 1
-        if summary.events_recorded == 0:
-            summary.warnings.append("everything in this bundle was already imported; nothing new")
-            return summary
-        sender = actors.resolve_or_create(conn, sender_name, by=by, notices=notices)
-        receiver = actors.resolve_or_create(conn, by, by=by, notices=notices)
-        for sha in originals:
-            log.record(conn, "custody.recorded", {
-                "action": "received", "from_actor": sender.id, "to_actor": receiver.id,
-                "asserted_by": None, "at": parse_when(now_utc()).to_json(), "url": None,
-                "note": f"imported from bundle {path.name} (case {manifest['case']!r},"
-                        f" source log head {manifest['head'][:16]}…)",
-                "imported_bundle": {"database_id": source_db, "head": manifest["head"]},
-            }, by=by, item=sha)
-        summary.warnings.extend(notices)
-    return summary
+            data["stored"] = sha in staged
+            if sha in staged:
+                place(sha)
+            summary.new_items += 1
+        elif ev.type == "item.stored":
+            continue  # whether the receiver stores it depends on the bundle, not the source
+        elif ev.type == "sighting.recorded":
+            # The sender's path means nothing on this machine: kept, never followed.
+            at_source = data.pop("path", None)
+            data["path"] = None
+            if at_source is not None:
+                data["path_at_source"] = at_source
+        for key in ACTOR_KEYS:
+            if data.get(key) is not None:
+                data[key] = actor_map[int(data[key])]
+        for key in CLAIM_KEYS:
+            if data.get(key) is not None:
+                data[key] = claim_map[int(data[key])]
+        data["imported_from"] = origin
+        recorded = log.record(conn, ev.type, data, by=by, item=ev.item)
+        if ev.type == "claim.recorded":
+            claim_map[ev.seq] = recorded.seq
+        summary.events_recorded += 1
+    if summary.events_recorded == 0:
+        summary.warnings.append("everything in this bundle was already imported; nothing new")
+        return
+    sender = _actor_for(conn, received_from or manifest["created_by"], by=by,
+                        notices=summary.notices)
+    receiver = _actor_for(conn, by, by=by, notices=summary.notices)
+    for sha in bundle.items:
+        log.record(conn, "custody.recorded", {
+            "action": "received", "from_actor": sender, "to_actor": receiver,
+            "asserted_by": None, "at": parse_when(now_utc()).to_json(), "url": None,
+            "note": f"imported from bundle {bundle.path.name} (case {manifest['case']!r},"
+                    f" source log head {manifest['head'][:16]}…)",
+            "imported_bundle": {"database_id": source_db, "head": manifest["head"],
+                                "signature": summary.signature, "signer": summary.signer},
+        }, by=by, item=sha)
+
+
+def _actor_for(conn: sqlite3.Connection, name: str, *, by: str, notices: list[str],
+               origin: dict[str, Any] | None = None, data: dict[str, Any] | None = None) -> int:
+    """The actor of this exact name (case aside), else a new one: never refused for a
+    similar name. A new actor whose name resembles others gets a notice, for the
+    investigator to merge them if they are one."""
+    wanted = " ".join(name.split())
+    row = conn.execute("SELECT id FROM actors WHERE name = ? COLLATE NOCASE",
+                       (wanted,)).fetchone()
+    if row is not None:
+        return int(row[0])
+    try:
+        actors.find(conn, wanted)
+        similar: list[str] = []
+    except Ambiguous as exc:
+        similar = exc.candidates
+    except NotFound:
+        similar = []
+    fields: dict[str, Any] = {"name": wanted, "kind": "unknown", "url": None, "note": None}
+    if data is not None:
+        fields.update({k: data.get(k) for k in ("kind", "url", "note")})
+    if origin is not None:
+        fields["imported_from"] = origin
+    created = log.record(conn, "actor.created", fields, by=by).seq
+    if similar:
+        notices.append(f"new actor {wanted!r} looks like {', '.join(similar)}: if they are one"
+                       " and the same, merge them (`prov actor merge`)")
+    return created
 
 
 def _already_imported(conn: sqlite3.Connection, source_db: str) -> dict[int, int]:
@@ -335,12 +366,18 @@ def _already_imported(conn: sqlite3.Connection, source_db: str) -> dict[int, int
     return {int(r[1]): int(r[0]) for r in rows}
 
 
-def _extract(zf: zipfile.ZipFile, member: str, store: EvidenceStore, sha: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".bundle-")
-    try:
-        with os.fdopen(fd, "wb") as out, zf.open(member) as src:
-            while chunk := src.read(CHUNK):
-                out.write(chunk)
-        store.put(tmp, sha)
-    finally:
-        os.unlink(tmp)
+def _imported_claims(conn: sqlite3.Connection, done: dict[int, int]) -> dict[int, str]:
+    """Source claim id -> item, for the claims an earlier import brought."""
+    source_of = {ours: source for source, ours in done.items()}
+    return {source_of[row[0]]: str(row[1])
+            for row in conn.execute("SELECT id, item FROM claims") if row[0] in source_of}
+
+
+def _held(conn: sqlite3.Connection, shas: list[str]) -> dict[str, bool]:
+    """Of these items, those the receiver holds, and whether it stores their originals."""
+    held: dict[str, bool] = {}
+    for sha in shas:
+        row = conn.execute("SELECT stored FROM items WHERE sha256 = ?", (sha,)).fetchone()
+        if row is not None:
+            held[sha] = bool(row[0])
+    return held

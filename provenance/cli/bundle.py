@@ -40,23 +40,35 @@ def import_(
     public_key: Annotated[
         Path | None, typer.Option(help="The sender's Ed25519 public key, to check the signature.")
     ] = None,
+    unsigned: Annotated[
+        bool, typer.Option("--unsigned", help="Import without checking who wrote the bundle"
+                           " (an unsigned bundle, or no key at hand).")
+    ] = False,
     from_: Annotated[
         str | None,
         typer.Option("--from", help="Who handed it over (default: the bundle's creator)."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check a bundle (paths, hashes, chain, signature) and merge it; all or nothing."""
+    """Check a bundle (signature, members, chain, events, originals) and merge it; all or
+    nothing."""
     from provenance.case import bundle as core
+    from provenance.ingest.pixels import check_pixels
 
     conn = GLOBALS.open()
     summary = core.import_bundle(conn, path, by=GLOBALS.investigator, public_key=public_key,
-                                 received_from=from_)
+                                 unsigned=unsigned, received_from=from_,
+                                 check_pixels=check_pixels)
     if as_json:
         emit_json(summary.to_json())
         return
     for warning in summary.warnings:
         err(f"warning: {warning}")
+    for notice in summary.notices:
+        err(f"notice: {notice}")
+    signed = (f"signature verified (key {summary.signer[:16]}…)" if summary.signer
+              else "signature not checked")
     typer.echo(f"imported {path}: case {summary.case!r}, {summary.new_items} new items,"
                f" {summary.known_items} already held, {summary.events_recorded} events recorded"
-               f" ({summary.events_skipped} already imported)")
+               f" ({summary.events_skipped} already imported), {signed}")
+

@@ -33,14 +33,21 @@ def make(conn: sqlite3.Connection, *, by: str, key_file: Path | None = None) -> 
         "created_by": by,
     }
     if key_file is not None:
-        private = load_private_key(key_file)
-        message = log.canonical(doc).encode("utf-8")
-        doc["signature"] = {
-            "algorithm": "ed25519",
-            "public_key": _public_hex(private),
-            "value": base64.b64encode(private.sign(message)).decode("ascii"),
-        }
+        doc = sign(doc, key_file)
     return doc
+
+
+def sign(doc: dict[str, Any], key_file: Path) -> dict[str, Any]:
+    """`doc` with an Ed25519 signature over its canonical JSON (any earlier one left out);
+    verify_signature checks it. Bundles sign their manifest this way too."""
+    private = load_private_key(key_file)
+    unsigned = _unsigned(doc)
+    message = log.canonical(unsigned).encode("utf-8")
+    return {**unsigned, "signature": {
+        "algorithm": "ed25519",
+        "public_key": _public_hex(private),
+        "value": base64.b64encode(private.sign(message)).decode("ascii"),
+    }}
 
 
 def generate_key(out: Path) -> str:

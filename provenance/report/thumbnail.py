@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import warnings
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -49,7 +50,11 @@ def for_item(conn: sqlite3.Connection, sha256: str, max_side: int = MAX_SIDE) ->
         if mime == "application/pdf":
             return Thumbnail(_still(_first_page(source), max_side), "image/jpeg")
         return Thumbnail(render(source, max_side), "image/jpeg")
-    except (OSError, ValueError, BadInput) as exc:
+    except BadInput as exc:
+        return placeholder(kind, exc.reason)
+    except Exception as exc:  # noqa: BLE001 - a preview is never evidence: a decoder's
+        # failure, whatever it raises, is shown as the placeholder naming it, not a crash
+        # of `prov export` or of the server.
         return placeholder(kind, f"preview failed ({type(exc).__name__})")
 
 
@@ -78,12 +83,32 @@ def _still(img: Any, max_side: int) -> bytes:
     return out.getvalue()
 
 
+def pixel_limit() -> int:
+    """prov's pixel limit, the one `prov add` decodes under."""
+    from PIL import Image
+
+    from provenance.matching.hashing import MAX_PIXELS
+
+    return min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or MAX_PIXELS)
+
+
 def render(path: Path, max_side: int = MAX_SIDE) -> bytes:
     """Decode at reduced scale where the format allows it, upright, as a small JPEG."""
     from PIL import Image, ImageOps
 
     register_heif()
-    with Image.open(path) as source:
+    limit = pixel_limit()
+    with warnings.catch_warnings():
+        # Pillow only warns between 1x and 2x its own limit; a preview refuses, as `add` does.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            source = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise BadInput(str(path), f"over prov's {limit:,}-pixel limit") from None
+    with source:
+        if source.width * source.height > limit:
+            raise BadInput(str(path), f"{source.width}x{source.height} px, over prov's"
+                           f" {limit:,}-pixel limit")
         source.draft("RGB", (max_side, max_side))
         img = ImageOps.exif_transpose(source)
         img.thumbnail((max_side, max_side))
