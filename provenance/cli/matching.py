@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, evidence_line, short
+from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, evidence_line, say, short
 
 
 @boundary
@@ -30,12 +30,12 @@ def match(
         emit_json(doc)
         return
     q = doc["query"]
-    typer.echo(f"query {q['path'] or q['item']} ({q['kind']}, sha256 {short(q['sha256'])})")
+    say(f"query {q['path'] or q['item']} ({q['kind']}, sha256 {short(q['sha256'])})")
     if not doc["matches"]:
-        typer.echo("  no near-duplicates held")
+        say("  no near-duplicates held")
     for m in doc["matches"]:
-        typer.echo(f"  {m['verdict']:<10} {short(m['sha256'])}  {m['kind'] or '-':<8}"
-                   f" {evidence_line(m)}")
+        say(f"  {m['verdict']:<10} {short(m['sha256'])}  {m['kind'] or '-':<8}"
+            f" {evidence_line(m)}")
 
 
 @boundary
@@ -49,11 +49,11 @@ def dupes(as_json: JsonOpt = False) -> None:
         emit_json(families)
         return
     if not families:
-        typer.echo("no near-duplicate families")
+        say("no near-duplicate families")
     for f in families:
-        typer.echo(f"family of {f['size']}, earliest {short(f['earliest'])}"
-                   f" ({f['members'][0]['earliest_source']} {f['earliest_at']})")
+        say(f"family of {f['size']}, earliest {short(f['earliest'])}"
+            f" ({f['members'][0]['earliest_source']} {f['earliest_at']})")
         for m in f["members"]:
             rel = m["relation_to_earliest"]
             how = f"  {evidence_line(rel)}" if rel else "  (earliest)"
-            typer.echo(f"  {short(m['sha256'])}  {m['kind']:<8} {m['file_name'] or '-':<30}{how}")
+            say(f"  {short(m['sha256'])}  {m['kind']:<8} {m['file_name'] or '-':<30}{how}")
