@@ -23,7 +23,8 @@ AT = "@SUM(1+1)*cmd|' /C calc'!A0"
 MINUS = "-2+3+cmd|' /C calc'!A0"
 # A file name that would forge a line of `prov add` output and recolour and reverse the rest.
 FORGED = "ok.jpg\nnew    ffffffffffff  image    forged.jpg\x1b[31m\u202egpj.exe"
-FILE_NAME = "<img src=x onerror=alert(1)>[x](javascript:alert(1)).jpg"
+# (No alert(): a dialog would hold a headless browser until its timeout.)
+FILE_NAME = "<img src=x onerror=\"document.title='PWNED'\">[x](javascript:document.title=1).jpg"
 
 
 @dataclass
