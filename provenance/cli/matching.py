@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, evidence_line, say, short
+from provenance.cli.common import (
+    GLOBALS,
+    JsonOpt,
+    boundary,
+    emit_json,
+    err,
+    evidence_line,
+    say,
+    short,
+)
 
 
 @boundary
@@ -26,10 +35,12 @@ def match(
     # What matching may write (a migration, the hash cache) is committed or renamed into
     # place by now: from here on only stdout is written.
     GLOBALS.done_reading = True
+    q = doc["query"]
+    for warning in q.get("warnings", []):
+        err(f"warning: {q['path'] or q['item']}: {warning}")
     if as_json:
         emit_json(doc)
         return
-    q = doc["query"]
     say(f"query {q['path'] or q['item']} ({q['kind']}, sha256 {short(q['sha256'])})")
     if not doc["matches"]:
         say("  no near-duplicates held")

@@ -227,3 +227,16 @@ def test_decoder_warnings_are_one_line_per_file(tmp_path: Path, db: Path) -> Non
         assert line.startswith(f"warning: {folder / f'bad-exif-{n}.jpg'}: the decoder warned:")
         assert "Tag data larger than file" in line
     assert "warnings.warn" not in run.stderr and "PIL/" not in run.stderr
+
+
+def test_prov_match_says_what_the_decoder_warned_in_one_line(tmp_path: Path, db: Path) -> None:
+    query = tmp_path / "query.jpg"
+    query.write_bytes(_corrupt_exif(50))
+    env = {**os.environ, "PROV_INVESTIGATOR": "tester"}
+    run = subprocess.run([sys.executable, "-m", "provenance", "--db", str(db), "match",
+                          str(query), "--json"], capture_output=True, text=True, env=env,
+                         check=False)
+    assert run.returncode == 0, run.stderr
+    [line] = run.stderr.splitlines()
+    assert line.startswith(f"warning: {query}: the decoder warned: UserWarning: Tag data")
+    assert json.loads(run.stdout)["query"]["warnings"] == [line.split(": ", 2)[2]]
