@@ -1,4 +1,4 @@
-"""prov's Datasette plugin: item pages, thumbnails, and item hashes rendered as links."""
+"""prov's Datasette plugin: item pages, previews, item hashes as links, guards around it all."""
 
 from __future__ import annotations
 
