@@ -323,3 +323,88 @@ def test_the_readme_documents_browsing_and_publishing() -> None:
     assert (root / "docs" / "item-page.png").is_file()
     for name in serve_app.metadata()["databases"]["evidence"]["queries"]:
         assert f"`{name}`" in readme, f"README does not mention the {name} query"
+
+
+# --- errors, searches and odd file names ---------------------------------------------------
+
+def request(ds: Any, method: str, path: str) -> Any:
+    return asyncio.run(ds.client.request(method, path))
+
+
+def test_writes_are_405_and_unmatched_routes_404_with_a_plain_page(ds: Any) -> None:
+    queries = serve_app.metadata()["databases"]["evidence"]["queries"]
+    for name in queries:  # Datasette answered a POST to a canned query with a 500
+        response = request(ds, "POST", f"/evidence/{name}")
+        assert response.status_code == 405, name
+        assert response.headers["allow"] == "GET, HEAD"
+    for method, path in (("POST", "/evidence/sightings/-/insert"), ("PUT", "/evidence/items"),
+                         ("DELETE", "/evidence/items/1"), ("POST", "/evidence")):
+        response = request(ds, method, path)
+        assert response.status_code == 405, (method, path)
+        assert "read-only" in response.text and "Traceback" not in response.text
+    for path in ("/evidence/items/1/x/y", "/evidence/sightings/-/insert", "/a/b/c/d/e"):
+        response = get(ds, path)
+        assert response.status_code == 404, path
+        assert "Traceback" not in response.text and "Error 500" not in response.text
+
+
+def test_a_preview_of_an_unknown_item_is_404(ds: Any, case: Case) -> None:
+    unknown = "0" * 64
+    assert unknown != case.arrival
+    response = get(ds, f"/evidence/-/thumb/{unknown}")
+    assert response.status_code == 404
+    assert "no item" in response.text
+
+
+def _small_case(db: Path, *args: str) -> str:
+    """A database holding one photo, at any path; its SHA-256."""
+    from fixtures import media
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    runner = CliRunner()
+    assert runner.invoke(app, ["--db", str(db), "init"]).exit_code == 0
+    photo = db.parent / "photo.jpg"
+    photo.write_bytes(media.jpeg_with_exif(5))
+    result = runner.invoke(app, ["--db", str(db), "add", str(photo), "--json", *args])
+    assert result.exit_code == 0, result.output
+    return str(json.loads(result.stdout)[0]["sha256"])
+
+
+def test_search_takes_ordinary_words(tmp_path: Path) -> None:
+    db = tmp_path / "evidence.db"
+    sha = _small_case(db, "--title", "T-90 tank on a flatcar", "--note", "a re-post of the clip")
+    result = CliRunner().invoke(app, ["--db", str(db), "custody", "add", sha, "--action",
+                                      "shared", "--to", "desk", "--note", "re-post seen on X"])
+    assert result.exit_code == 0, result.output
+    served = serve_app.build(db)
+    found = rows(served, "/evidence/search?q=re-post")
+    assert {r["found_in"] for r in found} == {"sighting", "custody"}
+    assert [r["found_in"] for r in rows(served, "/evidence/search?q=T-90")] == ["sighting"]
+    assert [r["found_in"] for r in rows(served, "/evidence/search?q=flatc*")] == ["sighting"]
+    assert rows(served, "/evidence/search?q=%22tank+on%22") != []
+    for odd in ("(", "col:x", "NEAR(", "*", "\"", "a OR", "-"):
+        assert get(served, f"/evidence/search.json?q={odd}").status_code == 200, odd
+    assert len(rows(served, "/evidence/sightings?_search=re-post")) == 1
+    assert len(rows(served, "/evidence/custody?_search=re-post")) == 1
+
+
+@pytest.mark.parametrize("name", ["my case.db", "Сергеевка.db", "what?.db", "a#b?c/ev#1?x.db",
+                                  "p%41/q%20.db"])
+def test_odd_database_file_names_serve_everything(tmp_path: Path, name: str) -> None:
+    db = tmp_path / name
+    sha = _small_case(db)
+    before = {p.name for p in db.parent.iterdir()}
+    served = serve_app.build(db)
+    [route] = [n for n in served.databases if n != "_internal"]
+    base = served.urls.database(route)
+    page = get(served, f"{base}/-/item/{sha}")
+    assert page.status_code == 200 and sha in page.text
+    assert f'src="{base}/-/thumb/{sha}"' in page.text
+    thumb = get(served, f"{base}/-/thumb/{sha}")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert [r["sha256"] for r in rows(served, f"{base}/items")] == [sha]
+    # Nothing opened by a mangled name: no stray (empty) database beside the real one.
+    after = {p.name for p in db.parent.iterdir()}
+    assert {n for n in after - before if not n.endswith(("-wal", "-shm"))} == set()
+    # Datasette's own URI would have opened (and created) "a" and "what" here.
+    assert not (tmp_path / "a").exists() and not (tmp_path / "what").exists()

@@ -99,3 +99,33 @@ def test_item_page_in_a_real_browser(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def _page_of(markdown: str) -> str:
+    """Markdown as a permissive renderer publishes it: raw HTML allowed, GFM tables."""
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).render(
+        markdown)
+    return f"<!DOCTYPE html><html><head><title>export</title></head><body>{body}</body></html>"
+
+
+def test_a_rendered_markdown_export_runs_no_script(tmp_path: Path) -> None:
+    pytest.importorskip("markdown_it")
+    from tests.conftest import invoke
+    from tests.hostile import hostilecase as hc
+
+    # The harness first: the same payloads, unescaped, do run in this browser.
+    control = tmp_path / "control.html"
+    control.write_text(_page_of(f"{hc.SCRIPT}\n\n{hc.IMG}\n"), encoding="utf-8")
+    dom = _chromium(tmp_path, "--virtual-time-budget=3000", "--dump-dom", control.as_uri())
+    assert "<title>PWNED</title>" in dom
+
+    case = hc.build(tmp_path / "hostile")
+    export = invoke(case.db, "export", case.photo, "--format", "md", check=True).stdout
+    page = tmp_path / "export.html"
+    page.write_text(_page_of(export), encoding="utf-8")
+    dom = _chromium(tmp_path, "--virtual-time-budget=3000", "--dump-dom", page.as_uri())
+    assert "<title>export</title>" in dom and "PWNED</title>" not in dom
+    assert "<img" not in dom and "<script" not in dom and "<a " not in dom
+    assert "&lt;script&gt;document.title='PWNED'&lt;/script&gt;" in dom  # shown, as text

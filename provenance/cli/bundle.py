@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, err, signing_key
+from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, err, say, signing_key
 
 
 @boundary
@@ -30,8 +30,8 @@ def bundle(
         emit_json(summary.to_json())
         return
     signed = "signed" if summary.signed else "unsigned"
-    typer.echo(f"bundle {out}: case {case!r}, {summary.items} items ({summary.originals}"
-               f" originals), {summary.events} events, {signed}, log head {summary.head[:16]}…")
+    say(f"bundle {out}: case {case!r}, {summary.items} items ({summary.originals}"
+        f" originals), {summary.events} events, {signed}, log head {summary.head[:16]}…")
 
 
 @boundary
@@ -68,7 +68,7 @@ def import_(
         err(f"notice: {notice}")
     signed = (f"signature verified (key {summary.signer[:16]}…)" if summary.signer
               else "signature not checked")
-    typer.echo(f"imported {path}: case {summary.case!r}, {summary.new_items} new items,"
-               f" {summary.known_items} already held, {summary.events_recorded} events recorded"
-               f" ({summary.events_skipped} already imported), {signed}")
+    say(f"imported {path}: case {summary.case!r}, {summary.new_items} new items,"
+        f" {summary.known_items} already held, {summary.events_recorded} events recorded"
+        f" ({summary.events_skipped} already imported), {signed}")
 

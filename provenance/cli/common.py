@@ -6,8 +6,10 @@ import functools
 import getpass
 import json
 import os
+import re
 import sqlite3
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from provenance.errors import ProvError
+from provenance.report.text import printable
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,13 +55,35 @@ class Globals:
 GLOBALS = Globals()
 
 
+def say(line: str) -> None:
+    """One line of human-readable output on stdout. Whatever it quotes (a file name, a note)
+    is escaped onto it: a newline, a terminal escape or a bidi override in evidence cannot
+    forge a line of prov's output or disguise one."""
+    typer.echo(printable(line))
+
+
 def err(message: str) -> None:
-    typer.echo(message, err=True)
+    """One line on stderr, escaped as `say` escapes it."""
+    typer.echo(printable(message), err=True)
+
+
+def err_lines(message: str) -> None:
+    """A message whose own line breaks are its layout (a list of candidates): each line
+    escaped on its own."""
+    for line in message.split("\n"):
+        err(line)
+
+
+# Characters JSON (ensure_ascii=False) lets through raw that a terminal acts on: DEL, C1
+# controls, line separators, bidi controls. Written as \u escapes, the document decodes to
+# exactly the same strings. (C0 controls JSON escapes itself; its own newlines are layout.)
+_JSON_RAW = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def emit_json(value: Any) -> None:
     """One JSON document on stdout and nothing else there."""
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    typer.echo(_JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 def boundary(fn: Callable[P, R]) -> Callable[P, R]:
@@ -67,9 +92,11 @@ def boundary(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _warning_line
+                return fn(*args, **kwargs)
         except ProvError as exc:
-            err(f"error: {exc}")
+            err_lines(f"error: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except sqlite3.OperationalError as exc:
             err(f"error: database: {exc}")
@@ -90,6 +117,13 @@ def boundary(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(70) from None
 
     return wrapper
+
+
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """A library's warning (one no file's analysis caught) as one line, without the library's
+    source line: `warning: UserWarning: ...`."""
+    err(f"warning: {category.__name__}: {message}")
 
 
 def _silence_stdout() -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, err
+from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, err, say
 
 custody_app = typer.Typer(
     help="Chain of custody: who captured, held, sent and published each copy, and when.",
@@ -59,7 +59,7 @@ def custody_add(
     recorded = custody.record(conn, sha, given, by=GLOBALS.investigator)
     for notice in recorded.notices:
         err(f"notice: {notice}")
-    typer.echo(f"custody event {recorded.id} recorded for {sha[:12]}")
+    say(f"custody event {recorded.id} recorded for {sha[:12]}")
 
 
 @custody_app.command("list")
@@ -79,11 +79,11 @@ def custody_list(
         emit_json(doc)
         return
     if not doc["events"]:
-        typer.echo(f"no custody events for {sha[:12]}")
+        say(f"no custody events for {sha[:12]}")
     for e in doc["events"]:
-        typer.echo(f"{e['id']:>6}  {e['summary']}")
+        say(f"{e['id']:>6}  {e['summary']}")
     for f in doc["flags"]:
-        typer.echo(f"     !  {f['message']}")
+        say(f"     !  {f['message']}")
 
 
 @actor_app.command("add")
@@ -103,7 +103,7 @@ def actor_add(
     conn = GLOBALS.open()
     with transaction(conn):
         actor = actors.create(conn, name, by=GLOBALS.investigator, kind=kind, url=url, note=note)
-    typer.echo(f"actor {actor.id}: {actor.name} ({actor.kind})")
+    say(f"actor {actor.id}: {actor.name} ({actor.kind})")
 
 
 @actor_app.command("list")
@@ -118,5 +118,5 @@ def actor_list(as_json: JsonOpt = False) -> None:
         emit_json(rows)
         return
     for a in rows:
-        typer.echo(f"{a['id']:>6}  {a['name']:<40} {a['kind']:<12} custody {a['custody_events']},"
-                   f" claims {a['claims']}")
+        say(f"{a['id']:>6}  {a['name']:<40} {a['kind']:<12} custody {a['custody_events']},"
+            f" claims {a['claims']}")

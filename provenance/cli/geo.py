@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from provenance.cli.common import GLOBALS, ItemArg, JsonOpt, boundary, emit_json, err
+from provenance.cli.common import GLOBALS, ItemArg, JsonOpt, boundary, emit_json, err, say
 
 geo_app = typer.Typer(
     help="Where was it filmed: attributed claims, reviews, the gazetteer, consistency checks.",
@@ -63,8 +63,8 @@ def claim(
     for notice in recorded.notices:
         err(f"notice: {notice}")
     where = f"{recorded.place} " if recorded.place else ""
-    typer.echo(f"claim {recorded.id} recorded for {sha[:12]}: {where}"
-               f"({recorded.latitude:.5f}, {recorded.longitude:.5f})")
+    say(f"claim {recorded.id} recorded for {sha[:12]}: {where}"
+        f"({recorded.latitude:.5f}, {recorded.longitude:.5f})")
 
 
 @geo_app.command("review")
@@ -79,7 +79,7 @@ def review(
 
     conn = GLOBALS.open()
     seq = claims.review(conn, claim_id, status, reason, by=GLOBALS.investigator)
-    typer.echo(f"claim {claim_id} reviewed: {status} (event {seq})")
+    say(f"claim {claim_id} reviewed: {status} (event {seq})")
 
 
 @geo_app.command("lookup")
@@ -106,11 +106,11 @@ def lookup(
         emit_json({"query": name, "candidates": [p.to_json() for p in places]})
         return
     if not places:
-        typer.echo(f"no place called {name!r}" + ("" if online else " (try --online)"))
+        say(f"no place called {name!r}" + ("" if online else " (try --online)"))
         return
-    typer.echo(f"{len(places)} place(s) called {name!r}:")
+    say(f"{len(places)} place(s) called {name!r}:")
     for p in places:
-        typer.echo("  " + claims.describe_place(p))
+        say("  " + claims.describe_place(p))
 
 
 @geo_app.command("check")
@@ -126,10 +126,10 @@ def check(item: ItemArg, as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(doc)
         return
-    typer.echo(f"geolocation check of {sha[:12]}: {doc['verdict']}")
+    say(f"geolocation check of {sha[:12]}: {doc['verdict']}")
     if doc.get("gps_nearest_place"):
-        typer.echo(f"  the file's GPS is {doc['gps_nearest_place']['summary']}")
+        say(f"  the file's GPS is {doc['gps_nearest_place']['summary']}")
     for pair in doc["pairs"]:
-        typer.echo(f"  {pair['summary']}")
+        say(f"  {pair['summary']}")
     for label in doc["excluded"]:
-        typer.echo(f"  not compared: {label}")
+        say(f"  not compared: {label}")

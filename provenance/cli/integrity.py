@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, err, signing_key
+from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, err, say, signing_key
 
 
 @boundary
@@ -29,11 +29,11 @@ def verify(
         emit_json(result.to_json())
     else:
         for problem in result.problems:
-            typer.echo(f"PROBLEM: {problem}")
+            say(f"PROBLEM: {problem}")
         for warning in result.warnings:
-            typer.echo(f"warning: {warning}")
+            say(f"warning: {warning}")
         verdict = "OK" if result.ok else "FAILED"
-        typer.echo(
+        say(
             f"{verdict}: {result.events} events, head {result.head[:16]}…,"
             f" {result.files_checked} originals re-hashed"
         )

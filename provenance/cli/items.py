@@ -9,7 +9,16 @@ from typing import Annotated, Any
 
 import typer
 
-from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, err, evidence_line, short
+from provenance.cli.common import (
+    GLOBALS,
+    JsonOpt,
+    boundary,
+    emit_json,
+    err,
+    evidence_line,
+    say,
+    short,
+)
 
 
 class Kind(StrEnum):
@@ -30,7 +39,7 @@ def init() -> None:
     conn = GLOBALS.open(create=True)
     store_dir(path).mkdir(exist_ok=True)
     state = "already initialised" if existed else "initialised"
-    typer.echo(f"{state}: {path} (database id {database_id(conn)})")
+    say(f"{state}: {path} (database id {database_id(conn)})")
 
 
 @boundary
@@ -74,9 +83,9 @@ def add(
         for r in results:
             if r.status == "error":
                 continue
-            typer.echo(f"{r.status:<6} {short(r.sha256)}  {r.kind:<8} {r.path}")
+            say(f"{r.status:<6} {short(r.sha256)}  {r.kind:<8} {r.path}")
             for m in r.matches:
-                typer.echo(f"       ↳ {m['verdict']} of {short(m['sha256'])} ({evidence_line(m)})")
+                say(f"       ↳ {m['verdict']} of {short(m['sha256'])} ({evidence_line(m)})")
     if any(r.status == "error" for r in results):
         raise typer.Exit(1)
 
@@ -121,11 +130,11 @@ def list_(
         emit_json(items)
         return
     if not items:
-        typer.echo("no items" + (f" in case {case!r}" if case else ""))
+        say("no items" + (f" in case {case!r}" if case else ""))
         return
     for it in items:
         cases = ",".join(it["cases"])
-        typer.echo(
+        say(
             f"{short(it['sha256'])}  {it['kind']:<8} {_size(it['size']):>9}  "
             f"{(it['captured_at'] or '-'):<25} {it['file_name'] or '-'}"
             + (f"  [{cases}]" if cases else "")
@@ -176,7 +185,7 @@ def log_(
         emit_json(events)
         return
     for e in events:
-        typer.echo(
+        say(
             f"{e['seq']:>6}  {e['recorded_at']}  {e['recorded_by']:<12} {e['type']:<22}"
             f" {short(e['item']) or '-':<12}  {e['chain_hash'][:16]}"
         )
@@ -195,6 +204,6 @@ def demo(
     target = db or (Path(GLOBALS.db) if GLOBALS.db else Path("demo") / "evidence.db")
     doc, steps = demo_mod.build(target, by=GLOBALS.investigator)
     for line in steps:
-        typer.echo(line)
-    typer.echo("")
+        say(line)
+    say("")
     typer.echo(render_show(doc))

@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, evidence_line, short
+from provenance.cli.common import (
+    GLOBALS,
+    JsonOpt,
+    boundary,
+    emit_json,
+    err,
+    evidence_line,
+    say,
+    short,
+)
 
 
 @boundary
@@ -26,16 +35,18 @@ def match(
     # What matching may write (a migration, the hash cache) is committed or renamed into
     # place by now: from here on only stdout is written.
     GLOBALS.done_reading = True
+    q = doc["query"]
+    for warning in q.get("warnings", []):
+        err(f"warning: {q['path'] or q['item']}: {warning}")
     if as_json:
         emit_json(doc)
         return
-    q = doc["query"]
-    typer.echo(f"query {q['path'] or q['item']} ({q['kind']}, sha256 {short(q['sha256'])})")
+    say(f"query {q['path'] or q['item']} ({q['kind']}, sha256 {short(q['sha256'])})")
     if not doc["matches"]:
-        typer.echo("  no near-duplicates held")
+        say("  no near-duplicates held")
     for m in doc["matches"]:
-        typer.echo(f"  {m['verdict']:<10} {short(m['sha256'])}  {m['kind'] or '-':<8}"
-                   f" {evidence_line(m)}")
+        say(f"  {m['verdict']:<10} {short(m['sha256'])}  {m['kind'] or '-':<8}"
+            f" {evidence_line(m)}")
 
 
 @boundary
@@ -49,18 +60,18 @@ def dupes(as_json: JsonOpt = False) -> None:
         emit_json(families)
         return
     if not families:
-        typer.echo("no near-duplicate families")
+        say("no near-duplicate families")
     for f in families:
         first = f.get("earliest_when")
         dated = f"{first['source']} {first['display']}" if first else "undated"
-        typer.echo(f"family of {f['size']}, earliest {short(f['earliest'])} ({dated})")
+        say(f"family of {f['size']}, earliest {short(f['earliest'])} ({dated})")
         if f.get("order_uncertain"):
-            typer.echo("  order uncertain: " + ", ".join(short(s) for s in f["order_uncertain"])
+            say("  order uncertain: " + ", ".join(short(s) for s in f["order_uncertain"])
                        + " may be as early (their dates overlap)")
         for m in f["members"]:
             rel = m["relation_to_earliest"]
             how = f"  {evidence_line(rel)}" if rel else "  (earliest)"
             own = m.get("earliest_when")
             dated = f"  [{own['source']} {own['display']}]" if own else "  [undated]"
-            typer.echo(f"  {short(m['sha256'])}  {m['kind']:<8} {m['file_name'] or '-':<30}{how}"
+            say(f"  {short(m['sha256'])}  {m['kind']:<8} {m['file_name'] or '-':<30}{how}"
                        f"{dated}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,7 +160,12 @@ def analyse(path: str, requested_kind: str | None = None, stage_dir: str | None 
         result.kind = kind
         if refusal:
             raise BadInput(shown, refusal)
-        extracted = extract.extract(path, kind, result.mime, data=read.data)
+        # Decoders (Pillow above all) warn through the warnings module, which would print
+        # their own source lines on stderr: each becomes part of this file's one warning.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            extracted = extract.extract(path, kind, result.mime, data=read.data)
+        result.warnings.extend(decoder_warnings(caught))
         result.metadata = extracted.metadata
         result.raw_metadata = extracted.raw_metadata
         result.hashes = extracted.hashes
@@ -177,6 +183,12 @@ def analyse(path: str, requested_kind: str | None = None, stage_dir: str | None 
     if result.error:
         discard(result)
     return result
+
+
+def decoder_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    """What the decoders warned about one file, as one warning (none if they were quiet)."""
+    said = dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught)
+    return [f"the decoder warned: {'; '.join(said)}"] if said else []
 
 
 def analyse_all(

@@ -54,6 +54,7 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
                            "detail": {}})
     return {
         "query": {"path": target if is_file else None, "item": None if is_file else held,
-                  "sha256": analysis.sha256, "kind": analysis.kind, "held": held is not None},
+                  "sha256": analysis.sha256, "kind": analysis.kind, "held": held is not None,
+                  "warnings": analysis.warnings},
         "matches": matches,
     }

@@ -2,40 +2,66 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from provenance.report import sections as sec
 from provenance.report import svgmap
+from provenance.report.text import printable
+
+# Markdown renderers pass raw HTML through and turn [text](url), ![alt](src) and <scheme:...>
+# into links and fetched images: every value that comes from the evidence or from a person
+# (titles, notes, names, reasons, file names, URLs, EXIF text) is made literal text. HTML
+# specials become entities (every dialect reads those); the Markdown specials that can open a
+# link, an image, a code span, emphasis or strike-through, or end a table cell, are
+# backslash-escaped (CommonMark: any ASCII punctuation may be). An underscore inside a word
+# (@frontline_channel) emphasises nothing and stays as it is.
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_SPECIAL = re.compile(r"[\\`*\[\]|~&<>]|(?<![^\W_])_|_(?![^\W_])")
 
 
-def _cell(value: Any) -> str:
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _ENTITIES.get(char) or "\\" + char
+
+
+def _md(value: Any) -> str:
+    """Any value as literal Markdown text on one line; control characters, line breaks and
+    bidi controls shown as visible escapes, as on the terminal."""
+    return printable(_SPECIAL.sub(_escape, str(value)))
+
+
+class _Markup(str):
+    """Markdown prov wrote itself: a table cell that is not escaped again."""
 
 
 def _table(headers: tuple[str, ...], rows: Sequence[Sequence[str]]) -> list[str]:
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    out += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    out += ["| " + " | ".join(v if isinstance(v, _Markup) else _md(v) for v in row) + " |"
+            for row in rows]
     return out
 
 
-def _code(value: str) -> str:
-    return f"`{value}`" if value else ""
+def _code(value: str) -> _Markup:
+    """A hash as a code span; anything else is not trusted inside one."""
+    return _Markup(f"`{value}`" if re.fullmatch(r"[0-9a-f]+", value or "")
+                   else _md(value or ""))
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
     ok, verify = sec.verify_lines(doc)
     db = doc.get("database") or {}
     out = [
-        f"# Provenance report: {sec.scope_text(doc)}",
+        f"# Provenance report: {_md(sec.scope_text(doc))}",
         "",
-        f"Generated {doc.get('generated_at')} by {doc.get('generated_by')} with prov"
-        f" {doc.get('prov_version')} from database `{db.get('file')}`"
-        f" (id `{db.get('database_id')}`).",
+        f"Generated {_md(doc.get('generated_at'))} by {_md(doc.get('generated_by'))} with prov"
+        f" {_md(doc.get('prov_version'))} from database {_md(db.get('file'))}"
+        f" (id {_code(str(db.get('database_id')))}).",
         "",
         "## Integrity at export time (`prov verify`)",
         "",
-        *[f"- {line}" for line in verify],
+        *[f"- {_md(line)}" for line in verify],
         "",
     ]
     if not ok:
@@ -55,7 +81,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
 
 
 def _item(it: dict[str, Any]) -> list[str]:
-    out = [f"## Item {it['sha256']}", "", "### Identity", ""]
+    out = [f"## Item {_md(it['sha256'])}", "", "### Identity", ""]
     out += _table(("field", "value"), sec.identity_rows(it))
     out += ["", "### Metadata (from the file itself)", ""]
     rows = sec.metadata_rows(it)
@@ -65,19 +91,19 @@ def _item(it: dict[str, Any]) -> list[str]:
     out += _table(sec.SIGHTING_HEADERS, sightings) if sightings else ["(none)"]
     out += ["", "### Custody", ""]
     entries, flags = sec.custody_lines(it)
-    out += [f"{n}. {e}" for n, e in enumerate(entries, 1)] or ["(no custody events recorded)"]
-    out += [f"- **flag:** {f}" for f in flags]
+    out += [f"{n}. {_md(e)}" for n, e in enumerate(entries, 1)] or ["(no custody events recorded)"]
+    out += [f"- **flag:** {_md(f)}" for f in flags]
     out += ["", "### Geolocation claims", ""]
     claims = sec.claim_blocks(it)
     for head, reviews in claims:
-        out.append(f"- {head}")
-        out += [f"  - review: {r}" for r in reviews]
+        out.append(f"- {_md(head)}")
+        out += [f"  - review: {_md(r)}" for r in reviews]
     if not claims:
         out.append("(none)")
     verdict, pairs = sec.geo_check_lines(it)
     if verdict or pairs:
-        out += ["", f"Consistency check: **{verdict or '-'}**", ""]
-        out += [f"- {p}" for p in pairs]
+        out += ["", f"Consistency check: **{_md(verdict or '-')}**", ""]
+        out += [f"- {_md(p)}" for p in pairs]
     points = svgmap.points_of(it)
     if points:
         out += ["", "Located points:", ""]
@@ -86,7 +112,7 @@ def _item(it: dict[str, Any]) -> list[str]:
                        for p in points])
     out += ["", "### Near-duplicates", ""]
     dupes = sec.near_duplicate_lines(it)
-    out += [f"- {line}" for line, _ in dupes] or ["(none found)"]
+    out += [f"- {_md(line)}" for line, _ in dupes] or ["(none found)"]
     out += ["", "### Events (hash-chained log)", ""]
     events = sec.event_rows(it)
     out += _table(sec.EVENT_HEADERS, [(*r[:4], _code(r[4]), _code(r[5])) for r in events])

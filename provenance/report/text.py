@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from provenance.report.sections import META_ORDER, meta_value, timeline_line
+
+# What must not reach a terminal raw: C0 and C1 controls and DEL (line breaks, carriage
+# returns, escape sequences that move the cursor or recolour), the Unicode line and paragraph
+# separators, and the bidirectional marks, embeddings, overrides and isolates that reorder
+# what is shown (a file name can otherwise forge a line of output or disguise itself).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                          "\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: Any) -> str:
+    """One line of text safe to print on a terminal: every control character, line break
+    and bidirectional control shown as a visible escape (`\\n`, `\\x1b`, `\\u202e`)."""
+    return _UNPRINTABLE.sub(_escape, str(text))
 
 
 def _line(label: str, value: Any) -> str:
@@ -56,7 +79,8 @@ def render_show(doc: dict[str, Any]) -> str:
     for e in events:
         out.append(f"  {e['seq']:>5}  {e['recorded_at']}  {e['recorded_by']:<12} {e['type']:<20}"
                    f" {e['chain_hash'][:16]}")
-    return "\n".join(out)
+    # Each entry of `out` is one line: whatever it quotes is escaped onto that line.
+    return "\n".join(printable(line) for line in out)
 
 
 def _render_custody(custody: Any) -> list[str]:

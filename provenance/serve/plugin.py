@@ -1,8 +1,9 @@
-"""prov's Datasette plugin: item pages, thumbnails, and item hashes rendered as links."""
+"""prov's Datasette plugin: item pages, previews, item hashes as links, guards around it all."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 from collections.abc import Callable
@@ -18,6 +19,19 @@ from markupsafe import Markup
 from provenance import __version__
 from provenance.errors import ProvError, UsageProblem
 
+
+def _plain_error_pages() -> None:
+    """Datasette prints every error's traceback, with its local variables, through rich
+    when rich is installed (Typer installs it). For a URL that no route matches it prints
+    outside any exception, that print itself raises, and the request ends in a 500 with a
+    traceback instead of a 404. Its error pages are otherwise fine: only the print goes."""
+    from datasette import handle_exception
+
+    handle_exception.rich = None
+
+
+_plain_error_pages()
+
 SHA = re.compile(r"[0-9a-f]{64}")
 # Columns (in tables and views) whose 64-hex values are item hashes.
 ITEM_COLUMNS = {"sha256", "item", "other", "family", "earliest_copy"}
@@ -27,6 +41,17 @@ T = TypeVar("T")
 
 # (id of the Datasette instance, database name) -> does it hold a prov schema?
 _is_prov: dict[tuple[int, str], bool] = {}
+
+
+def _database(datasette: Any, route: str) -> Any | None:
+    """The database a URL names: its tilde-encoded route, decoded (`my~20case` is the file
+    `my case.db`), or None."""
+    from datasette.utils import tilde_decode
+
+    try:
+        return datasette.get_database(route=tilde_decode(route))
+    except KeyError:
+        return None
 
 
 async def _prov_database(datasette: Any, database: str) -> bool:
@@ -43,10 +68,43 @@ async def _prov_database(datasette: Any, database: str) -> bool:
 @hookimpl
 def startup(datasette: Any) -> Callable[[], Any]:
     async def inner() -> None:
+        escape_file_uris(datasette)
         for name in list(datasette.databases):
             await _prov_database(datasette, name)
 
     return inner
+
+
+def escape_file_uris(datasette: Any) -> None:
+    """Open every database file by a properly escaped file: URI.
+
+    Datasette (0.65) opens `f"file:{path}?mode=ro"`: in a path holding `#` or `?` SQLite
+    reads the rest as a fragment or a query, opens another (empty, possibly new) file, and
+    the served database looks empty; a `%` would be decoded. Same modes as Datasette's own.
+    """
+    for db in list(datasette.databases.values()):
+        if db.is_memory or not db.path or getattr(db, "_prov_escaped", False):
+            continue
+
+        def connect(write: bool = False, db: Any = db) -> sqlite3.Connection:
+            if write:
+                query = ""
+            elif db.is_mutable:
+                query = "?mode=ro" + ("&nolock=1" if db.ds.nolock else "")
+            else:
+                query = "?immutable=1"
+            conn = sqlite3.connect(file_uri(db.path) + query, uri=True,
+                                   check_same_thread=False)
+            db._all_file_connections.append(conn)
+            return conn
+
+        db.connect = connect
+        db._prov_escaped = True
+
+
+def file_uri(path: str | Path) -> str:
+    """A file: URI for SQLite with every special character of the path percent-escaped."""
+    return Path(os.path.abspath(path)).as_uri()
 
 
 def item_url(datasette: Any, database: str, sha: str) -> str:
@@ -78,6 +136,34 @@ def render_cell(value: Any, column: str, table: str | None, database: str,
 
 
 @hookimpl
+def asgi_wrapper(datasette: Any) -> Callable[[Any], Any]:
+    """Around every request: file URIs escaped, writes to a prov database refused with 405
+    (Datasette would answer a POST to a canned query with a 500), CSV cells defused."""
+    from provenance.serve.guard import READ_METHODS, CsvDefuser, wants_csv
+
+    def wrap(app: Any) -> Any:
+        async def guarded(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope.get("type") != "http":
+                await app(scope, receive, send)
+                return
+            escape_file_uris(datasette)
+            if scope.get("method", "GET") not in READ_METHODS:
+                first = scope.get("path", "/").lstrip("/").split("/")[0].split(".")[0]
+                db = _database(datasette, first) if first else None
+                if db is not None and await _prov_database(datasette, db.name):
+                    refusal = _error(405, f"{scope['method']} is not allowed: prov serves"
+                                          " the evidence read-only")
+                    refusal.headers["allow"] = "GET, HEAD"
+                    await refusal.asgi_send(send)
+                    return
+            await app(scope, receive, CsvDefuser(send) if wants_csv(scope) else send)
+
+        return guarded
+
+    return wrap
+
+
+@hookimpl
 def register_routes() -> list[tuple[str, Any]]:
     return [
         (r"^/(?P<database>[^/]+)/-/item/(?P<ref>[^/]+)$", item_page),
@@ -92,7 +178,7 @@ async def _in_thread(datasette: Any, database: str, fn: Callable[[sqlite3.Connec
 
     def work() -> T:
         mode = "mode=ro" if mutable else "immutable=1"
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
+        conn = sqlite3.connect(f"{file_uri(path)}?{mode}", uri=True)
         conn.row_factory = sqlite3.Row
         try:
             return fn(conn)
@@ -108,9 +194,10 @@ async def item_page(datasette: Any, request: Any) -> Response:
     from provenance.report import item as report
     from provenance.report.html import render_html
 
-    database, ref = request.url_vars["database"], request.url_vars["ref"]
-    if database not in datasette.databases or not await _prov_database(datasette, database):
-        return _error(404, f"no prov database named {database!r}")
+    db, ref = _database(datasette, request.url_vars["database"]), request.url_vars["ref"]
+    if db is None or not await _prov_database(datasette, db.name):
+        return _error(404, f"no prov database at {request.url_vars['database']!r}")
+    database = db.name
 
     def build(conn: sqlite3.Connection) -> tuple[str, dict[str, Any], str]:
         sha = registry.resolve(conn, ref)
@@ -149,12 +236,19 @@ async def item_page(datasette: Any, request: Any) -> Response:
 
 
 async def thumbnail(datasette: Any, request: Any) -> Response:
-    from provenance.report.thumbnail import for_item
+    from provenance.report.thumbnail import Thumbnail, for_item
 
-    database, sha = request.url_vars["database"], request.url_vars["sha"]
-    if database not in datasette.databases or not await _prov_database(datasette, database):
-        return _error(404, f"no prov database named {database!r}")
-    thumb = await _in_thread(datasette, database, lambda conn: for_item(conn, sha))
+    db, sha = _database(datasette, request.url_vars["database"]), request.url_vars["sha"]
+    if db is None or not await _prov_database(datasette, db.name):
+        return _error(404, f"no prov database at {request.url_vars['database']!r}")
+
+    def make(conn: sqlite3.Connection) -> Thumbnail | None:
+        known = conn.execute("SELECT 1 FROM items WHERE sha256 = ?", (sha,)).fetchone()
+        return for_item(conn, sha) if known else None
+
+    thumb = await _in_thread(datasette, db.name, make)
+    if thumb is None:
+        return _error(404, f"no item {sha} in this database")
     # A preview of verified bytes never changes; a placeholder may (the copy may come back).
     cache = "max-age=86400" if thumb.reason is None else "no-cache"
     return Response(thumb.data, content_type=thumb.mime, headers={"cache-control": cache})
