@@ -118,3 +118,47 @@ def test_bad_reviews_and_unknown_items_are_refused(prov, item):
     assert run.exit_code == 2 and "verified, disputed, refuted" in run.stderr
     run = prov("geo", "claim", "abcdef123456", "--coords", "43.35, 133.36")
     assert run.exit_code == 2 and "no item" in run.stderr
+
+
+# --- slips that used to pass silently (issue 12, defect 11) ---------------------------------
+
+
+def test_the_claimants_by_before_the_command_is_refused_not_recorded(prov, item, db):
+    from tests.conftest import invoke
+
+    assert prov("actor", "add", "CNN", "--kind", "organisation").exit_code == 0
+    events = prov("log", "--json").json()
+    # `--by` before `geo claim` names the investigator: CNN would record an unattributed claim.
+    run = invoke(db, "geo", "claim", item, "--coords", "43.3491, 133.3597", by="CNN")
+    assert run.exit_code == 2
+    [line] = run.stderr.splitlines()
+    assert "names who records the claim" in line and "organisation actor 'CNN'" in line
+    assert "put --by after the command" in line
+    assert prov("log", "--json").json() == events  # nothing recorded
+    # With a claimant after the command it goes in, but the odd recorder is pointed out.
+    run = invoke(db, "geo", "claim", item, "--coords", "43.3491, 133.3597", "--by", "CNN",
+                 by="CNN")
+    assert run.exit_code == 0, run.stderr
+    assert "warning: the investigator recording this claim is the organisation actor 'CNN'" \
+        in run.stderr
+    # An actor who makes claims is as unlikely a recorder, whatever its kind.
+    assert prov("geo", "claim", item, "--coords", "43.35, 133.36", "--by",
+                "@frontline_channel").exit_code == 0
+    run = invoke(db, "geo", "claim", item, "--coords", "43.3491, 133.3597",
+                 by="@frontline_channel")
+    assert run.exit_code == 2 and "who makes claims" in run.stderr
+    # A person (or anyone not an actor) records claims as before, without a word.
+    assert prov("actor", "add", "Ana Petrova", "--kind", "person").exit_code == 0
+    run = invoke(db, "geo", "claim", item, "--coords", "43.3491, 133.3597", "--by", "CNN",
+                 by="Ana Petrova")
+    assert run.exit_code == 0 and "warning" not in run.stderr
+
+
+def test_a_claim_without_a_claimant_says_it_is_unattributed(prov, item):
+    run = prov("geo", "claim", item, "--coords", "43.3491, 133.3597")
+    assert run.exit_code == 0
+    assert "notice: no claimant given: the claim is recorded as unattributed" in run.stderr
+    [claim] = prov("show", item, "--json").json()["claims"]
+    assert claim["claimant"] is None and "unattributed says" in claim["summary"]
+    run = prov("geo", "claim", item, "--coords", "43.3491, 133.3597", "--by", "CNN")
+    assert "unattributed" not in run.stderr
