@@ -162,3 +162,28 @@ def test_a_claim_without_a_claimant_says_it_is_unattributed(prov, item):
     assert claim["claimant"] is None and "unattributed says" in claim["summary"]
     run = prov("geo", "claim", item, "--coords", "43.3491, 133.3597", "--by", "CNN")
     assert "unattributed" not in run.stderr
+
+
+def test_places_name_their_region_and_a_region_narrows_a_place(prov, item):
+    run = prov("geo", "lookup", "Sergeevka, Primorsky Krai")
+    assert run.exit_code == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == "2 place(s) called 'Sergeevka, Primorsky Krai':"
+    assert all("(Primorskiy kray, Russia)" in line for line in lines[1:]) and len(lines) == 3
+    # One region, so each also names its nearest town: what tells the two villages apart.
+    landmarks = {line.split(", pop. ")[1].split(" [")[0].split(", ", 1)[1] for line in lines[1:]}
+    assert len(landmarks) == 2 and all(" km " in t and " of " in t for t in landmarks)
+    assert "region 59" not in prov("geo", "lookup", "Sergeevka").stdout
+    # The region is accepted by `geo claim --place` too; the two villages still need a pick.
+    run = prov("geo", "claim", item, "--place", "Sergeevka, Primorsky Krai", "--by", "CNN")
+    assert run.exit_code == 2 and "could mean 2 places" in run.stderr
+    assert run.stderr.count("(Primorskiy kray, Russia)") == 2
+    run = prov("geo", "claim", item, "--place", "Сергеевка, Приморский край", "--geonameid",
+               "2016961", "--by", "CNN")
+    assert run.exit_code == 0, run.stderr
+    [claim] = prov("show", item, "--json").json()["claims"]
+    assert claim["place"] == "Сергеевка, Приморский край"
+    assert claim["latitude"] == pytest.approx(43.3503, abs=1e-3)
+    run = prov("geo", "claim", item, "--place", "Sergeevka, Atlantis", "--by", "CNN")
+    assert run.exit_code == 2 and "'Atlantis'" not in run.stdout
+    assert "Atlantis: not a country or first-level region" in run.stderr

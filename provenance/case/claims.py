@@ -51,12 +51,23 @@ def _choose(value: str | None, allowed: tuple[str, ...], what: str) -> str | Non
     return wanted
 
 
-def describe_place(p: Place) -> str:
+def describe_place(p: Place, *, landmark: bool = False) -> str:
+    """One line per candidate. With `landmark`, the nearest town too: namesakes in one region
+    (the two Primorsky Sergeevkas) differ in little else a reader recognises."""
     region = ", ".join(x for x in (p.admin1_name or (f"region {p.admin1_code}" if p.admin1_code
                                                       else None), p.country_name) if x)
     pop = f", pop. {p.population:,}" if p.population else ""
     gid = f"geonameid {p.geonameid}" if p.geonameid else p.source
-    return f"{p.name} ({region}) at {p.latitude:.4f}, {p.longitude:.4f}{pop} [{gid}]"
+    near = ""
+    if landmark and p.source == "geonames":
+        from provenance.geo import gazetteer
+
+        town = gazetteer.open_gazetteer().landmark(p.latitude, p.longitude)
+        if town is not None:
+            way = gazetteer.compass(town.place.latitude, town.place.longitude, p.latitude,
+                                    p.longitude)
+            near = f", {town.distance_km:.0f} km {way} of {town.place.name}"
+    return f"{p.name} ({region}) at {p.latitude:.4f}, {p.longitude:.4f}{pop}{near} [{gid}]"
 
 
 def online_lookup(name: str, investigator: str) -> list[Place]:
@@ -93,7 +104,7 @@ def resolve_place(given: ClaimInput, *, investigator: str) -> Place:
         hint = "" if given.online else ", or --online to ask OpenStreetMap's Nominatim"
         raise NotFound(f"unknown place {given.place!r}: try another spelling, give --coords{hint}")
     if len(candidates) > 1:
-        lines = [describe_place(p) for p in candidates]
+        lines = [describe_place(p, landmark=True) for p in candidates]
         raise Ambiguous(
             f"place {given.place!r} could mean {len(candidates)} places;"
             " prov will not pick one:\n  "

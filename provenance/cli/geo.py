@@ -113,7 +113,7 @@ def lookup(
         return
     typer.echo(f"{len(places)} place(s) called {name!r}:")
     for p in places:
-        typer.echo("  " + claims.describe_place(p))
+        typer.echo("  " + claims.describe_place(p, landmark=True))
 
 
 @geo_app.command("check")
