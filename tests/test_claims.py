@@ -118,3 +118,72 @@ def test_bad_reviews_and_unknown_items_are_refused(prov, item):
     assert run.exit_code == 2 and "verified, disputed, refuted" in run.stderr
     run = prov("geo", "claim", "abcdef123456", "--coords", "43.35, 133.36")
     assert run.exit_code == 2 and "no item" in run.stderr
+
+
+# --- slips that used to pass silently (issue 12, defect 11) ---------------------------------
+
+
+def test_the_claimants_by_before_the_command_is_refused_not_recorded(prov, item, db):
+    from tests.conftest import invoke
+
+    assert prov("actor", "add", "CNN", "--kind", "organisation").exit_code == 0
+    events = prov("log", "--json").json()
+    # `--by` before `geo claim` names the investigator: CNN would record an unattributed claim.
+    run = invoke(db, "geo", "claim", item, "--coords", "43.3491, 133.3597", by="CNN")
+    assert run.exit_code == 2
+    [line] = run.stderr.splitlines()
+    assert "names who records the claim" in line and "organisation actor 'CNN'" in line
+    assert "put --by after the command" in line
+    assert prov("log", "--json").json() == events  # nothing recorded
+    # With a claimant after the command it goes in, but the odd recorder is pointed out.
+    run = invoke(db, "geo", "claim", item, "--coords", "43.3491, 133.3597", "--by", "CNN",
+                 by="CNN")
+    assert run.exit_code == 0, run.stderr
+    assert "warning: the investigator recording this claim is the organisation actor 'CNN'" \
+        in run.stderr
+    # An actor who makes claims is as unlikely a recorder, whatever its kind.
+    assert prov("geo", "claim", item, "--coords", "43.35, 133.36", "--by",
+                "@frontline_channel").exit_code == 0
+    run = invoke(db, "geo", "claim", item, "--coords", "43.3491, 133.3597",
+                 by="@frontline_channel")
+    assert run.exit_code == 2 and "who makes claims" in run.stderr
+    # A person (or anyone not an actor) records claims as before, without a word.
+    assert prov("actor", "add", "Ana Petrova", "--kind", "person").exit_code == 0
+    run = invoke(db, "geo", "claim", item, "--coords", "43.3491, 133.3597", "--by", "CNN",
+                 by="Ana Petrova")
+    assert run.exit_code == 0 and "warning" not in run.stderr
+
+
+def test_a_claim_without_a_claimant_says_it_is_unattributed(prov, item):
+    run = prov("geo", "claim", item, "--coords", "43.3491, 133.3597")
+    assert run.exit_code == 0
+    assert "notice: no claimant given: the claim is recorded as unattributed" in run.stderr
+    [claim] = prov("show", item, "--json").json()["claims"]
+    assert claim["claimant"] is None and "unattributed says" in claim["summary"]
+    run = prov("geo", "claim", item, "--coords", "43.3491, 133.3597", "--by", "CNN")
+    assert "unattributed" not in run.stderr
+
+
+def test_places_name_their_region_and_a_region_narrows_a_place(prov, item):
+    run = prov("geo", "lookup", "Sergeevka, Primorsky Krai")
+    assert run.exit_code == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == "2 place(s) called 'Sergeevka, Primorsky Krai':"
+    assert all("(Primorskiy kray, Russia)" in line for line in lines[1:]) and len(lines) == 3
+    # One region, so each also names its nearest town: what tells the two villages apart.
+    landmarks = {line.split(", pop. ")[1].split(" [")[0].split(", ", 1)[1] for line in lines[1:]}
+    assert len(landmarks) == 2 and all(" km " in t and " of " in t for t in landmarks)
+    assert "region 59" not in prov("geo", "lookup", "Sergeevka").stdout
+    # The region is accepted by `geo claim --place` too; the two villages still need a pick.
+    run = prov("geo", "claim", item, "--place", "Sergeevka, Primorsky Krai", "--by", "CNN")
+    assert run.exit_code == 2 and "could mean 2 places" in run.stderr
+    assert run.stderr.count("(Primorskiy kray, Russia)") == 2
+    run = prov("geo", "claim", item, "--place", "Сергеевка, Приморский край", "--geonameid",
+               "2016961", "--by", "CNN")
+    assert run.exit_code == 0, run.stderr
+    [claim] = prov("show", item, "--json").json()["claims"]
+    assert claim["place"] == "Сергеевка, Приморский край"
+    assert claim["latitude"] == pytest.approx(43.3503, abs=1e-3)
+    run = prov("geo", "claim", item, "--place", "Sergeevka, Atlantis", "--by", "CNN")
+    assert run.exit_code == 2 and "'Atlantis'" not in run.stdout
+    assert "Atlantis: not a country or first-level region" in run.stderr

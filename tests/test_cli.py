@@ -180,3 +180,100 @@ def test_match_as_a_process_prints_everything_and_exits_cleanly(prov, db, tmp_pa
     missing = subprocess.run([prov_bin, "--db", str(db), "match", str(tmp_path / "no.jpg")],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "not an item" in missing.stderr
+
+
+# --- --out (issue 12, defect 4) -------------------------------------------------------------
+
+
+def _one_case_item(prov, tmp_path: Path) -> None:
+    from fixtures import media
+
+    photo = tmp_path / "arrival.jpg"
+    photo.write_bytes(media.jpeg_with_exif(902, size=(96, 72)))
+    assert prov("add", str(photo), "--case", "dprk").exit_code == 0
+
+
+def _out_commands(sha_or_case: str) -> dict[str, list[str]]:
+    return {"checkpoint": ["checkpoint"],
+            "export": ["export", "--case", sha_or_case, "--format", "json"],
+            "bundle": ["bundle", "--case", sha_or_case]}
+
+
+def test_out_into_folders_that_do_not_exist_creates_them_and_says_so(prov, tmp_path,
+                                                                     monkeypatch):
+    # The README's own `prov checkpoint --out ~/notary/dprk-$(date +%F).json` on a new machine.
+    _one_case_item(prov, tmp_path)
+    for name, args in _out_commands("dprk").items():
+        out = tmp_path / "new" / name / f"dprk.{name}"
+        run = prov(*args, "--out", str(out))
+        assert run.exit_code == 0, run.output
+        assert out.is_file() and out.stat().st_size > 0, name
+        assert f"created folder {out.parent} for --out" in run.stderr
+        assert "internal error" not in run.stderr
+    # `~` is the user's home folder, also when the shell left it alone (`--out=~/…`).
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    run = prov("checkpoint", "--out", "~/notary/dprk.json")
+    assert run.exit_code == 0, run.output
+    assert (home / "notary" / "dprk.json").is_file()
+
+
+def test_out_that_is_a_folder_or_cannot_be_written_gets_one_line(prov, tmp_path):
+    _one_case_item(prov, tmp_path)
+    events = prov("log", "--json").json()
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder\n", encoding="utf-8")
+    for name, args in _out_commands("dprk").items():
+        for out, says in ((tmp_path, "is a folder; name a file in it"),
+                          (a_file / "sub" / "x.out", "is a file, not a folder")):
+            run = prov(*args, "--out", str(out))
+            assert run.exit_code == 2, (name, run.output)
+            [line] = run.stderr.splitlines()
+            assert line.startswith(f"error: --out {out}") and says in line, line
+    assert not (a_file / "sub").exists()
+    assert prov("log", "--json").json() == events  # nothing recorded by a refused command
+
+
+def test_a_failed_command_leaves_no_folder_behind(prov, tmp_path):
+    _one_case_item(prov, tmp_path)
+    out = tmp_path / "made" / "for" / "nothing.zip"
+    run = prov("bundle", "--case", "no such case", "--out", str(out))
+    assert run.exit_code == 2 and "no items in case" in run.stderr
+    assert not (tmp_path / "made").exists()
+
+
+def test_out_where_writing_is_not_permitted_gets_one_line(prov, tmp_path):
+    import os
+
+    import pytest
+
+    if os.geteuid() == 0:
+        pytest.skip("root may write anywhere")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        for name, args in _out_commands("dprk").items():
+            run = prov(*args, "--out", str(locked / "sub" / f"x.{name}"))
+            assert run.exit_code == 2, (name, run.output)
+            assert "permission denied" in run.stderr and len(run.stderr.splitlines()) == 1
+    finally:
+        locked.chmod(0o700)
+
+
+def test_kind_given_for_a_file_already_held_is_not_ignored_silently(prov, tmp_path):
+    from fixtures import media
+
+    photo = tmp_path / "page.jpg"
+    photo.write_bytes(media.jpeg_with_exif(903, size=(96, 72)))
+    assert prov("add", str(photo)).exit_code == 0
+    run = prov("add", str(photo), "--kind", "scan")
+    assert run.exit_code == 0
+    assert (f"notice: {photo}: already held as image; --kind scan does not change a held"
+            " item's kind") in run.stderr
+    [item] = prov("list", "--json").json()
+    assert item["kind"] == "image"
+    # The same kind again, or no --kind, needs no notice.
+    assert "notice" not in prov("add", str(photo), "--kind", "image").stderr
+    assert "notice" not in prov("add", str(photo)).stderr

@@ -117,3 +117,64 @@ def test_an_export_made_after_tampering_says_so(tmp_path: Path) -> None:
     assert "- FAILED: " in out and "has been modified" in out
     code, html, _ = export(case.db, case.arrival, "--format", "html")
     assert 'class="verify failed"' in html
+
+
+# --- re-hashing an export from itself (issue 12, defect 5) ----------------------------------
+
+
+def recheck_export(doc: dict) -> list[str]:
+    """The README's recipe, with nothing but the file, hashlib and rfc8785 (no prov code):
+    every event's leaf hash from its fields, then the chain from the database's genesis to
+    the head the export reports. The problems found; none for an honest export."""
+    import hashlib
+
+    import rfc8785
+
+    problems = []
+    leaves: dict[int, str] = {}
+    chained: dict[int, str] = {}
+    for item in doc["items"]:
+        for event in item["events"]:
+            envelope = {k: v for k, v in event.items() if k not in ("leaf_hash", "chain_hash")}
+            leaf = hashlib.sha256(b"prov:event:v1\0" + rfc8785.dumps(envelope)).hexdigest()
+            if leaf != event["leaf_hash"]:
+                problems.append(f"event {event['seq']}: leaf hash differs")
+            leaves[event["seq"]] = leaf
+            chained[event["seq"]] = event["chain_hash"]
+    db_id = doc["database"]["database_id"].encode("utf-8")
+    previous = hashlib.sha256(b"prov:genesis:v1\0" + db_id).hexdigest()
+    for position, (seq, leaf, chain) in enumerate(doc["chain"], 1):
+        if seq != position:
+            problems.append(f"chain: {seq} where {position} belongs")
+        if leaves.get(seq, leaf) != leaf:
+            problems.append(f"event {seq}: not the leaf the chain holds")
+        previous = hashlib.sha256(b"prov:chain:v1\0" + bytes.fromhex(previous)
+                                  + bytes.fromhex(leaf)).hexdigest()
+        if previous != chain or chained.get(seq, chain) != chain:
+            problems.append(f"event {seq}: chain hash differs")
+    if (previous, len(doc["chain"])) != (doc["verify"]["head"], doc["verify"]["events"]):
+        problems.append("the chain does not end at the head the export reports")
+    if set(leaves) - {seq for seq, _, _ in doc["chain"]}:
+        problems.append("exported events missing from the chain")
+    return problems
+
+
+@pytest.mark.parametrize("scope", ["item", "case"])
+def test_a_json_export_can_be_rehashed_from_itself(case: Case, scope: str) -> None:
+    args = [case.arrival] if scope == "item" else ["--case", CASE]
+    code, out, _ = export(case.db, *args, "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    events = [e for item in doc["items"] for e in item["events"]]
+    assert events and recheck_export(doc) == []
+    assert all(e["format"] == 1 for e in events)
+    # The keys every export had are still there, beside the envelope's "format".
+    assert {"seq", "recorded_at", "recorded_by", "type", "item", "data", "leaf_hash",
+            "chain_hash"} <= set(events[0])
+    # The check is not a formality: one changed word in one event, or in the chain, is found.
+    events[0]["data"] = {**events[0]["data"], "note": "edited"}
+    assert f"event {events[0]['seq']}: leaf hash differs" in recheck_export(doc)
+    events[0]["data"] = json.loads(out)["items"][0]["events"][0]["data"]
+    last = doc["chain"][-1]
+    last[2] = "0" * 64
+    assert recheck_export(doc) == [f"event {last[0]}: chain hash differs"]

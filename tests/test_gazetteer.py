@@ -92,7 +92,7 @@ def test_existing_cache_is_reused(gaz):
 
 
 def test_failed_build_leaves_no_file(monkeypatch, tmp_path):
-    def broken(path: Path) -> None:
+    def broken(path: Path, *_: object) -> None:
         path.write_text("half a database")
         raise RuntimeError("disk full")
 
@@ -193,3 +193,80 @@ def test_nearest_from_a_pole_and_open_ocean(gaz):
 def test_lookup_online():
     places = gazetteer.lookup_online("Sergeevka, Primorsky Krai", user_agent="prov-tests")
     assert places and places[0].source == "nominatim"
+
+
+# ------------------------------------------- region names, qualified names, progress (issue 12)
+
+
+def test_every_country_has_region_names(gaz):
+    found = gaz.lookup("Sergeevka", country="RU")
+    primorsky = [p for p in found if p.geonameid in PRIMORSKY_SERGEEVKAS]
+    assert [p.admin1_name for p in primorsky] == ["Primorskiy kray", "Primorskiy kray"]
+    [odesa] = [p for p in gaz.lookup("Odesa", country="UA") if p.population
+               and p.population > 500_000]
+    assert odesa.admin1_name == "Odeska oblast"
+    assert gaz.lookup("Springfield", country="US")[0].admin1_name  # US states still named
+    named, total = gaz.db.execute(
+        "SELECT COUNT(a.name), COUNT(*) FROM places p LEFT JOIN admin1 a"
+        " ON a.country_code = p.country_code AND a.code = p.admin1_code").fetchone()
+    assert named / total > 0.99, (named, total)
+
+
+@pytest.mark.parametrize("name", [
+    "Sergeevka, Primorsky Krai", "Sergeevka, Primorskiy kray", "Sergeevka, Primorye",
+    "Сергеевка, Приморский край", "Sergeevka, Primorsky Krai, Russia", "sergeevka,primorsky"])
+def test_a_place_qualified_by_its_region(gaz, name):
+    assert {p.geonameid for p in gaz.lookup(name)} == PRIMORSKY_SERGEEVKAS
+
+
+def test_a_place_qualified_by_its_country_or_a_wrong_region(gaz):
+    assert PRIMORSKY_SERGEEVKAS <= {p.geonameid for p in gaz.lookup("Sergeevka, Russia")}
+    assert not any(p.country_code != "RU" for p in gaz.lookup("Sergeevka, RU"))
+    assert gaz.lookup("Sergeevka, Odeska oblast") == [] or all(
+        p.admin1_name == "Odeska oblast" for p in gaz.lookup("Sergeevka, Odeska oblast"))
+    with pytest.raises(BadInput, match="not a country or first-level region"):
+        gaz.lookup("Sergeevka, Atlantis")
+
+
+class _Terminal:
+    """A stream that says it is a terminal, keeping what was written."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        self.text += text
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_the_first_build_shows_its_progress_on_a_terminal(tmp_path):
+    # A real build of the smaller city list (15,000 people and more): seconds, not a minute.
+    stream = _Terminal(tty=True)
+    path = gazetteer.ensure_cache(tmp_path / "gaz.db", progress=gazetteer.BuildProgress(stream),
+                                  min_population=15000)
+    assert Gazetteer(path).lookup("Ussuriysk")
+    updates = stream.text.split("\r")
+    assert updates[0].startswith("building the offline gazetteer")
+    shown = [int(u.split(": ")[1].split("%")[0]) for u in updates[1:-1]]
+    assert len(shown) > 10 and shown == sorted(shown) and shown[-1] >= 90
+    assert updates[-1].startswith("built the offline gazetteer in ")
+    assert stream.text.endswith("\n") and stream.text.count("\n") == 1
+    gazetteer.ensure_cache(path, progress=gazetteer.BuildProgress(stream))
+    assert stream.text.count("\n") == 1  # built once: nothing more to say
+
+
+def test_elsewhere_the_build_is_one_line(tmp_path):
+    stream = _Terminal(tty=False)
+    progress = gazetteer.BuildProgress(stream)
+    progress.begin(tmp_path / "gaz.db")
+    for fraction in (0.1, 0.5, 0.9):
+        progress.update(fraction)
+    progress.end()
+    assert stream.text == ("building the offline gazetteer (GeoNames places, first use only,"
+                           f" about half a minute) into {tmp_path / 'gaz.db'}\n")

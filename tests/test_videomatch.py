@@ -46,6 +46,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     v["watermarked"] = fx.transcode(src, d / "watermark.mp4", transform=fx.watermark("@rp"))
     v["fps15"] = fx.transcode(src, d / "fps15.mp4", fps=15)
     v["mirrored"] = fx.transcode(src, d / "mirror.mp4", transform=fx.mirror())
+    v["rotated"] = fx.transcode(src, d / "rotated.mp4", transform=rotate90)
     v["clip"] = fx.transcode(src, d / "clip_6_12.mp4", start=6, end=12)
     v["still"] = fx.write_screenshot(src, d / "still_9s.png", 9.0)
     v["still_jpeg"] = fx.write_screenshot(src, d / "still_13s.jpg", 13.0)
@@ -59,6 +60,13 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     v["locked"] = documents.write_encrypted(pdf, d / "locked.pdf")
     v["corrupt"] = documents.write_corrupt(d / "corrupt.pdf")
     return v
+
+
+def rotate90(a: fx.Frame) -> fx.Frame:
+    """A copy turned a quarter: no frame hash survives it, keypoints do."""
+    import numpy as np
+
+    return np.ascontiguousarray(np.rot90(a))
 
 
 def _rescan(pdf: Path, dst: Path, page: int) -> Path:
@@ -142,6 +150,66 @@ def test_a_clip_names_the_seconds_it_covers(held, media):
     start, end = m["detail"]["covers_seconds"]
     assert abs(start - 6) <= 1 and abs(end - 12) <= 1
     assert m["detail"]["query_share"] > 0.8 and m["detail"]["candidate_share"] < 0.5
+
+
+@pytest.fixture(scope="module")
+def slow(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[tuple[int, int], Path]]:
+    """Footage that changes slowly, as real footage does (the scene of fixtures/video.py at
+    an eighth of its speed): neighbouring seconds look alike, so a clip's frames also come
+    close to held frames a second before and after where they belong. Held, with two clips
+    of known start and end."""
+    d = tmp_path_factory.mktemp("slow")
+    scene = fx.Scene(4, W, H)
+    src = fx.write_video(d / "slow.mp4", seconds=40, width=W, height=H,
+                         source=lambda t: scene.frame(t / 8))
+    clips = {span: fx.transcode(src, d / f"slow_{span[0]}_{span[1]}.mp4", start=span[0],
+                                end=span[1]) for span in ((3, 9), (12, 30))}
+    db = d / "evidence.db"
+    invoke(db, "init", check=True)
+    invoke(db, "add", str(src), check=True)
+    return db, clips
+
+
+@pytest.mark.parametrize("span", [(3, 9), (12, 30)])
+def test_clip_coverage_never_spills_past_the_clip_and_says_to_within_what(slow, span):
+    db, clips = slow
+    [m] = matches(db, clips[span])
+    assert m["algorithm"] == "vpdq" and m["verdict"] == "re-upload"
+    start, end = m["detail"]["covers_seconds"]
+    # Not a second of the held video outside the clip (its last frame is 1/25 s before the
+    # end) ...
+    assert span[0] <= start and end <= span[1]
+    # The typical gap between samples: a second, more where near-identical frames (slow
+    # footage) were skipped.
+    within = m["detail"]["covers_within_seconds"]
+    assert 1.0 <= within <= 2.0
+    # ... and each end within the stated step of where the clip starts and ends.
+    assert start - span[0] <= within and span[1] - end <= within
+    text = cli(db, "match", str(clips[span]))[1]
+    assert f"covering {start:g}-{end:g} s of it to within {within:g} s" in text
+
+
+def test_a_copy_found_by_keypoints_says_at_least_and_which_seconds_were_checked(prov, media):
+    [orig] = prov("add", str(media["original"]), "--json").json()
+    [rotated] = prov("add", str(media["rotated"]), "--json").json()
+    [m] = rotated["matches"]
+    assert m["sha256"] == orig["sha256"]
+    assert (m["algorithm"], m["verdict"]) == ("orb", "re-upload")
+    detail = m["detail"]
+    words = prov("match", str(media["rotated"])).stdout
+    assert "covering at least" in words
+    assert detail["covers_at_least"] is True
+    checked = detail["checked_seconds"]
+    # At most eight keyframes, spread over the whole copy: its first and its last are checked
+    # (every n-th from the start left the last seconds of a video unchecked).
+    assert len(checked) <= 8 and checked[0] == 0 and checked[-1] >= 15
+    start, end = detail["covers_seconds"]
+    assert 0 <= start <= end <= 16
+    phrase = f"covering at least {start:g}-{end:g} s"
+    assert f"{phrase} of it (keyframes checked at" in words
+    shown = prov("show", orig["sha256"], "--json").json()
+    [relation] = shown["near_duplicates"]
+    assert phrase in relation["summary"]
 
 
 def test_a_still_names_the_second_it_came_from(held, media):

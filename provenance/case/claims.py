@@ -51,12 +51,23 @@ def _choose(value: str | None, allowed: tuple[str, ...], what: str) -> str | Non
     return wanted
 
 
-def describe_place(p: Place) -> str:
+def describe_place(p: Place, *, landmark: bool = False) -> str:
+    """One line per candidate. With `landmark`, the nearest town too: namesakes in one region
+    (the two Primorsky Sergeevkas) differ in little else a reader recognises."""
     region = ", ".join(x for x in (p.admin1_name or (f"region {p.admin1_code}" if p.admin1_code
                                                       else None), p.country_name) if x)
     pop = f", pop. {p.population:,}" if p.population else ""
     gid = f"geonameid {p.geonameid}" if p.geonameid else p.source
-    return f"{p.name} ({region}) at {p.latitude:.4f}, {p.longitude:.4f}{pop} [{gid}]"
+    near = ""
+    if landmark and p.source == "geonames":
+        from provenance.geo import gazetteer
+
+        town = gazetteer.open_gazetteer().landmark(p.latitude, p.longitude)
+        if town is not None:
+            way = gazetteer.compass(town.place.latitude, town.place.longitude, p.latitude,
+                                    p.longitude)
+            near = f", {town.distance_km:.0f} km {way} of {town.place.name}"
+    return f"{p.name} ({region}) at {p.latitude:.4f}, {p.longitude:.4f}{pop}{near} [{gid}]"
 
 
 def online_lookup(name: str, investigator: str) -> list[Place]:
@@ -93,7 +104,7 @@ def resolve_place(given: ClaimInput, *, investigator: str) -> Place:
         hint = "" if given.online else ", or --online to ask OpenStreetMap's Nominatim"
         raise NotFound(f"unknown place {given.place!r}: try another spelling, give --coords{hint}")
     if len(candidates) > 1:
-        lines = [describe_place(p) for p in candidates]
+        lines = [describe_place(p, landmark=True) for p in candidates]
         raise Ambiguous(
             f"place {given.place!r} could mean {len(candidates)} places;"
             " prov will not pick one:\n  "
@@ -102,6 +113,37 @@ def resolve_place(given: ClaimInput, *, investigator: str) -> Place:
             lines,
         )
     return candidates[0]
+
+
+# Actor kinds that cannot be the investigator who records: `prov --by CNN geo claim …` put
+# the claimant's --by before the command, where it names the recorder.
+NOT_A_PERSON = ("organisation", "platform", "account")
+
+
+def recorder_slip(conn: sqlite3.Connection, investigator: str, *, explicit: bool,
+                  claimant: str | None) -> list[str]:
+    """Warnings when the investigator (the global --by) looks like the claimant instead.
+
+    It does when it names an actor that is not a person, or one that has made claims. With
+    the global --by typed and no claimant given, that placement is refused: the claim would
+    be recorded as unattributed, by the claimant. Otherwise the claim goes in, with a warning.
+    """
+    row = conn.execute(
+        "SELECT a.name, a.kind, (SELECT COUNT(*) FROM claims c WHERE c.claimant = a.id)"
+        " AS claims FROM actors a WHERE a.name = ? COLLATE NOCASE",
+        (" ".join(investigator.split()),)).fetchone()
+    if row is None or (row["kind"] not in NOT_A_PERSON and not row["claims"]):
+        return []
+    what = (f"the {row['kind']} actor {row['name']!r}" if row["kind"] in NOT_A_PERSON
+            else f"the actor {row['name']!r}, who makes claims")
+    if explicit and claimant is None:
+        raise UsageProblem(
+            f"--by {investigator} before `geo claim` names who records the claim (the"
+            f" investigator), and that is {what}: to record that {row['name']} makes the"
+            f" claim, put --by after the command (`prov geo claim ITEM … --by"
+            f" {row['name']!r}`); to record as {row['name']} anyway, set $PROV_INVESTIGATOR")
+    return [f"the investigator recording this claim is {what}; the investigator is --by"
+            " before the command (or $PROV_INVESTIGATOR), the claimant --by after it"]
 
 
 def record(conn: sqlite3.Connection, sha256: str, given: ClaimInput, *, by: str) -> Recorded:
@@ -132,6 +174,9 @@ def record(conn: sqlite3.Connection, sha256: str, given: ClaimInput, *, by: str)
     with transaction(conn):
         claimant = (actors.resolve_or_create(conn, given.claimant, by=by, notices=notices).id
                     if given.claimant else None)
+        if claimant is None:
+            notices.append("no claimant given: the claim is recorded as unattributed"
+                           " (--by CLAIMANT after `geo claim` says who makes it)")
         event = log.record(conn, "claim.recorded", {
             "latitude": round(lat, 7), "longitude": round(lon, 7), "radius_m": float(radius),
             "place": given.place, "place_geonameid": geonameid, "claimant": claimant,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, err, say, signing_key
+from provenance.cli.outfile import check_out, writing_to
 
 
 @boundary
@@ -23,9 +24,11 @@ def bundle(
     """Write a case's originals, manifest and events (with the chain proving them) to a zip."""
     from provenance.case import bundle as core
 
+    out = check_out(out, f"{case}.zip")
     conn = GLOBALS.open()
     key_file = signing_key(key)
-    summary = core.write_bundle(conn, case, out, by=GLOBALS.investigator, key_file=key_file)
+    with writing_to(out):
+        summary = core.write_bundle(conn, case, out, by=GLOBALS.investigator, key_file=key_file)
     if as_json:
         emit_json(summary.to_json())
         return

@@ -223,7 +223,9 @@ def evidence_line(m: dict[str, Any]) -> str:
     covers = shares.get("covers_seconds")
     if covers:
         # A video against a video: which stretch of the held one the match spans.
-        text += f", covering {covers[0]:g}-{covers[1]:g} s of it"
+        from provenance.matching.relations import coverage_phrase
+
+        text += ", " + coverage_phrase(shares, m["algorithm"], "it")
         if "query_share" in shares:
             text += (f" ({shares['query_share']:.0%} of this one's frames,"
                      f" {shares['candidate_share']:.0%} of its)")

@@ -56,6 +56,9 @@ def claim(
 
     conn = GLOBALS.open()
     sha = registry.resolve(conn, item)
+    for warning in claims.recorder_slip(conn, GLOBALS.investigator,
+                                        explicit=GLOBALS.by is not None, claimant=claimant):
+        err(f"warning: {warning}")
     given = claims.ClaimInput(coords=coords, place=place, geonameid=geonameid, country=country,
                               claimant=claimant, method=method, confidence=confidence,
                               radius_m=radius, source_url=source_url, note=note, online=online)
@@ -110,7 +113,7 @@ def lookup(
         return
     say(f"{len(places)} place(s) called {name!r}:")
     for p in places:
-        say("  " + claims.describe_place(p))
+        say("  " + claims.describe_place(p, landmark=True))
 
 
 @geo_app.command("check")

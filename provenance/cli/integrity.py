@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, err, say, signing_key
+from provenance.cli.outfile import check_out, writing_to
 
 
 @boundary
@@ -52,6 +53,8 @@ def checkpoint(
     """Record the log's head hash and length, to detect later truncation or rewriting."""
     from provenance.ledger import checkpoint as cp
 
+    if out is not None:
+        out = check_out(out, "checkpoint.json")
     conn = GLOBALS.open()
     key_file = signing_key(key)
     doc = cp.make(conn, by=GLOBALS.investigator, key_file=key_file)
@@ -61,7 +64,8 @@ def checkpoint(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        with writing_to(out):
+            out.write_text(text, encoding="utf-8")
         signed = "signed" if "signature" in doc else "unsigned"
         err(f"checkpoint ({signed}): {doc['events']} events, head {doc['head'][:16]}… → {out}")
 

@@ -77,6 +77,9 @@ def add(
             err(f"warning: {r.path}: {warning}")
         if r.status == "error":
             err(f"error: {r.path}: {r.error}")
+        elif kind is not None and r.status == "known" and r.kind != kind.value:
+            err(f"notice: {r.path}: already held as {r.kind}; --kind {kind.value} does not"
+                " change a held item's kind (this copy is recorded as a sighting)")
     if as_json:
         emit_json([r.to_json() for r in results])
     else:

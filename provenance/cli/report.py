@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from provenance.cli.common import GLOBALS, boundary, err
+from provenance.cli.outfile import check_out, writing_to
 
 
 class ExportFormat(StrEnum):
@@ -51,13 +52,16 @@ def export(
     """A report to attach to a publication or filing, with the verify result at export time."""
     from provenance.report import export as core
 
+    if out is not None:
+        out = check_out(out, f"report.{fmt.value}")
     conn = GLOBALS.open()
     doc = core.build(conn, item=item, case=case, by=GLOBALS.investigator)
     text = core.render(conn, doc, fmt.value)
     if out is None:
         typer.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        with writing_to(out):
+            out.write_text(text, encoding="utf-8")
         err(f"exported {len(doc['items'])} item(s) as {fmt.value} → {out}")
     if not doc["verify"]["ok"]:
         err("warning: prov verify FAILED at export time; the report says so")

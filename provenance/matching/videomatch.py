@@ -200,12 +200,14 @@ def _video(key: int, frames: QueryFrames, hits: _Hits, stored: StoredSet) -> Mat
     enough = min(MIN_STRONG, query_total, candidate_total)
     reupload = len(strong_frames) >= enough and max(query_share, candidate_share) >= \
         REUPLOAD_SHARE
-    covered = matched_rows
     in_query = frames.seconds[matched_frames]
+    held = np.unique(stored_seconds[stored.keys["pdq"] == key])
+    start, end, within = _coverage(in_query, float(offset), held, frames.seconds)
     detail = {
         "query_share": round(query_share, 3),
         "candidate_share": round(candidate_share, 3),
-        "covers_seconds": [round(float(covered.min()), 3), round(float(covered.max()), 3)],
+        "covers_seconds": [start, end],
+        "covers_within_seconds": within,
         "query_seconds": [round(float(in_query.min()), 3), round(float(in_query.max()), 3)],
         "frames_matched": len(matched_frames),
         "strong_frames": len(strong_frames),
@@ -214,7 +216,28 @@ def _video(key: int, frames: QueryFrames, hits: _Hits, stored: StoredSet) -> Mat
     }
     distance = float(np.median(per_frame))
     return Match(key, "re-upload" if reupload else "similar", "vpdq", distance,
-                 ORIENTATIONS[oi], float(covered.min()), None, detail)
+                 ORIENTATIONS[oi], start, None, detail)
+
+
+def _coverage(in_query: np.ndarray, offset: float, held: np.ndarray, query_seconds: np.ndarray
+              ) -> tuple[float, float, float]:
+    """Which seconds of the held video the matched query frames sit on, and to within what.
+
+    The span is the matched query frames' own times moved by the agreed offset, not the held
+    frames they were compared with: ALIGN_TOLERANCE lets a query frame match a held frame up
+    to 1.5 s away, so the held frames would spill about a second past each end of a clip
+    (a 12-30 s clip reported as 11-31 s in slow footage). Frames are sampled about once a
+    second on each side, so either end and the offset are known to within one sampling
+    step: the larger of the two videos' typical gap between samples (1 s as sampled).
+    """
+    import numpy as np
+
+    first, last = float(held.min()), float(held.max())
+    start = min(max(float(in_query.min()) + offset, first), last)
+    end = max(min(float(in_query.max()) + offset, last), start)
+    gaps = [float(np.median(np.diff(s))) for s in (held, query_seconds) if len(s) > 1]
+    within = max(gaps, default=1.0)
+    return round(start, 2), round(end, 2), round(within, 1)
 
 
 def _consensus(offsets: np.ndarray, frame: np.ndarray) -> float:

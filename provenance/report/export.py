@@ -35,6 +35,10 @@ def build(
             raise NotFound(f"no items in case {case!r}: `prov list` shows the cases held")
         scope = {"case": case}
     result = verify(conn)
+    items = [report.item_report(conn, sha) for sha in shas]
+    envelopes = _envelopes(conn, {e["seq"] for it in items for e in it["events"]})
+    for it in items:
+        it["events"] = [_as_hashed(event, envelopes[event["seq"]]) for event in it["events"]]
     return {
         "format": FORMAT_VERSION,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -43,8 +47,26 @@ def build(
         "database": {"file": db_path_of(conn).name, "database_id": database_id(conn)},
         "scope": scope,
         "verify": result.to_json(),
-        "items": [report.item_report(conn, sha) for sha in shas],
+        "items": items,
+        # Every event's [seq, leaf_hash, chain_hash], from the genesis to the head: with it,
+        # anyone can recompute the chain through the exported events to the head above, and
+        # compare that head with a checkpoint kept elsewhere (README: re-checking an export).
+        "chain": [[r["seq"], r["leaf_hash"], r["chain_hash"]] for r in conn.execute(
+            "SELECT seq, leaf_hash, chain_hash FROM events ORDER BY seq")],
     }
+
+
+def _envelopes(conn: sqlite3.Connection, seqs: set[int]) -> dict[int, dict[str, Any]]:
+    """These events' hashed envelopes, exactly as stored (log.events leaves out "format")."""
+    return {r["seq"]: json.loads(r["payload"])
+            for r in conn.execute("SELECT seq, payload FROM events") if r["seq"] in seqs}
+
+
+def _as_hashed(event: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
+    """The exported event: the envelope its leaf hash was computed over, key for key, then
+    the hashes. SHA-256("prov:event:v1\\0" + RFC 8785 of it without the two hashes) is its
+    leaf_hash; the existing keys keep their values (they are the envelope's)."""
+    return {**envelope, **{k: v for k, v in event.items() if k not in envelope}}
 
 
 def render(conn: sqlite3.Connection, doc: dict[str, Any], fmt: str) -> str:
