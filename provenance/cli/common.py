@@ -182,6 +182,8 @@ def evidence_line(m: dict[str, Any]) -> str:
     """How a match was made, in a few words: the algorithm, its distance, where."""
     if m["algorithm"] == "orb":
         text = f"{m['distance']:g} keypoints agree on one geometry"
+    elif m["algorithm"] == "audio":
+        text = f"{m['distance']:g} sound landmarks agree on one time offset"
     else:
         text = f"{m['algorithm']} distance {m['distance']:g}"
     # `prov dupes` relations carry their detail inline.
@@ -190,8 +192,9 @@ def evidence_line(m: dict[str, Any]) -> str:
     if covers:
         # A video against a video: which stretch of the held one the match spans.
         text += f", covering {covers[0]:g}-{covers[1]:g} s of it"
+        unit = "sound" if m["algorithm"] == "audio" else "frames"
         if "query_share" in shares:
-            text += (f" ({shares['query_share']:.0%} of this one's frames,"
+            text += (f" ({shares['query_share']:.0%} of this one's {unit},"
                      f" {shares['candidate_share']:.0%} of its)")
     elif m.get("frame_seconds") is not None:
         text += f", at {m['frame_seconds']:g} s"

@@ -15,6 +15,7 @@ from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, err, ev
 class Kind(StrEnum):
     image = "image"
     video = "video"
+    audio = "audio"
     scan = "scan"
     document = "document"
     other = "other"

@@ -51,7 +51,8 @@ def dupes(as_json: JsonOpt = False) -> None:
     if not families:
         typer.echo("no near-duplicate families")
     for f in families:
-        typer.echo(f"family of {f['size']}, earliest {short(f['earliest'])}"
+        what = "same-audio family" if f.get("relation") == "same audio" else "family"
+        typer.echo(f"{what} of {f['size']}, earliest {short(f['earliest'])}"
                    f" ({f['members'][0]['earliest_source']} {f['earliest_at']})")
         for m in f["members"]:
             rel = m["relation_to_earliest"]
