@@ -179,6 +179,21 @@ def test_a_video_with_its_picture_and_sound_is_one_picture_relation(db, tmp_path
     assert new["matches"][0]["algorithm"] != "audio"
 
 
+def test_a_short_shared_stretch_is_only_similar(db, tmp_path):
+    call = fa.intercepted_call(CALL_SECONDS, 5)
+    other = fa.intercepted_call(30.0, 9)
+    # 8 s of the call spliced into another recording: less than half of either side.
+    spliced = np.concatenate([other[:15 * RATE], call[10 * RATE:18 * RATE], other[15 * RATE:]])
+    [held] = add(db, fa.write_audio(tmp_path / "call.wav", call))
+    [new] = add(db, fa.write_audio(tmp_path / "spliced.mp3", spliced))
+    [m] = new["matches"]
+    assert m["sha256"] == held["sha256"] and m["verdict"] == "similar", m
+    covers = m["detail"]["covers_seconds"]
+    assert abs(covers[0] - 10) <= 1 and abs(covers[1] - 18) <= 1, covers
+    assert m["detail"]["query_share"] < 0.5 and m["detail"]["candidate_share"] < 0.5
+    assert invoke(db, "dupes", "--json", check=True).json() == []  # never linked
+
+
 def test_speed_changed_copies_are_found(db, sounds, tmp_path):
     [call] = add(db, sounds["call"])
     x = fa.intercepted_call(CALL_SECONDS, 5)
