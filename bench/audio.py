@@ -166,7 +166,7 @@ def compare_chromaprint(bases: dict[str, tuple[Path, np.ndarray]], others: list[
     print("| transform | found (of 4) | located +-1 s | best BER of the true pair (median) |")
     print("| --- | --- | --- | --- |")
     rows: dict[str, list[tuple[bool, bool, float]]] = {}
-    for name, (path, x) in bases.items():
+    for name, (_path, x) in bases.items():
         for label, (copy, span, _len) in copies(name, x, OUT).items():
             ber, start = chromaprint_align(chromaprint(copy), held[name])
             found = ber < CHROMAPRINT_MATCH
