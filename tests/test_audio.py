@@ -287,3 +287,17 @@ def test_matches_are_json_with_the_documented_keys(db, sounds):
     assert json.dumps(m["detail"])  # plain JSON
     assert {"query_share", "candidate_share", "covers_seconds", "query_seconds",
             "landmarks_matched", "speed"} <= set(m["detail"])
+
+
+def test_a_database_rebuilt_at_the_same_path_does_not_see_the_old_ones_sounds(tmp_path, sounds):
+    # One process, one path, two databases (as `prov demo` rebuilds): nothing carries over.
+    db = tmp_path / "evidence.db"
+    invoke(db, "init", check=True)
+    add(db, sounds["call"])
+    assert matches(db, sounds["cut"])
+    for p in tmp_path.iterdir():
+        if p.name.startswith("evidence"):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
+    invoke(db, "init", check=True)
+    add(db, sounds["other"])
+    assert matches(db, sounds["cut"]) == []

@@ -94,20 +94,34 @@ class AudioSet:
         return np.unique(np.floor(self.seconds[self.keys == key]).astype(np.int64))
 
 
-_SETS: dict[tuple[str, int], AudioSet] = {}
+_SETS: dict[tuple[str, str], tuple[AudioSet, bytes | None]] = {}
 
 
 def stored_set(cat: Catalogue) -> AudioSet:
-    """The database's landmarks, read once per process and topped up as items arrive."""
+    """The database's landmarks, read once per process and topped up as items arrive.
+
+    Rows are only ever appended; the set read before is current up to its highest row id
+    if that row still holds the value it ended with (else this is another database that
+    took the same path, and it is read afresh)."""
+    from provenance.ledger.db import database_id
+
     conn = cat.items.conn
-    cache = (str(cat.store_root), id(cat))
-    current = _SETS.get(cache) or AudioSet.empty()
+    cache = (str(cat.store_root), database_id(conn))
+    current, last = _SETS.get(cache) or (AudioSet.empty(), None)
+    if current.max_id:
+        row = conn.execute("SELECT value FROM hashes WHERE id = ?", (current.max_id,)
+                           ).fetchone()
+        if row is None or bytes(row[0]) != last:
+            current = AudioSet.empty()
     latest = conn.execute("SELECT COALESCE(MAX(id), 0) FROM hashes WHERE algorithm = ?",
                           (audiofp.ALGORITHM,)).fetchone()[0]
+    if latest < current.max_id:
+        current = AudioSet.empty()
     if latest != current.max_id:
-        current = current.extend(conn) if latest > current.max_id else \
-            AudioSet.empty().extend(conn)
-        _SETS[cache] = current
+        current = current.extend(conn)
+        row = conn.execute("SELECT value FROM hashes WHERE id = ?", (current.max_id,)
+                           ).fetchone()
+        _SETS[cache] = (current, bytes(row[0]) if row else None)
     return current
 
 
