@@ -188,7 +188,7 @@ def extract_document(path: str) -> Extracted:
 
 
 def extract_audio(path: str, mime: str) -> Extracted:
-    """Container metadata and the sound's landmark fingerprints (query: speed variants too).
+    """Container metadata and the sound's landmark fingerprints (see `with_sound`).
 
     A file whose bytes sniffed as audio (Ogg, an MP4 with an audio brand) but whose
     container holds a picture stream is extracted as the video it is; one sniffed as video
@@ -223,8 +223,9 @@ _AUDIO_MIMES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac",
 def with_sound(out: Extracted, path: str) -> Extracted:
     """Add the landmark fingerprints of a file's first sound track, if it has one.
 
-    Stored rows are the sound as it is; query-only rows are its speed-changed variants. A
-    sound that is silent throughout has no landmarks and says so in `sound_landmarks`.
+    Stored rows are the sound as it is; query-only rows are its shifted and speed-changed
+    variants (audiofp.variants). A sound that is silent throughout has no landmarks and says
+    so in `sound_landmarks`.
     """
     from provenance.matching import audiofp
     from provenance.media import audio
