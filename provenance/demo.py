@@ -17,11 +17,11 @@ from provenance.report import item as report
 # installs it as provenance.fixtures, so that no top-level `fixtures` package is installed;
 # an editable install (a checkout) has the repository root on the path instead.
 try:
-    from provenance.fixtures.case import CASE, write_repost, write_seed_case
+    from provenance.fixtures.case import CASE, write_intercept, write_repost, write_seed_case
 except ModuleNotFoundError as exc:
     if exc.name not in ("provenance.fixtures", "provenance.fixtures.case"):
         raise
-    from fixtures.case import CASE, write_repost, write_seed_case
+    from fixtures.case import CASE, write_intercept, write_repost, write_seed_case
 
 
 def _is_demo(path: Path) -> bool:
@@ -83,6 +83,7 @@ def build(path: Path, *, by: str) -> tuple[dict[str, Any], list[str]]:
         steps.append(f"registered {name:<13} {result.sha256[:12]}  {file.name}")
     steps.extend(_story(conn, shas, by=by))
     steps.extend(_repost(conn, files["arrival"], path.parent / "seed-media", by=by))
+    steps.extend(_intercept(conn, path.parent / "seed-media", by=by))
     sha = registry.resolve(conn, shas["arrival"])
     return report.item_report(conn, sha), steps
 
@@ -101,6 +102,27 @@ def _repost(conn: sqlite3.Connection, arrival: Path, folder: Path, *, by: str) -
         covers = m["detail"].get("covers_seconds")
         where = f", seconds {covers[0]:g}-{covers[1]:g} of it" if covers else ""
         steps.append(f"  {m['verdict']} of {m['sha256'][:12]} ({m['algorithm']}{where})")
+    return steps
+
+
+def _intercept(conn: sqlite3.Connection, folder: Path, *, by: str) -> list[str]:
+    """An intercepted call, then a re-post of its sound under footage that matches nothing."""
+
+    files = write_intercept(folder)
+    titles = {"intercept": "Intercepted radio call (audio, as circulated)",
+              "call_repost": "Re-post: the call's audio under unrelated footage"}
+    steps = []
+    for name, file in files.items():
+        [result] = ingest.add_paths(conn, [str(file)], ingest.Sighting(
+            case=CASE, title=titles[name]), by=by)
+        if result.sha256 is None:
+            raise UsageProblem(f"demo fixture {file} failed to register: {result.error}")
+        steps.append(f"registered {name:<13} {result.sha256[:12]}  {file.name}")
+        for m in result.matches:
+            covers = m["detail"].get("covers_seconds")
+            where = f", seconds {covers[0]:g}-{covers[1]:g} of it" if covers else ""
+            role = "same audio as" if m["verdict"] == "same audio" else f"{m['verdict']} of"
+            steps.append(f"  {role} {m['sha256'][:12]} ({m['algorithm']}{where})")
     return steps
 
 

@@ -99,6 +99,9 @@ def test_demo_builds_the_seed_case_and_shows_it(tmp_path):
     # The re-posted excerpt is recognised, and the seconds of the arrival clip it covers named.
     assert re.search(r"re-upload of \w{12} \(vpdq, seconds 1[12][.\d]*-(29|3[0-2])[.\d]* of it\)",
                      result.stdout), result.stdout
+    # The intercepted call's sound, re-posted under footage that matches nothing (issue 19).
+    assert re.search(r"same audio as \w{12} \(audio, seconds (9|10)[.\d]*-(39|40|41)[.\d]* of it\)",
+                     result.stdout), result.stdout
     assert "43.3491" in result.stdout
     assert "Sergeevka training camp" in result.stdout and "verified" in result.stdout
     assert "published by CNN" in result.stdout and "refuted" in result.stdout

@@ -216,6 +216,8 @@ def evidence_line(m: dict[str, Any]) -> str:
     """How a match was made, in a few words: the algorithm, its distance, where."""
     if m["algorithm"] == "orb":
         text = f"{m['distance']:g} keypoints agree on one geometry"
+    elif m["algorithm"] == "audio":
+        text = f"{m['distance']:g} sound landmarks agree on one time offset"
     else:
         text = f"{m['algorithm']} distance {m['distance']:g}"
     # `prov dupes` relations carry their detail inline.
@@ -226,8 +228,9 @@ def evidence_line(m: dict[str, Any]) -> str:
         from provenance.matching.relations import coverage_phrase
 
         text += ", " + coverage_phrase(shares, m["algorithm"], "it")
+        unit = "sound" if m["algorithm"] == "audio" else "frames"
         if "query_share" in shares:
-            text += (f" ({shares['query_share']:.0%} of this one's frames,"
+            text += (f" ({shares['query_share']:.0%} of this one's {unit},"
                      f" {shares['candidate_share']:.0%} of its)")
     elif m.get("frame_seconds") is not None:
         text += f", at {m['frame_seconds']:g} s"

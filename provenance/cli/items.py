@@ -24,6 +24,7 @@ from provenance.cli.common import (
 class Kind(StrEnum):
     image = "image"
     video = "video"
+    audio = "audio"
     scan = "scan"
     document = "document"
     other = "other"

@@ -62,12 +62,13 @@ def dupes(as_json: JsonOpt = False) -> None:
     if not families:
         say("no near-duplicate families")
     for f in families:
+        what = "same-audio family" if f.get("relation") == "same audio" else "family"
         first = f.get("earliest_when")
         dated = f"{first['source']} {first['display']}" if first else "undated"
-        say(f"family of {f['size']}, earliest {short(f['earliest'])} ({dated})")
+        say(f"{what} of {f['size']}, earliest {short(f['earliest'])} ({dated})")
         if f.get("order_uncertain"):
             say("  order uncertain: " + ", ".join(short(s) for s in f["order_uncertain"])
-                       + " may be as early (their dates overlap)")
+                + " may be as early (their dates overlap)")
         for m in f["members"]:
             rel = m["relation_to_earliest"]
             how = f"  {evidence_line(rel)}" if rel else "  (earliest)"

@@ -174,6 +174,8 @@ def analyse(path: str, requested_kind: str | None = None, stage_dir: str | None 
         result.warnings.extend(extracted.warnings)
         if extracted.mime:
             result.mime = extracted.mime
+        if extracted.kind:
+            result.kind = extracted.kind
     except BadInput as exc:
         result.error = exc.reason
     except PermissionError:

@@ -43,7 +43,8 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
                      crop_candidates=matchrule.CROP_CANDIDATES if crop_candidates is None
                      else crop_candidates)
     matches = [match_json(cat, m) for m in found
-               if max_distance is None or m.algorithm == "orb" or m.distance <= max_distance]
+               if max_distance is None or m.algorithm in ("orb", "audio")
+               or m.distance <= max_distance]
     is_file = os.path.isfile(target)
     if is_file and held is not None:
         # The very bytes are held already: that is the best match there is.

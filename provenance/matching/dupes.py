@@ -61,7 +61,13 @@ def _key(evidence: Evidence | None) -> tuple[int, Any]:
 
 
 def families(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Re-upload families from the recorded relations, guarded against chaining.
+    """Re-upload families, then families that share only their sound ("same audio": a
+    picture re-upload and a re-used sound track are different claims, never one family)."""
+    return _families(conn, "re-upload") + _families(conn, "same audio")
+
+
+def _families(conn: sqlite3.Connection, verdict: str) -> list[dict[str, Any]]:
+    """Families of one kind of relation from the recorded relations, guarded against chaining.
 
     Connected components alone would join two unrelated photos through a collage
     or a heavily edited intermediate. So each component is split: its earliest
@@ -72,7 +78,7 @@ def families(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     evidence: dict[tuple[str, str], dict[str, Any]] = {}
     for item, other, algorithm, distance, detail in conn.execute(
             "SELECT item, other, algorithm, distance, detail_json FROM near_duplicates"
-            " WHERE verdict = 're-upload'"):
+            " WHERE verdict = ?", (verdict,)):
         edges[item].add(other)
         edges[other].add(item)
         evidence[(item, other)] = evidence[(other, item)] = {
@@ -98,7 +104,8 @@ def families(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             remaining = [s for s in remaining if s not in members]
             if len(members) < 2:
                 continue
-            out.append(_family(conn, root, members, earliest, evidence))
+            out.append({**_family(conn, root, members, earliest, evidence),
+                        "relation": verdict})
     out.sort(key=lambda f: _key(earliest.get(f["earliest"])))
     return out
 

@@ -28,6 +28,8 @@ def near_duplicates_for_item(conn: sqlite3.Connection, sha256: str) -> list[dict
         role = "re-upload of" if d["direction"] == "older" else "re-uploaded as"
         if d["verdict"] == "similar":
             role = "similar to"
+        elif d["verdict"] == "same audio":
+            role = "same audio as"
         d["summary"] = (f"{role} {d['counterpart'][:12]} ({first[0] if first else '-'}):"
                         f" {d['algorithm']} {d['distance']:g}"
                         + (", " + coverage_phrase(d["detail"], d["algorithm"], copy=(

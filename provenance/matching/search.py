@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from provenance.matching import keyframes, matchrule, videomatch
+from provenance.matching import audiomatch, keyframes, matchrule, videomatch
 from provenance.matching.catalogue import Catalogue
 from provenance.matching.hashing import from_rows
 from provenance.matching.keyframes import Keyframes
@@ -234,6 +234,15 @@ def _features(packed: dict[str, Any] | None) -> LocalFeatures | None:
 
 
 def find_for(
+    cat: Catalogue, analysis: Fingerprints, *, exclude: str | None = None, crop_candidates: int
+) -> list[Match]:
+    """Picture matches, then what shares only the sound ("same audio", or an audio re-upload)."""
+    seen = find_seen(cat, audiomatch.without_sound(analysis), exclude=exclude,
+                     crop_candidates=crop_candidates)
+    return audiomatch.merge(seen, audiomatch.find(cat, analysis, exclude=exclude))
+
+
+def find_seen(
     cat: Catalogue, analysis: Fingerprints, *, exclude: str | None = None, crop_candidates: int
 ) -> list[Match]:
 

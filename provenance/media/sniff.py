@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 
-KINDS = ("image", "video", "scan", "document", "other")
+KINDS = ("image", "video", "audio", "scan", "document", "other")
 SNIFF_BYTES = 8192
 
 
@@ -33,6 +33,8 @@ def kind_of(mime: str) -> str:
         return "image"
     if mime.startswith("video/"):
         return "video"
+    if mime.startswith("audio/"):
+        return "audio"
     if mime == "application/pdf":
         return "document"
     return "other"
@@ -45,6 +47,8 @@ def family_by_name(name: str) -> str | None:
         lower = name.lower()
         if lower.endswith((".heic", ".heif")):
             return "image"
+        if lower.endswith((".opus", ".amr", ".m4a", ".aac", ".flac")):
+            return "audio"
         return None
     kind = kind_of(guessed)
     return None if kind == "other" else kind
@@ -59,6 +63,8 @@ def decide_kind(name: str, mime: str, requested: str | None) -> tuple[str, str |
         wanted = "image" if requested == "scan" else requested
         if requested == "scan" and sniffed == "document":
             return "scan", None
+        if requested == "audio" and sniffed == "video":
+            return "audio", None  # the container decides: refused if it holds a picture
         if sniffed != wanted and mime not in ("application/octet-stream",):
             return requested, (
                 f"content is {mime}, not {'an' if wanted[0] in 'aeiou' else 'a'} {wanted}"
@@ -71,6 +77,10 @@ def decide_kind(name: str, mime: str, requested: str | None) -> tuple[str, str |
             f"content is {mime}, but the name promises {'an' if promised[0] in 'aeiou' else 'a'}"
             f" {promised}; pass --kind other to register the bytes as they are"
         )
+    if {promised, sniffed} == {"audio", "video"}:
+        # One container holds sound, pictures or both (an .m4a sniffed as MP4, an Ogg
+        # video): extraction reads its streams and says which it is.
+        return "audio", None
     if sniffed == "other" and promised is not None:
         # Unknown bytes under a media name: let the decoder have the final say.
         return promised, None

@@ -149,7 +149,8 @@ def video_stream(container: InputContainer, path: str | Path) -> VideoStream:
             return stream
     audio = [s.codec_context.name for s in container.streams.audio]
     if audio:
-        raise BadInput(str(path), f"no video stream (audio only: {', '.join(audio)})")
+        raise BadInput(str(path), f"no video stream (audio only: {', '.join(audio)});"
+                                  " pass --kind audio to register its sound")
     kinds = [s.type for s in container.streams]
     found = f"streams: {', '.join(kinds)}" if kinds else "no streams at all"
     raise BadInput(str(path), f"no video stream ({found})")
