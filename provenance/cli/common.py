@@ -43,10 +43,11 @@ class Globals:
         except (KeyError, OSError):
             return "unknown"
 
-    def open(self, *, create: bool = False) -> sqlite3.Connection:
+    def open(self, *, create: bool = False, write: bool = True) -> sqlite3.Connection:
+        """The database; `write=False` for a command that only reads (read-only media)."""
         from provenance.ledger.db import open_db
 
-        return open_db(self.db, create=create)
+        return open_db(self.db, create=create, write=write)
 
 
 GLOBALS = Globals()

@@ -51,7 +51,7 @@ def export(
     """A report to attach to a publication or filing, with the verify result at export time."""
     from provenance.report import export as core
 
-    conn = GLOBALS.open()
+    conn = GLOBALS.open(write=False)
     doc = core.build(conn, item=item, case=case, by=GLOBALS.investigator)
     text = core.render(conn, doc, fmt.value)
     if out is None:
