@@ -73,7 +73,9 @@ def boundary(fn: Callable[P, R]) -> Callable[P, R]:
             err(f"error: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except sqlite3.OperationalError as exc:
-            err(f"error: database: {exc}")
+            ro = " (read-only: the database cannot be written here)" if "readonly" in str(
+                exc) else ""
+            err(f"error: database: {exc}{ro}")
             raise typer.Exit(1) from None
         except BrokenPipeError:
             # The reader went away (`prov list | head`): stop quietly, as Unix tools do.

@@ -145,6 +145,11 @@ def open_db(
         reading = _open_reading(path)
         if reading is not None:
             return reading
+    if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        # SQLite would quietly open it read-only and fail at the first write, mid-command.
+        raise ProvError(
+            f"{path}: read-only: this command must write to the database; copy the database"
+            " and its .store folder to writable storage")
     try:
         conn = connect(path)
         if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
