@@ -88,10 +88,10 @@ class EvidenceStore:
         if not stat.S_ISREG(info.st_mode):
             kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
             return f"{kind}, not the stored bytes"
-        if info.st_size != size:
-            return f"{info.st_size} bytes, registered as {size}"
         if sha256_file(path) != sha256:
             return "modified"
+        if info.st_size != size:  # its own bytes, but not what its registration declared
+            return f"{info.st_size} bytes, registered as {size}"
         return None
 
     def _pending(self, sha256: str) -> Path:

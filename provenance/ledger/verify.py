@@ -130,7 +130,7 @@ def _check_schema(
             missing = sorted(set(expected) - set(actual))
             changed = sorted(n for n in set(expected) & set(actual) if expected[n] != actual[n])
             extra = sorted(set(actual) - set(expected))
-            what = "log protection or projection" if kind == "trigger" else "view"
+            what = "log protection" if kind == "trigger" else "investigators' views"
             if missing:
                 problems.append(f"{what} removed: {kind}(s) {', '.join(missing)} missing")
             if changed:

@@ -21,8 +21,9 @@ from tests.conftest import invoke
 
 def _prov(db: Path, *args: str, **kw) -> subprocess.Popen:
     env = {**os.environ, "PROV_INVESTIGATOR": "tester"}
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kw}
     return subprocess.Popen([sys.executable, "-m", "provenance", "--db", str(db), *args],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+                            env=env, **streams)
 
 
 def _finish(proc: subprocess.Popen, seconds: float) -> tuple[str, str]:
@@ -127,9 +128,10 @@ def _alive(pid: int) -> bool:
 def test_pool_workers_die_with_a_killed_add(db, tmp_path, sig):
     folder = tmp_path / "in"
     folder.mkdir()
-    for i in range(80):
-        (folder / f"{i:03}.jpg").write_bytes(media.jpeg_with_exif(700 + i, size=(640, 480)))
-    proc = _prov(db, "add", str(folder))
+    for i in range(40):
+        (folder / f"{i:03}.jpg").write_bytes(media.jpeg_with_exif(700 + i, size=(480, 360)))
+    # Output to /dev/null: workers that outlive the parent would hold its pipes open.
+    proc = _prov(db, "add", str(folder), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers: set[int] = set()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -139,7 +141,7 @@ def test_pool_workers_die_with_a_killed_add(db, tmp_path, sig):
         time.sleep(0.05)
     assert len(workers) >= 2, "the batch must be running in a pool when it is killed"
     os.kill(proc.pid, sig)
-    proc.communicate(timeout=30)
+    proc.wait(timeout=30)
     survivors = set(workers)
     deadline = time.monotonic() + 15
     while survivors and time.monotonic() < deadline:
