@@ -170,6 +170,15 @@ def _is_read_only(exc: sqlite3.DatabaseError) -> bool:
     return "readonly" in text or "read-only" in text or "unable to open" in text
 
 
+def _read_migrations(uri: str) -> tuple[sqlite3.Connection, set[str]]:
+    conn = connect(uri, uri=True)
+    try:
+        return conn, {str(r[0]) for r in conn.execute("SELECT name FROM _migrations")}
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+
+
 def _open_reading(path: Path) -> sqlite3.Connection | None:
     """A read-only connection to a migrated database, or None when it needs migrating first.
 
@@ -181,8 +190,7 @@ def _open_reading(path: Path) -> sqlite3.Connection | None:
     uri = path.absolute().as_uri()
     try:
         try:
-            conn = connect(uri + "?mode=ro", uri=True)
-            names = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
+            conn, names = _read_migrations(uri + "?mode=ro")
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 return None
@@ -193,8 +201,7 @@ def _open_reading(path: Path) -> sqlite3.Connection | None:
                     " without write access: copy the database with its -wal and -shm files to"
                     " writable storage"
                 ) from None
-            conn = connect(uri + "?mode=ro&immutable=1", uri=True)
-            names = {r[0] for r in conn.execute("SELECT name FROM _migrations")}
+            conn, names = _read_migrations(uri + "?mode=ro&immutable=1")
         has_id = conn.execute("SELECT 1 FROM meta WHERE key = 'database_id'").fetchone()
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):
