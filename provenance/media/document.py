@@ -70,10 +70,10 @@ def document_metadata(source: Source, *, password: str | None = None) -> dict[st
 
 
 # Wall-clock seconds one document's pages may take to render. A page's cost is the drawing
-# its content describes, not the file's size: measured on the 2-core test machine, a 3-page
-# PDF of 76 KB whose pages share one stream of 36,000 long strokes took 90 s a page, and the
-# hostile PDF of issue 13 (110 KB, 200 pages sharing a 30 MB stream) would take hours. An
-# ordinary page renders at 512 px in 0.02-0.2 s, so 200 pages fit well within the budget.
+# its content describes, not the file's size: measured on the shared 2-core test machine, a
+# 3-page PDF of 4 KB whose pages share one 1 MB stream of 36,000 long strokes took 85-107 s a
+# page, so the hostile PDF of issue 13 (110 KB, 200 pages sharing a 30 MB stream) would take
+# days. An ordinary page renders at 512 px in well under a second, so 200 fit in the budget.
 RENDER_SECONDS = 120.0
 
 
