@@ -107,6 +107,17 @@ def test_a_pdf_too_costly_to_render_is_registered_without_page_hashes_in_time(
     assert invoke(db, "verify").exit_code == 0
 
 
+def test_one_page_too_costly_to_render_is_given_up_on_its_own_deadline(prov, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.setattr(document, "PAGE_SECONDS", 2.0, raising=False)
+    pdf = _costly_pdf(tmp_path / "costly.pdf", pages=2, stream_mb=1)
+    started = time.monotonic()
+    run = prov("add", str(pdf))
+    assert time.monotonic() - started < 20
+    assert run.exit_code == 0, run.output
+    assert "page 1 took longer than 2 s to render" in run.stderr
+
+
 def _children(pid: int) -> set[int]:
     try:
         text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
