@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from fixtures import media
 from provenance.ledger.db import migrations, open_db
@@ -149,3 +152,114 @@ def test_old_staged_copies_left_by_a_killed_process_are_swept(prov, db, tmp_path
     photo.write_bytes(media.jpeg_with_exif(77, size=(96, 72)))
     assert prov("add", str(photo)).exit_code == 0
     assert not old.exists() and young.exists()
+
+
+# Read-only media ---------------------------------------------------------------------------
+
+READ_COMMANDS = [("list",), ("show", "{item}"), ("log",), ("verify",), ("match", "{item}"),
+                 ("export", "{item}", "--format", "json"), ("custody", "list", "{item}"),
+                 ("geo", "check", "{item}")]
+
+
+def _case(db: Path, tmp_path: Path) -> str:
+    """A database with an item, a custody event and a claim; returns the item's hash."""
+    from tests.conftest import invoke
+
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(media.jpeg_with_exif(4242, size=(160, 120)))
+    sha = invoke(db, "add", str(photo), "--json", check=True).json()[0]["sha256"]
+    invoke(db, "custody", "add", sha, "--action", "received", "--from", "Source A",
+           check=True)
+    invoke(db, "geo", "claim", sha, "--coords", "44.1, 131.2", check=True)
+    return str(sha)
+
+
+def _commands(sha: str) -> list[list[str]]:
+    return [[arg.format(item=sha) for arg in command] for command in READ_COMMANDS]
+
+
+def test_read_commands_leave_a_vacuum_into_snapshot_byte_for_byte_as_it_was(db, tmp_path):
+    from provenance.ledger.db import store_dir
+    from tests.conftest import invoke
+
+    sha = _case(db, tmp_path)
+    snapshot = tmp_path / "snapshot.db"
+    sqlite3.connect(db).execute(f"VACUUM INTO '{snapshot}'")
+    shutil.copytree(store_dir(db), store_dir(snapshot))
+    before = snapshot.read_bytes()
+    for command in _commands(sha):
+        run = invoke(snapshot, *command)
+        assert run.exit_code == 0, f"prov {' '.join(command)}: {run.output}"
+    # Not even the journal mode changed: the snapshot is still what was handed over.
+    assert snapshot.read_bytes() == before
+    assert not Path(f"{snapshot}-wal").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file modes (the bind-mount test"
+                    " below covers root)")
+def test_read_commands_work_on_read_only_files_and_a_write_says_read_only(db, tmp_path):
+    from tests.conftest import invoke
+
+    sha = _case(db, tmp_path)
+    folder = db.parent
+    for path in folder.rglob("*"):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    folder.chmod(0o555)
+    try:
+        for command in _commands(sha):
+            run = invoke(db, *command)
+            assert run.exit_code == 0, f"prov {' '.join(command)}: {run.output}"
+        run = invoke(db, "custody", "add", sha, "--action", "received", "--from", "B")
+        assert run.exit_code == 1 and "read-only" in run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1
+    finally:
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _can_bind_read_only() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        probe = subprocess.run(
+            ["unshare", "-rm", "sh", "-c", f"mount --bind -o ro {folder} {folder}"],
+            capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _can_bind_read_only(), reason="needs `unshare -rm` for a read-only"
+                    " bind mount")
+@pytest.mark.parametrize("leftover_wal", [False, True])
+def test_read_commands_work_on_a_write_blocked_drive_even_as_root(db, tmp_path, leftover_wal):
+    """A read-only bind mount refuses writes to everyone, root included (EROFS)."""
+    sha = _case(db, tmp_path)
+    if leftover_wal:
+        # Copied off a live machine: the write-ahead log and its index come along.
+        conn = sqlite3.connect(db, isolation_level=None)
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        conn.execute("INSERT INTO meta VALUES ('note', 'in the WAL only')")
+        assert Path(f"{db}-wal").stat().st_size > 0
+    else:
+        sqlite3.connect(db).execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for leftover in (Path(f"{db}-wal"), Path(f"{db}-shm")):
+            leftover.unlink(missing_ok=True)
+    folder = db.parent
+    outside = tmp_path.parent / f"{tmp_path.name}-results"  # written outside the mount
+    outside.mkdir()
+    prov = f"{sys.executable} -m provenance --db {db}"
+    lines = [f"mount --bind -o ro {folder} {folder} || exit 99"]
+    for i, command in enumerate(_commands(sha)):
+        lines.append(f"{prov} {' '.join(command)} > {outside}/out{i} 2>&1; echo $? >> "
+                     f"{outside}/codes")
+    lines.append(f"{prov} custody add {sha} --action received --from B 2> {outside}/write;"
+                 f" echo $? > {outside}/write_code")
+    subprocess.run(["unshare", "-rm", "sh", "-c", "\n".join(lines)], timeout=600, check=True,
+                   env={**os.environ, "PROV_INVESTIGATOR": "tester"})
+    codes = (outside / "codes").read_text().split()
+    for i, (command, code) in enumerate(zip(_commands(sha), codes, strict=True)):
+        assert code == "0", f"prov {' '.join(command)}: {(outside / f'out{i}').read_text()}"
+    write = (outside / "write").read_text()
+    assert (outside / "write_code").read_text().strip() == "1"
+    assert "read-only" in write and len(write.strip().splitlines()) == 1, write

@@ -126,6 +126,11 @@ def _stored(st: _State, ev: BundledEvent) -> None:
     st.stored.add(ev.item)  # type: ignore[arg-type]
 
 
+def _restored(st: _State, ev: BundledEvent) -> None:
+    _need(ev.data.get("sha256") == ev.item, "its 'sha256' is not the event's item")
+    _need(_text(ev.data.get("damage")), "'damage' must say what was wrong")
+
+
 def _actor(st: _State, ev: BundledEvent) -> None:
     d = ev.data
     _need(ev.item is None, "an actor belongs to no item")
@@ -197,6 +202,7 @@ CHECKS: dict[str, Callable[[_State, BundledEvent], None]] = {
     "item.registered": _registered,
     "sighting.recorded": _sighting,
     "item.stored": _stored,
+    "item.restored": _restored,
     "actor.created": _actor,
     "custody.recorded": _custody,
     "claim.recorded": _claim,

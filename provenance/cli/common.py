@@ -46,10 +46,11 @@ class Globals:
         except (KeyError, OSError):
             return "unknown"
 
-    def open(self, *, create: bool = False) -> sqlite3.Connection:
+    def open(self, *, create: bool = False, write: bool = True) -> sqlite3.Connection:
+        """The database; `write=False` for a command that only reads (read-only media)."""
         from provenance.ledger.db import open_db
 
-        return open_db(self.db, create=create)
+        return open_db(self.db, create=create, write=write)
 
 
 GLOBALS = Globals()
@@ -99,7 +100,9 @@ def boundary(fn: Callable[P, R]) -> Callable[P, R]:
             err_lines(f"error: {exc}")
             raise typer.Exit(exc.exit_code) from None
         except sqlite3.OperationalError as exc:
-            err(f"error: database: {exc}")
+            ro = " (read-only: the database cannot be written here)" if "readonly" in str(
+                exc) else ""
+            err(f"error: database: {exc}{ro}")
             raise typer.Exit(1) from None
         except BrokenPipeError:
             # The reader went away (`prov list | head`): stop quietly, as Unix tools do.

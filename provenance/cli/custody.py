@@ -72,7 +72,7 @@ def custody_list(
     from provenance.case import custody
     from provenance.case import items as registry
 
-    conn = GLOBALS.open()
+    conn = GLOBALS.open(write=False)
     sha = registry.resolve(conn, item)
     doc = custody.list_for_item(conn, sha)
     if as_json:

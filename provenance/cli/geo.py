@@ -123,7 +123,7 @@ def check(item: ItemArg, as_json: JsonOpt = False) -> None:
     from provenance.case import claims
     from provenance.case import items as registry
 
-    conn = GLOBALS.open()
+    conn = GLOBALS.open(write=False)
     sha = registry.resolve(conn, item)
     doc = claims.check_for_item(conn, sha)
     if as_json:

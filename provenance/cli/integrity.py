@@ -24,7 +24,7 @@ def verify(
     """Re-check everything: the hash chain, the tables against the log, the stored originals."""
     from provenance.ledger.verify import verify as run
 
-    conn = GLOBALS.open()
+    conn = GLOBALS.open(write=False)
     result = run(conn, checkpoint_file=checkpoint, public_key=public_key)
     if as_json:
         emit_json(result.to_json())

@@ -128,7 +128,7 @@ def list_(
     """List the items held, oldest registration first."""
     from provenance.case import items as registry
 
-    conn = GLOBALS.open()
+    conn = GLOBALS.open(write=False)
     items = registry.list_items(conn, case=case, kind=kind.value if kind else None)
     if as_json:
         emit_json(items)
@@ -164,7 +164,7 @@ def show(
     from provenance.report import item as report
     from provenance.report.text import render_show
 
-    conn = GLOBALS.open()
+    conn = GLOBALS.open(write=False)
     sha = registry.resolve(conn, item)
     doc = report.item_report(conn, sha)
     if as_json:
@@ -182,7 +182,7 @@ def log_(
     from provenance.case import items as registry
     from provenance.ledger import log
 
-    conn = GLOBALS.open()
+    conn = GLOBALS.open(write=False)
     sha = registry.resolve(conn, item) if item else None
     events = log.events(conn, sha)
     if as_json:

@@ -30,7 +30,7 @@ def match(
     """Which held items a file (or item) is a re-upload of, or similar to; best first."""
     from provenance.ingest.match import match as find
 
-    conn = GLOBALS.open()
+    conn = GLOBALS.open(write=False)
     doc = find(conn, target, max_distance=max_distance)
     # What matching may write (a migration, the hash cache) is committed or renamed into
     # place by now: from here on only stdout is written.

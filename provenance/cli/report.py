@@ -54,7 +54,7 @@ def export(
 
     if out is not None:
         out = check_out(out, f"report.{fmt.value}")
-    conn = GLOBALS.open()
+    conn = GLOBALS.open(write=False)
     doc = core.build(conn, item=item, case=case, by=GLOBALS.investigator)
     text = core.render(conn, doc, fmt.value)
     if out is None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
@@ -70,11 +72,37 @@ def expand(paths: Iterable[str]) -> Iterator[tuple[str, str | None]]:
                 )
             found.sort(key=os.fsencode)
             for path in found:
-                yield path, None
-        elif os.path.isfile(given):
-            yield given, None
+                yield path, not_regular(path)
         else:
-            yield given, "not a regular file"
+            yield given, not_regular(given)
+
+
+def not_regular(path: str) -> str | None:
+    """Why a path is not read, or None for a regular file (a link to one counts as one).
+
+    Only regular files are read: a FIFO would block `prov add` for ever, and a link to a
+    device such as /dev/zero would be read, and copied into the store, until the disk fills.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "a symbolic link to nothing" if os.path.islink(path) else "no such file"
+    except OSError as exc:
+        return f"cannot read the file ({exc.strerror or exc})"
+    if stat.S_ISREG(info.st_mode):
+        return None
+    what = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+    via = " (through a symbolic link)" if os.path.islink(path) else ""
+    return f"{what}{via}, not a regular file: not read"
+
+
+_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
 
 
 # Files up to this size are kept in memory after hashing so an image is read once, not twice.
@@ -107,7 +135,14 @@ def _read(path: str, stage_dir: str | None) -> _Read:
         fd, staged = tempfile.mkstemp(dir=stage_dir, prefix=".incoming-")
         out = os.fdopen(fd, "wb")
     try:
-        with open(path, "rb") as fh:
+        # Non-blocking open, then a check on what was opened: a path swapped for a FIFO or a
+        # device after `expand` looked at it is refused here, before a byte is read.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise BadInput(path, not_regular(path) or "not a regular file: not read")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as fh:
             while chunk := fh.read(CHUNK):
                 if not head:
                     head = chunk[: sniff.SNIFF_BYTES]
@@ -181,7 +216,11 @@ def analyse(path: str, requested_kind: str | None = None, stage_dir: str | None 
     except PermissionError:
         result.error = "permission denied: cannot read the file"
     except OSError as exc:
-        result.error = f"cannot read the file ({exc.strerror or exc})"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            # The staged copy could not be written: the file was readable, the store was not.
+            result.error = f"not registered: cannot write the evidence store ({exc.strerror})"
+        else:
+            result.error = f"cannot read the file ({exc.strerror or exc})"
     if result.error:
         discard(result)
     return result
@@ -210,10 +249,43 @@ def analyse_all(
     # fork: workers only read files and compute; they never touch the database. Forked
     # after the heavy libraries are loaded, they share them instead of each importing them.
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         kinds = [requested_kind] * len(paths)
         stages = [stage_dir] * len(paths)
         yield from pool.map(analyse, paths, kinds, stages, chunksize=1)
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this pool worker end when the `prov add` that forked it ends, however it ends.
+
+    Killed (SIGKILL, SIGTERM), the parent cannot shut its pool down, and workers blocked on
+    their queue would otherwise outlive it for good. Linux delivers a signal on the parent's
+    death (PR_SET_PDEATHSIG); elsewhere a thread watches for the worker being orphaned.
+    """
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was arranged
+        os._exit(1)
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="prov-orphan-watch", daemon=True).start()
 
 
 def _preload() -> None:

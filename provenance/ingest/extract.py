@@ -171,15 +171,19 @@ def extract_document(path: str) -> Extracted:
     if meta["repaired"]:
         out.warnings.append("damaged PDF structure, repaired on reading: pages may be missing")
     pages = []
-    for number, image in document.render_pages(path):
-        if number > MAX_PAGES:
-            out.warnings.append(f"only the first {MAX_PAGES} of {meta['page_count']} pages"
-                                " were hashed")
-            break
-        rows, query, _ = hash_pixels(image, page=number, features=False)
-        out.hashes.extend(rows)
-        out.query_hashes.extend(query)
-        pages.append((float(number), local_features(image)))
+    try:
+        for number, image in document.render_pages(path):
+            if number > MAX_PAGES:
+                out.warnings.append(f"only the first {MAX_PAGES} of {meta['page_count']}"
+                                    " pages were hashed")
+                break
+            rows, query, _ = hash_pixels(image, page=number, features=False)
+            out.hashes.extend(rows)
+            out.query_hashes.extend(query)
+            pages.append((float(number), local_features(image)))
+    except document.RenderBudget as exc:
+        # The bytes are evidence whatever their drawing costs: registered, with fewer hashes.
+        out.warnings.append(f"{exc.reason} of {meta['page_count']}")
     out.features = keyframes.pack(pages, "page")
     return out
 

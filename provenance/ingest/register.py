@@ -69,7 +69,8 @@ def register(
     sha = analysis.sha256
     store = evidence.EvidenceStore.beside(conn)
     with transaction(conn):
-        known = conn.execute("SELECT kind, stored FROM items WHERE sha256 = ?", (sha,)).fetchone()
+        known = conn.execute(
+            "SELECT kind, stored, size FROM items WHERE sha256 = ?", (sha,)).fetchone()
         if known is None:
             if copy:
                 _keep(store, analysis, sha)
@@ -96,6 +97,16 @@ def register(
             if copy and not known["stored"]:
                 _keep(store, analysis, sha)
                 log.record(conn, "item.stored", {"sha256": sha}, by=by, item=sha)
+            elif known["stored"]:
+                damage = store.damage(sha, int(known["size"]))
+                if damage is not None:
+                    # The genuine bytes are here again (their hash is the item's name): put
+                    # them back, and say in the log that the stored original was restored.
+                    _keep(store, analysis, sha)
+                    log.record(conn, "item.restored", {"sha256": sha, "damage": damage},
+                               by=by, item=sha)
+                    analysis.warnings.append(
+                        f"the stored original was {damage}: restored from this file")
         log.record(
             conn,
             "sighting.recorded",
@@ -112,6 +123,7 @@ def register(
             by=by,
             item=sha,
         )
+    store.settle(sha)
     return AddResult(analysis.path, status, sha, kind, None, analysis.warnings)
 
 
@@ -161,15 +173,28 @@ def add_paths(
                 result = register(conn, analysis, sighting, by=by, copy=copy)
             finally:
                 discard(analysis)
-            if check_matches and result.status == "new":
-                check_new_item(conn, result, analysis, by)
-        except ProvError as exc:
+        except (ProvError, OSError, sqlite3.OperationalError) as exc:
+            # A full disk or a failing drive stops this file, not the batch: each file's
+            # outcome is reported, and the items already committed are reported as added.
             result = AddResult(analysis_path, "error", analysis.sha256, analysis.kind or None,
-                               str(exc), analysis.warnings)
+                               _not_registered(exc), analysis.warnings)
+        if check_matches and result.status == "new":
+            try:
+                check_new_item(conn, result, analysis, by)
+            except (ProvError, OSError, sqlite3.OperationalError) as exc:
+                result.warnings.append(f"registered, but near-duplicates not checked: {exc}")
         results.append(result)
         if progress:
             progress(result)
     return results
+
+
+def _not_registered(exc: Exception) -> str:
+    if isinstance(exc, ProvError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"not registered: cannot write the evidence store ({exc.strerror or exc})"
+    return f"not registered: database: {exc}"
 
 
 # New items are checked against the nearest few stored items with keypoints too (the crop

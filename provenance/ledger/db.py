@@ -61,9 +61,11 @@ def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def connect(path: Path | str) -> sqlite3.Connection:
+def connect(path: Path | str, *, uri: bool = False) -> sqlite3.Connection:
     """A connection in autocommit mode: transactions are explicit (see `transaction`)."""
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn = sqlite3.connect(
+        str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, uri=uri
+    )
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -77,7 +79,10 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        # After some errors (a full disk, an I/O error) SQLite has already rolled back; a
+        # second ROLLBACK would raise and hide the error that matters.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     else:
         conn.execute("COMMIT")
@@ -122,20 +127,91 @@ def split_sql(sql: str) -> list[str]:
 
 
 def open_db(
-    db: str | os.PathLike[str] | None = None, *, create: bool = False
+    db: str | os.PathLike[str] | None = None, *, create: bool = False, write: bool = True
 ) -> sqlite3.Connection:
-    """Open (and migrate) the database; refuse a missing one unless asked to create it."""
+    """Open the database; refuse a missing one unless asked to create it.
+
+    A command that writes gets a connection in WAL mode on a migrated database. A command
+    that only reads (`write=False`) gets a read-only connection and changes nothing, not even
+    the journal mode, when the database is already migrated: evidence on a write-blocked
+    drive, or a `VACUUM INTO` snapshot, must be readable as it is.
+    """
     path = resolve_db_path(db)
     if not path.exists():
         if not create:
             raise NotFound(f"no database at {path}: run `prov init` there, or pass --db PATH")
         path.parent.mkdir(parents=True, exist_ok=True)
+    if not write:
+        reading = _open_reading(path)
+        if reading is not None:
+            return reading
+    if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        # SQLite would quietly open it read-only and fail at the first write, mid-command.
+        raise ProvError(
+            f"{path}: read-only: this command must write to the database; copy the database"
+            " and its .store folder to writable storage")
     try:
         conn = connect(path)
-        conn.execute("PRAGMA journal_mode = WAL")
+        if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
         migrate(conn)
     except sqlite3.DatabaseError as exc:
+        if _is_read_only(exc):
+            raise ProvError(
+                f"{path}: read-only: this command must write to the database ({exc});"
+                " copy the database and its .store folder to writable storage"
+            ) from None
         raise ProvError(f"{path}: not a prov database ({exc})") from None
+    return conn
+
+
+def _is_read_only(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc).lower()
+    return "readonly" in text or "read-only" in text or "unable to open" in text
+
+
+def _read_migrations(uri: str) -> tuple[sqlite3.Connection, set[str]]:
+    conn = connect(uri, uri=True)
+    try:
+        return conn, {str(r[0]) for r in conn.execute("SELECT name FROM _migrations")}
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+
+
+def _open_reading(path: Path) -> sqlite3.Connection | None:
+    """A read-only connection to a migrated database, or None when it needs migrating first.
+
+    `mode=ro` reads a WAL database while others write it (it shares their -shm index). Where
+    that index cannot be created (a write-blocked drive) the file cannot change under us, so
+    it is opened `immutable`; not if a write-ahead log is left beside it, whose committed
+    transactions an immutable reader would silently skip.
+    """
+    uri = path.absolute().as_uri()
+    try:
+        try:
+            conn, names = _read_migrations(uri + "?mode=ro")
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            wal = Path(str(path) + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise ProvError(
+                    f"{path}: read-only, and its write-ahead log ({wal.name}) cannot be read"
+                    " without write access: copy the database with its -wal and -shm files to"
+                    " writable storage"
+                ) from None
+            conn, names = _read_migrations(uri + "?mode=ro&immutable=1")
+        has_id = conn.execute("SELECT 1 FROM meta WHERE key = 'database_id'").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise ProvError(f"{path}: cannot be read ({exc})") from None
+    except sqlite3.DatabaseError as exc:
+        raise ProvError(f"{path}: not a prov database ({exc})") from None
+    if has_id is None or not {name for name, _ in migrations()} <= names:
+        conn.close()
+        return None
     return conn
 
 

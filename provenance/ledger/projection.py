@@ -263,12 +263,18 @@ def _apply_relation(conn: sqlite3.Connection, event: Event) -> None:
     )
 
 
+def _apply_nothing(conn: sqlite3.Connection, event: Event) -> None:
+    """A stored original was restored from its genuine bytes: the log says so, the tables
+    already say the item is stored."""
+
+
 # Every event type of the log format, and what it does to the tables. Adding an event
 # type is adding a line here (and never changing what an existing one does).
 APPLIERS: dict[str, Applier] = {
     "item.registered": _apply_item,
     "sighting.recorded": _apply_sighting,
     "item.stored": _apply_stored,
+    "item.restored": _apply_nothing,
     "actor.created": _apply_actor,
     "custody.recorded": _apply_custody,
     "claim.recorded": _apply_claim,

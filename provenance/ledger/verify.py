@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from provenance.ledger import checkpoint as checkpoints
-from provenance.ledger import log, projection
+from provenance.ledger import evidence, log, projection
 from provenance.ledger.db import migrations, split_sql
-from provenance.ledger.evidence import EvidenceStore, sha256_file
 
 
 @dataclass
@@ -41,21 +40,47 @@ def verify(
     checkpoint_file: Path | None = None,
     public_key: Path | None = None,
 ) -> VerifyReport:
+    """Check the log, the tables and the store as they stood at one moment.
+
+    Everything is read in one read transaction, so a `prov add` committing meanwhile is either
+    wholly seen or not at all: its rows never look "inserted by hand".
+    """
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        report, unnamed = _verify(conn, checkpoint_file, public_key)
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")
+    problems, warnings = evidence.unnamed_problems(conn, unnamed)
+    report.problems.extend(problems)
+    report.warnings.extend(warnings)
+    report.ok = not report.problems
+    return report
+
+
+def _verify(
+    conn: sqlite3.Connection, checkpoint_file: Path | None, public_key: Path | None
+) -> tuple[VerifyReport, list[Path]]:
     chain = log.check_chain(conn)
     problems = list(chain.problems)
     warnings: list[str] = []
     last = conn.execute("SELECT chain_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     head = str(last[0]) if last else chain.head
 
-    problems.extend(_check_triggers(conn))
+    statements = [s for _, sql in migrations() for s in split_sql(sql)]
+    schema_problems, schema_warnings = _check_schema(conn, statements)
+    problems.extend(schema_problems)
+    warnings.extend(schema_warnings)
     if not chain.problems:
-        problems.extend(_check_projections(conn, chain.replayed))
+        problems.extend(_check_projections(conn, chain.replayed, statements))
     else:
         problems.append("projections not compared: the log itself is broken")
 
-    files, store_problems, store_warnings = _check_store(conn)
-    problems.extend(store_problems)
-    warnings.extend(store_warnings)
+    store = evidence.check_store(conn)
+    problems.extend(store.problems)
+    warnings.extend(store.warnings)
 
     checkpoint_info = None
     if checkpoint_file is not None:
@@ -63,28 +88,67 @@ def verify(
         problems.extend(result.problems)
         warnings.extend(result.warnings)
         checkpoint_info = result.info
-    return VerifyReport(
+    report = VerifyReport(
         ok=not problems,
         events=chain.events,
         head=head,
         problems=problems,
         warnings=warnings,
-        files_checked=files,
+        files_checked=store.checked,
         checkpoint=checkpoint_info,
     )
+    return report, store.unnamed
 
 
-def _check_triggers(conn: sqlite3.Connection) -> list[str]:
-    wanted = {"events_no_update", "events_no_delete", "events_next_seq"}
-    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-    missing = sorted(wanted - have)
-    if missing:
-        return [f"log protection removed: trigger(s) {', '.join(missing)} missing"]
-    return []
+def _schema_objects(conn: sqlite3.Connection, kind: str) -> dict[str, str]:
+    return {
+        str(r[0]): " ".join(str(r[1] or "").split())
+        for r in conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = ? AND name NOT LIKE 'sqlite_%'",
+            (kind,),
+        )
+    }
 
 
-def _check_projections(conn: sqlite3.Connection, events: list[log.Event]) -> list[str]:
-    statements = [s for _, sql in migrations() for s in split_sql(sql)]
+def _check_schema(
+    conn: sqlite3.Connection, statements: list[str]
+) -> tuple[list[str], list[str]]:
+    """The triggers and views, name and SQL, against what the migrations create.
+
+    A same-named trigger that never fires protects nothing, and a view whose SQL was changed
+    answers a different question under the old name: both are compared in full.
+    """
+    wanted = sqlite3.connect(":memory:")
+    try:
+        for statement in statements:
+            wanted.execute(statement)
+        problems: list[str] = []
+        warnings: list[str] = []
+        for kind in ("trigger", "view"):
+            expected = _schema_objects(wanted, kind)
+            actual = _schema_objects(conn, kind)
+            missing = sorted(set(expected) - set(actual))
+            changed = sorted(n for n in set(expected) & set(actual) if expected[n] != actual[n])
+            extra = sorted(set(actual) - set(expected))
+            what = "log protection" if kind == "trigger" else "investigators' views"
+            if missing:
+                problems.append(f"{what} removed: {kind}(s) {', '.join(missing)} missing")
+            if changed:
+                problems.append(
+                    f"{kind}(s) {', '.join(changed)} differ from the migrations that created them"
+                )
+            if extra and kind == "trigger":
+                problems.append(f"trigger(s) {', '.join(extra)} not created by any migration")
+            elif extra:
+                warnings.append(f"view(s) {', '.join(extra)} not created by any migration")
+        return problems, warnings
+    finally:
+        wanted.close()
+
+
+def _check_projections(
+    conn: sqlite3.Connection, events: list[log.Event], statements: list[str]
+) -> list[str]:
     try:
         rebuilt = projection.replay(events, statements)
     except (sqlite3.DatabaseError, KeyError, ValueError, TypeError) as exc:
@@ -93,31 +157,3 @@ def _check_projections(conn: sqlite3.Connection, events: list[log.Event]) -> lis
         return projection.compare(conn, rebuilt)
     finally:
         rebuilt.close()
-
-
-def _check_store(conn: sqlite3.Connection) -> tuple[int, list[str], list[str]]:
-    """Re-hash every stored original; check referenced ones where they still are."""
-    store = EvidenceStore.beside(conn)
-    problems: list[str] = []
-    warnings: list[str] = []
-    checked = 0
-    rows = conn.execute("SELECT sha256, stored FROM items ORDER BY registered_event").fetchall()
-    for row in rows:
-        sha = row["sha256"]
-        if row["stored"]:
-            path = store.path_of(sha)
-            checked += 1
-            if not path.exists():
-                problems.append(f"stored original {sha} is missing from {path}")
-            elif sha256_file(path) != sha:
-                problems.append(f"stored original {sha} has been modified ({path})")
-            continue
-        # --no-copy items: check the sighted paths that are still reachable.
-        reachable = list(store.copies(conn, sha))
-        if not reachable:
-            warnings.append(f"item {sha[:12]} was referenced, not copied; no copy is reachable")
-        for p in reachable:
-            checked += 1
-            if sha256_file(p) != sha:
-                problems.append(f"referenced original {p} no longer matches item {sha[:12]}")
-    return checked, problems, warnings
