@@ -136,6 +136,7 @@ def main() -> None:
     parser.add_argument("--generated", type=int, default=24)
     parser.add_argument("--distractors", type=int, default=200)
     parser.add_argument("--only", help="run only sets whose name contains this")
+    parser.add_argument("--skip", help="skip sets whose name contains this")
     parser.add_argument("--robustness", action="store_true",
                         help="also every transformation of bench/robustness_images.py")
     parser.add_argument("--bursts", type=int, default=24)
@@ -167,7 +168,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     sets = overlay_rows() + (R.rows() if args.robustness else [])
     for name, transform in sets:
-        if args.only and args.only not in name:
+        if (args.only and args.only not in name) or (args.skip and args.skip in name):
             continue
         run_set(name, transform, n, args.jobs, scored)
     if args.bursts and not args.only:

@@ -56,9 +56,11 @@ _SCALE_RANGE = (0.2, 5.0)  # a re-upload is not shrunk or blown up beyond this
 # better of the two pictures: a screenshot's small copy of a photo finds few of the photo's
 # fine keypoints, yet its inliers reach every cell of it). A copy, however re-encoded, cropped
 # or captioned, explains most of its overlap; two different photos under one caption bar,
-# logo or app chrome leave the content unexplained. Measured (bench/overlays.py): different
-# pictures sharing a caption bar 0.29-0.39, a channel logo 0.16-0.19, app chrome 0.56-0.75;
-# copies in bench/robustness_images.py 0.89 and more, screenshots of a photo 0.91 and more.
+# logo or app chrome leave the content unexplained. Measured on generated photos
+# (fixtures/overlays.py): different pictures sharing a caption bar 0.29-0.39, a channel logo
+# 0.16-0.19, app chrome 0.56-0.75; their copies under bench/robustness_images.py's
+# transformations 0.89 and more, screenshots of a photo 0.91 and more. Smooth real photos in
+# app chrome are not separated yet (bench/README-hashing.md, "Overlays").
 EXPLAIN_GRID = 4
 MIN_EXPLAINED = 0.6
 MIN_OVERLAP = 0.5
