@@ -212,8 +212,9 @@ def _query(job: tuple[int, int]) -> dict[str, Any]:
 
 def _cache_path(generated: int, count: int) -> Path:
     digest = hashlib.sha256(f"{generated} {count}".encode())
-    for name in ("provenance/hashing.py", "provenance/localmatch.py",
-                 "provenance/media/extract.py", "fixtures/images.py", "bench/robustness_images.py"):
+    for name in ("provenance/matching/hashing.py", "provenance/matching/localmatch.py",
+                 "provenance/ingest/extract.py", "fixtures/images.py",
+                 "bench/robustness_images.py"):
         digest.update((ROOT / name).read_bytes())
     return ROOT / "bench" / "out" / f"robustness-gallery-{digest.hexdigest()[:16]}.pickle"
 

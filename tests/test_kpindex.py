@@ -35,8 +35,8 @@ def test_the_original_collects_the_most_votes(name: str, transform, bases: list[
         q = picture(transform(base), "JPEG", quality=92)
         keys, votes = index.votes(_features(q))
         assert index.candidates(_features(q), 1, set()) == [key], name
-        mine = int(votes[keys == key][0])
-        assert mine > int(votes[keys != key].max()), (name, key)
+        mine = float(votes[keys == key][0])
+        assert mine > float(votes[keys != key].max()), (name, key)
 
 
 def test_excluded_pictures_are_not_candidates(bases: list[Image.Image],
@@ -49,10 +49,12 @@ def test_excluded_pictures_are_not_candidates(bases: list[Image.Image],
 def test_find_verifies_a_crop_the_hashes_rank_nowhere(bases: list[Image.Image],
                                                       gallery: Gallery,
                                                       index: kpindex.KeypointIndex) -> None:
-    # A 30% corner crop: its original is not among the 10 nearest by PDQ, so with one crop
-    # candidate from the hashes it goes unverified; the keypoint index brings it in.
+    # A 40% corner crop: its original is not among the 10 nearest by PDQ, so with one crop
+    # candidate from the hashes it goes unverified; the keypoint index brings it in. (30% and
+    # 35% crops no longer do: since originals store their "band" window (issue 21), the
+    # hashes rank some of them among the nearest and find them with one candidate.)
     for key, base in enumerate(bases):
-        q = picture(F.crop(base, 0.30, 0.0), "JPEG", quality=92)
+        q = picture(F.crop(base, 0.40, 0.0), "JPEG", quality=92)
         pdq = [h for h in q.query if h.algorithm == "pdq"]
         nearest = matchrule._nearest_keys(gallery.stored, "pdq",
                                           matchrule._nearest(gallery.stored, "pdq", pdq), 10,

@@ -30,6 +30,11 @@ def _reference(img: Image.Image) -> H.PictureHashes:
         bits, q = pdqhash.compute(np.asarray(hashed.crop(b)))
         if q >= H.PDQ_MIN_QUALITY:
             regions.append(H.PerceptualHash("pdq", pack_bits(bits), int(q), name))
+    band = H.content_band(np.asarray(hashed))  # the picture between an app's chrome
+    if band is not None:
+        bits, q = pdqhash.compute(np.asarray(hashed.crop(band)))
+        if q >= H.PDQ_MIN_QUALITY:
+            regions.append(H.PerceptualHash("pdq", pack_bits(bits), int(q), "band"))
     return H.PictureHashes(full_box, (pdq[0], phash[0], *regions), tuple(pdq[1:] + phash[1:]))
 
 

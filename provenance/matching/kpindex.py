@@ -103,11 +103,12 @@ class _Segment:
                  np.searchsorted(self.sorted_words[t], qwords[:, t], "right"))
                 for t in range(TABLES)]
 
-    def votes(self, query: np.ndarray, runs: list[tuple[np.ndarray, np.ndarray]],
-              keep: list[np.ndarray]) -> np.ndarray:
+    def voters(self, query: np.ndarray, runs: list[tuple[np.ndarray, np.ndarray]],
+               keep: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(query keypoint, picture row in item_keys) for every picture a query keypoint
+        votes for, each pair once."""
         import numpy as np
 
-        total = np.zeros(len(self.item_keys), np.int32)
         pairs_q, pairs_r = [], []
         for t, (lo, hi) in enumerate(runs):
             lengths = np.where(keep[t], hi - lo, 0)
@@ -119,15 +120,15 @@ class _Segment:
             pairs_r.append(self.rows[t][starts + np.arange(n)])
             pairs_q.append(np.repeat(np.arange(len(lengths), dtype=np.int64), lengths))
         if not pairs_q:
-            return total
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
         qi, row = np.concatenate(pairs_q), np.concatenate(pairs_r)
         dist = np.bitwise_count(query[qi] ^ self.packed[row]).sum(axis=1)
         close = dist <= MATCH_BITS
         owner = self.owner[row[close]].astype(np.int64)
         # One vote per query keypoint and picture, however many of its descriptors are close.
-        voted = _distinct(qi[close] * len(total) + owner) % len(total)
-        total += np.bincount(voted, minlength=len(total)).astype(np.int32)
-        return total
+        size = max(len(self.item_keys), 1)
+        voted = _distinct(qi[close] * size + owner)
+        return voted // size, voted % size
 
 
 @dataclass
@@ -189,7 +190,8 @@ class KeypointIndex:
                 np.concatenate([s.descriptors for s in self.segments]))
 
     def votes(self, query: LocalFeatures) -> tuple[np.ndarray, np.ndarray]:
-        """(item keys, votes) of every indexed picture (a picture is in one segment only)."""
+        """(item keys, votes) of every indexed picture (a picture is in one segment only);
+        each query keypoint's one vote is split among the pictures it votes for."""
         import numpy as np
 
         upright = np.ascontiguousarray(query.part(mirrored=False).descriptors, np.uint8)
@@ -200,9 +202,18 @@ class KeypointIndex:
         runs = [seg.runs(qwords) for seg in self.segments]
         # A word too common over all segments together is skipped in every one of them.
         keep = [sum(r[t][1] - r[t][0] for r in runs) <= common for t in range(TABLES)]
-        return (np.concatenate([s.item_keys for s in self.segments]),
-                np.concatenate([s.votes(packed, r, keep) for s, r in zip(self.segments, runs,
-                                                                          strict=True)]))
+        keys = np.concatenate([seg.item_keys for seg in self.segments])
+        offsets = np.cumsum([0] + [len(seg.item_keys) for seg in self.segments])
+        found = [seg.voters(packed, r, keep) for seg, r in zip(self.segments, runs, strict=True)]
+        qi = np.concatenate([q for q, _ in found])
+        picture = np.concatenate([p + offsets[i] for i, (_, p) in enumerate(found)])
+        # A query keypoint's vote is shared among the pictures it votes for: a keypoint of
+        # an app's status bar or a channel's logo, found in every screenshot or frame of it,
+        # says little about which one this is (burstiness weighting, as idf in text
+        # retrieval). Counted whole, those keypoints ranked other screenshots of the same app
+        # above the photo a screenshot shows.
+        weight = 1.0 / np.bincount(qi, minlength=len(upright))[qi] if len(qi) else np.zeros(0)
+        return keys, np.bincount(picture, weights=weight, minlength=len(keys))
 
     def candidates(self, query: LocalFeatures, count: int, exclude: set[int]) -> list[int]:
         """The `count` indexed pictures with the most votes (at least one), most first."""
