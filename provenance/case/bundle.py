@@ -239,6 +239,8 @@ def import_bundle(
             raise
         finally:
             discard(staged.values())
+        for target in placed:  # committed: their items name them now (see verify)
+            store.settle(target.name)
     return summary
 
 
