@@ -239,9 +239,16 @@ def import_bundle(
             raise
         finally:
             discard(staged.values())
-        for target in placed:  # committed: their items name them now (see verify)
-            store.settle(target.name)
+            # Committed, their items name them; failed, they were removed: either way the
+            # pending markers (which tell verify of an interrupted registration) go.
+            for sha in registrations_placed(bundle):
+                store.settle(sha)
     return summary
+
+
+def registrations_placed(bundle: Bundle) -> list[str]:
+    """The items whose originals an import of `bundle` may place in the store."""
+    return [str(ev.item) for ev in bundle.events if ev.type == "item.registered"]
 
 
 def _merge(conn: sqlite3.Connection, bundle: Bundle, summary: ImportSummary,
