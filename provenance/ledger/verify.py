@@ -22,6 +22,8 @@ class VerifyReport:
     warnings: list[str] = field(default_factory=list)
     files_checked: int = 0
     checkpoint: dict[str, Any] | None = None
+    # With --tsa-cert: one sentence per RFC 3161 stamp that verified ("log head … existed at").
+    timestamps: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -32,6 +34,7 @@ class VerifyReport:
             "warnings": self.warnings,
             "files_checked": self.files_checked,
             "checkpoint": self.checkpoint,
+            "timestamps": self.timestamps,
         }
 
 
@@ -40,6 +43,7 @@ def verify(
     *,
     checkpoint_file: Path | None = None,
     public_key: Path | None = None,
+    tsa_cert: Path | None = None,
 ) -> VerifyReport:
     chain = log.check_chain(conn)
     problems = list(chain.problems)
@@ -59,10 +63,18 @@ def verify(
 
     checkpoint_info = None
     if checkpoint_file is not None:
-        result = checkpoints.check(conn, checkpoint_file, public_key)
+        result = checkpoints.check(conn, checkpoint_file, public_key, tsa_cert)
         problems.extend(result.problems)
         warnings.extend(result.warnings)
         checkpoint_info = result.info
+    stamped: list[str] = []
+    if tsa_cert is not None:
+        from provenance.ledger import timestamp
+
+        stamp_problems, stamped = timestamp.check_recorded(conn, tsa_cert)
+        problems.extend(stamp_problems)
+        if checkpoint_info and checkpoint_info.get("timestamp"):
+            stamped.insert(0, checkpoint_info["timestamp"]["statement"])
     return VerifyReport(
         ok=not problems,
         events=chain.events,
@@ -71,6 +83,7 @@ def verify(
         warnings=warnings,
         files_checked=files,
         checkpoint=checkpoint_info,
+        timestamps=list(dict.fromkeys(stamped)),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provenance.report.sections import META_ORDER
+from provenance.report.sections import META_ORDER, credential_line
 
 
 def _line(label: str, value: Any) -> str:
@@ -33,6 +33,8 @@ def render_show(doc: dict[str, Any]) -> str:
             out.append(_line("nearest place", meta["nearest_place"]))
     else:
         out.append("  (none)")
+    if meta.get("c2pa"):
+        out.append(_line("content credential", credential_line(meta)))
 
     out.append("")
     out.append(f"sightings ({len(doc['sightings'])})")
