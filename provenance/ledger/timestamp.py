@@ -155,6 +155,22 @@ def _parsed(reply: bytes, subject: str) -> Any:
         raise BadInput(subject, f"not an RFC 3161 time-stamp reply ({exc})") from None
 
 
+def _tsa_name(info: Any) -> str | None:
+    """The authority's name as the token gives it: its common name when it is a directory
+    name that has one, else the whole name."""
+    from cryptography.x509.oid import NameOID
+
+    general = info.name
+    if general is None:
+        return None
+    value = getattr(general, "value", general)
+    try:
+        common = value.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(common[0].value) if common else str(value.rfc4514_string())
+    except AttributeError:
+        return str(value)
+
+
 def parse(reply: bytes, subject: str = "time-stamp reply") -> Stamp:
     """Read a reply: refused unless granted and stamping a SHA-256 imprint."""
     from rfc3161_client import PKIStatus
@@ -168,11 +184,7 @@ def parse(reply: bytes, subject: str = "time-stamp reply") -> Stamp:
     imprint = info.message_imprint
     if imprint.hash_algorithm.dotted_string != "2.16.840.1.101.3.4.2.1":
         raise BadInput(subject, "the token does not stamp a SHA-256 imprint, so not a log head")
-    name = None
-    try:
-        name = info.name.value.rfc4514_string() if info.name is not None else None
-    except (AttributeError, ValueError):
-        name = str(info.name) if info.name is not None else None
+    name = _tsa_name(info)
     gen = info.gen_time.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return Stamp(head=imprint.message.hex(), gen_time=gen, serial=str(info.serial_number),
                  tsa_name=name, policy=info.policy.dotted_string if info.policy else None,
