@@ -123,16 +123,8 @@ def read(path: str, mime: str, data: bytes | None = None,
     base: dict[str, Any] = {"reader": f"c2pa-rs {c2pa.sdk_version()}"}
     if trust is not None:
         base["trust_list"] = trust.to_json()
-    settings: dict[str, Any] = {
-        # Offline: never fetch a remote manifest or a certificate's revocation status.
-        "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
-        "core": {"allowed_network_hosts": []},
-    }
-    if trust is not None:
-        # trust_anchors replaces the library's own list: "trusted" means the investigator's.
-        settings["trust"] = {"trust_anchors": trust.pem.decode("ascii", "replace")}
     try:
-        context = c2pa.Context.from_dict(settings)
+        context = _context(trust)
         stream: Any = io.BytesIO(data) if data is not None else open(path, "rb")  # noqa: SIM115
         try:
             reader = c2pa.Reader(mime, stream, context=context)
@@ -153,6 +145,28 @@ def read(path: str, mime: str, data: bytes | None = None,
                         "reason": f"{kind}: {exc}"})
     summary = {**base, **summarise(store, state, trusted_list=trust is not None)}
     return Reading(summary, store)
+
+
+# Reader settings per trust list (by its SHA-256): made once per process, not per file.
+_contexts: dict[str | None, Any] = {}
+
+
+def _context(trust: TrustList | None) -> Any:
+    import c2pa
+
+    key = trust.sha256 if trust is not None else None
+    if key not in _contexts:
+        settings: dict[str, Any] = {
+            # Offline: never fetch a remote manifest or a certificate's revocation status.
+            "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
+            "core": {"allowed_network_hosts": []},
+        }
+        if trust is not None:
+            # trust_anchors replaces the library's own list: "trusted" means the
+            # investigator's.
+            settings["trust"] = {"trust_anchors": trust.pem.decode("ascii", "replace")}
+        _contexts[key] = c2pa.Context.from_dict(settings)
+    return _contexts[key]
 
 
 def summarise(store: dict[str, Any], state: str | None, *, trusted_list: bool
