@@ -211,3 +211,24 @@ def test_sample_files_are_the_upstream_bytes(name):
 
     digest = hashlib.sha256((DATA / name).read_bytes()).hexdigest()
     assert digest.startswith("4cbac1af4851")
+
+
+def test_a_damaged_manifest_store_is_invalid_and_the_file_still_registered(db, tmp_path):
+    data = (DATA / "C.jpg").read_bytes()
+    at = data.find(b"jumb")
+    damaged = tmp_path / "damaged.jpg"
+    damaged.write_bytes(data[:at + 40] + bytes(200) + data[at + 240:])
+    added = _add(db, damaged)["damaged.jpg"]
+    assert added["status"] == "new"
+    got = _credential(db, added["sha256"])
+    assert got["state"] == "invalid" and got["codes"] == ["manifest.unreadable"]
+    assert got["reason"]
+
+
+def test_prov_c2pa_refuses_an_item_no_credential_can_be_in(db, tmp_path):
+    note = tmp_path / "note.txt"
+    note.write_text("a statement")
+    sha = _add(db, note)["note.txt"]["sha256"]
+    assert "c2pa" not in invoke(db, "show", sha[:12], "--json").json()["metadata"]
+    run = invoke(db, "c2pa", sha[:12])
+    assert run.exit_code == 2 and "text/plain" in run.stderr

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provenance.case import items as registry
-from provenance.errors import Integrity
+from provenance.errors import Integrity, UsageProblem
 from provenance.ledger import evidence, log
 from provenance.ledger.db import transaction
 from provenance.media import c2pa
@@ -30,6 +30,9 @@ def read_item(conn: sqlite3.Connection, sha256: str, trust: c2pa.TrustList | Non
               ) -> CredentialReport:
     """Read the credential from a copy of the item whose bytes still hash to it."""
     item = registry.get_item(conn, sha256)
+    if not c2pa.applies_to(item["mime"]):
+        raise UsageProblem(f"item {sha256[:12]} is {item['mime']}: C2PA credentials are read"
+                           " from images, video, audio and PDF only")
     path = evidence.EvidenceStore.beside(conn).locate_original(conn, sha256)
     if path is None:
         raise Integrity(f"item {sha256[:12]}: no copy whose SHA-256 matches is reachable"

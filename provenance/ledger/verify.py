@@ -73,6 +73,8 @@ def verify(
 
         stamp_problems, stamped = timestamp.check_recorded(conn, tsa_cert)
         problems.extend(stamp_problems)
+        if not stamp_problems and not stamped and checkpoint_file is None:
+            warnings.append("--tsa-cert was given, but the log records no time-stamp")
         if checkpoint_info and checkpoint_info.get("timestamp"):
             stamped.insert(0, checkpoint_info["timestamp"]["statement"])
     return VerifyReport(

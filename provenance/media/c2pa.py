@@ -141,10 +141,28 @@ def read(path: str, mime: str, data: bytes | None = None,
             return Reading({**base, "state": "none"})
         if kind == "NotSupported":
             return Reading({**base, "state": "unsupported", "reason": str(exc)})
+        if not _has_jumbf(path, data):
+            # The reader failed on the file, not on a manifest: no credential is claimed, so
+            # none is called invalid.
+            return Reading({**base, "state": "unsupported",
+                            "reason": f"the C2PA reader could not read the file ({kind}: {exc})"})
         return Reading({**base, "state": "invalid", "codes": ["manifest.unreadable"],
                         "reason": f"{kind}: {exc}"})
     summary = {**base, **summarise(store, state, trusted_list=trust is not None)}
     return Reading(summary, store)
+
+
+def _has_jumbf(path: str, data: bytes | None) -> bool:
+    """Whether the bytes hold a JUMBF box ("jumb"), the container of every C2PA manifest."""
+    if data is not None:
+        return b"jumb" in data
+    tail = b""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            if b"jumb" in tail + chunk:
+                return True
+            tail = chunk[-3:]
+    return False
 
 
 # Reader settings per trust list (by its SHA-256): made once per process, not per file.
