@@ -165,14 +165,16 @@ def _has_jumbf(path: str, data: bytes | None) -> bool:
     return False
 
 
-# Reader settings per trust list (by its SHA-256): made once per process, not per file.
-_contexts: dict[str | None, Any] = {}
+# Reader settings per process and trust list (by its SHA-256): made once, not per file. The
+# process id is part of the key: a forked worker makes its own rather than use its parent's
+# native handle.
+_contexts: dict[tuple[int, str | None], Any] = {}
 
 
 def _context(trust: TrustList | None) -> Any:
     import c2pa
 
-    key = trust.sha256 if trust is not None else None
+    key = (os.getpid(), trust.sha256 if trust is not None else None)
     if key not in _contexts:
         settings: dict[str, Any] = {
             # Offline: never fetch a remote manifest or a certificate's revocation status.
