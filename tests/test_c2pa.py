@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -232,3 +234,34 @@ def test_prov_c2pa_refuses_an_item_no_credential_can_be_in(db, tmp_path):
     assert "c2pa" not in invoke(db, "show", sha[:12], "--json").json()["metadata"]
     run = invoke(db, "c2pa", sha[:12])
     assert run.exit_code == 2 and "text/plain" in run.stderr
+
+
+
+def test_workers_forked_after_the_reader_was_used_still_read_credentials(tmp_path):
+    # The native reader is not fork-safe once it has read a PDF: a worker forked afterwards
+    # (a long-lived process: the test suite, the demo then `add`) hung on its first read.
+    db = tmp_path / "e.db"
+    names = ["C.jpg", "A.jpg", "XCA.jpg", "E-sig-CA.jpg", "pdf-file.pdf"]
+    files = [str(DATA / n) for n in names]
+    code = "\n".join([
+        "from typer.testing import CliRunner",
+        "from provenance.cli import app",
+        "from provenance.media import c2pa",
+        f"c2pa.read({str(DATA / 'pdf-file.pdf')!r}, 'application/pdf')",
+        f"CliRunner().invoke(app, ['--db', {str(db)!r}, 'init'])",
+        f"r = CliRunner().invoke(app, ['--db', {str(db)!r}, 'add', '--c2pa-trust',"
+        f" {str(ANCHORS)!r}, *{files!r}])",
+        "assert r.exit_code == 0, r.output",
+    ])
+    run = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    try:
+        assert run.wait(timeout=120) == 0
+    finally:
+        if run.poll() is None:  # hung: end it and the workers it forked
+            os.killpg(run.pid, signal.SIGKILL)
+    import hashlib
+
+    states = {n: _credential(db, hashlib.sha256((DATA / n).read_bytes()).hexdigest())["state"]
+              for n in names}
+    assert states == {"C.jpg": "trusted", "A.jpg": "none", "XCA.jpg": "invalid",
+                      "E-sig-CA.jpg": "invalid", "pdf-file.pdf": "valid"}

@@ -113,13 +113,24 @@ class Reading:
         return list(self.report.get("validation_status") or [])
 
 
+# The process whose native C2PA library has read a file. The library is not fork-safe once
+# used (after reading a PDF, a forked child's first read never returns): a process forked
+# from one that used it reads through a fresh interpreter instead (see `_read_elsewhere`).
+_used_by: int | None = None
+
+
 def read(path: str, mime: str, data: bytes | None = None,
          trust: TrustList | None = None) -> Reading:
     """Read and validate the manifest store of one file. Never raises for the file's sake:
     an unreadable store is an `invalid` credential with the reader's reason."""
-    import c2pa
+    global _used_by
 
     trust = trust if trust is not None else _trust
+    if _used_by is not None and _used_by != os.getpid():
+        return _read_elsewhere(path, mime, trust)
+    _used_by = os.getpid()
+    import c2pa
+
     base: dict[str, Any] = {"reader": f"c2pa-rs {c2pa.sdk_version()}"}
     if trust is not None:
         base["trust_list"] = trust.to_json()
@@ -150,6 +161,38 @@ def read(path: str, mime: str, data: bytes | None = None,
                         "reason": f"{kind}: {exc}"})
     summary = {**base, **summarise(store, state, trusted_list=trust is not None)}
     return Reading(summary, store)
+
+
+def _read_elsewhere(path: str, mime: str, trust: TrustList | None) -> Reading:
+    """`read` in a new interpreter (`python -m provenance.media.c2pa`), JSON both ways."""
+    import base64
+    import subprocess
+    import sys
+
+    request = {"path": path, "mime": mime,
+               "trust": base64.b64encode(trust.pem).decode() if trust else None,
+               "source": trust.source if trust else None}
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
+    done = subprocess.run([sys.executable, "-m", "provenance.media.c2pa"], check=False,
+                          input=json.dumps(request), capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"the C2PA reader process failed: {done.stderr.strip()[-500:]}")
+    answer = json.loads(done.stdout)
+    return Reading(answer["summary"], answer["report"])
+
+
+def _serve_one() -> None:
+    """The other end of `_read_elsewhere`: one request on stdin, one reading on stdout."""
+    import base64
+    import sys
+
+    request = json.loads(sys.stdin.read())
+    trust = (TrustList(base64.b64decode(request["trust"]), request["source"])
+             if request["trust"] else None)
+    reading = read(request["path"], request["mime"], trust=trust)
+    sys.stdout.write(json.dumps({"summary": reading.summary, "report": reading.report}))
 
 
 def _has_jumbf(path: str, data: bytes | None) -> bool:
@@ -299,3 +342,7 @@ def describe(summary: dict[str, Any] | None) -> str:
     reason = summary.get("reason")
     why = ", ".join(codes) + (f" ({reason})" if reason else "")
     return f"credential INVALID: {why or 'validation failed'}; claimed signer {by}{when}{extra}"
+
+
+if __name__ == "__main__":
+    _serve_one()
