@@ -84,6 +84,7 @@ def build(path: Path, *, by: str) -> tuple[dict[str, Any], list[str]]:
     steps.extend(_story(conn, shas, by=by))
     steps.extend(_repost(conn, files["arrival"], path.parent / "seed-media", by=by))
     steps.extend(_intercept(conn, path.parent / "seed-media", by=by))
+    steps.extend(_attestations(conn, path.parent / "seed-media", by=by))
     sha = registry.resolve(conn, shas["arrival"])
     return report.item_report(conn, sha), steps
 
@@ -124,6 +125,49 @@ def _intercept(conn: sqlite3.Connection, folder: Path, *, by: str) -> list[str]:
             role = "same audio as" if m["verdict"] == "same audio" else f"{m['verdict']} of"
             steps.append(f"  {role} {m['sha256'][:12]} ({m['algorithm']}{where})")
     return steps
+def _attestations(conn: sqlite3.Connection, folder: Path, *, by: str) -> list[str]:
+    """One C2PA-signed photo (signed now, by a demo camera certificate made now and trusted
+    as the investigator's anchor), and one checkpoint stamped by a local test authority
+    (openssl, served on 127.0.0.1 for the demo's duration): nothing leaves the machine."""
+    import json
+
+    from provenance.ledger import checkpoint, timestamp
+    from provenance.media import c2pa
+
+    try:
+        from provenance.fixtures import credentials, media, tsa
+    except ModuleNotFoundError:
+        from fixtures import credentials, media, tsa
+
+    chain, key, root = credentials.make_authority("prov demo camera (C2PA)")
+    anchors = folder / "demo-c2pa-root.pem"
+    anchors.write_bytes(root)
+    photo = folder / "gate_photo_unsigned.jpg"
+    photo.write_bytes(media.jpeg_with_exif(seed=31, gps=(43.3491, 133.3597)))
+    signed = credentials.sign(photo, folder / "gate_photo_signed.jpg", "image/jpeg", chain, key,
+                              credentials.manifest("Gate of the Sergeevka camp", generator=
+                                                   "prov demo camera"))
+    with c2pa.trust_list(c2pa.load_trust(anchors)):
+        [result] = ingest.add_paths(conn, [str(signed)], ingest.Sighting(
+            case=CASE, title="Photo of the camp gate, C2PA-signed by the (demo) camera"), by=by)
+    if result.sha256 is None:
+        raise UsageProblem(f"demo fixture {signed} failed to register: {result.error}")
+    meta = registry.get_item(conn, result.sha256)["metadata"]
+    steps = [f"registered {'signed photo':<13} {result.sha256[:12]}  {signed.name}",
+             f"  content credential: {c2pa.describe(meta.get('c2pa'))}"]
+    if not tsa.available():
+        return [*steps, "checkpoint not time-stamped: the openssl command is not installed"]
+    authority = tsa.make_authority(folder / "demo-tsa", name="prov demo TSA")
+    doc = checkpoint.make(conn, by=by)
+    with tsa.serve(authority) as url:
+        stamp = timestamp.stamp_head(url, doc["head"])
+    timestamp.verify(stamp.response, doc["head"], authority.ca)
+    timestamp.attach(conn, doc, stamp, tsa="local test authority (prov demo)", by=by)
+    out = folder.parent / "checkpoint.json"
+    out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    return [*steps, f"checkpoint {out}: {stamp.sentence()}",
+            f"  (a local test authority; check it: prov --db {folder.parent / 'evidence.db'}"
+            f" verify --checkpoint {out} --tsa-cert {authority.ca})"]
 
 
 CSCIS = "Ukrainian Center for Strategic Communication and Information Security"

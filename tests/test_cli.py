@@ -105,6 +105,11 @@ def test_demo_builds_the_seed_case_and_shows_it(tmp_path):
     assert "43.3491" in result.stdout
     assert "Sergeevka training camp" in result.stdout and "verified" in result.stdout
     assert "published by CNN" in result.stdout and "refuted" in result.stdout
+    # One C2PA-signed photo, trusted on the demo's anchor; one checkpoint stamped (issue 17).
+    assert "content credential: credential valid and trusted, signed by prov demo camera" \
+        in result.stdout
+    assert re.search(r"checkpoint \S+: log head \w{16}… existed at \S+Z per prov demo TSA",
+                     result.stdout), result.stdout
     assert CliRunner().invoke(app, ["--db", str(target), "verify"]).exit_code == 0
     # Running it again rebuilds the demo; it never touches a database that is not one.
     assert CliRunner().invoke(app, ["demo", "--db", str(target)]).exit_code == 0

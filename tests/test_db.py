@@ -40,6 +40,8 @@ EXPECTED_SCHEMA = {
                "claimant", "method", "confidence", "source_url", "note", "status",
                "recorded_at", "recorded_by"],
     "claim_reviews": ["id", "claim", "status", "reason", "recorded_at", "recorded_by"],
+    "timestamps": ["id", "events", "head", "gen_time", "tsa", "tsa_name", "serial", "policy",
+                   "response", "recorded_at", "recorded_by"],
 }
 
 

@@ -23,7 +23,8 @@ def test_migration_names_and_their_sql_are_exactly_as_recorded_in_databases():
         "0001_schema", "0002_fts", "0003_views", "0004_item_key_index",
     ]
     digest = hashlib.sha256()
-    for name, sql in ms:
+    # The digest pins the migrations released before the move; later ones are new files.
+    for name, sql in ms[:4]:
         digest.update(name.encode() + b"\0" + sql.encode() + b"\0")
     assert digest.hexdigest() == (
         "fb7fd0ed6dc90e1b4e70be8c909b8c1f2bb38a2b32386dc27ff6ea58a307e9d5"
@@ -32,9 +33,9 @@ def test_migration_names_and_their_sql_are_exactly_as_recorded_in_databases():
 
 def test_event_types_and_hash_prefixes_are_the_log_format():
     assert sorted(projection.APPLIERS) == [
-        "actor.created", "claim.recorded", "claim.reviewed", "custody.recorded",
-        "item.registered", "item.restored", "item.stored", "near_duplicate.found",
-        "sighting.recorded",
+        "actor.created", "c2pa.read", "checkpoint.timestamped", "claim.recorded",
+        "claim.reviewed", "custody.recorded", "item.registered", "item.restored", "item.stored",
+        "near_duplicate.found", "sighting.recorded",
     ]
     assert event.FORMAT == 1
     assert event_log.LEAF_PREFIX == b"prov:event:v1\x00"

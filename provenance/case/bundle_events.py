@@ -131,6 +131,10 @@ def _restored(st: _State, ev: BundledEvent) -> None:
     _need(_text(ev.data.get("damage")), "'damage' must say what was wrong")
 
 
+def _credential(st: _State, ev: BundledEvent) -> None:
+    _need(isinstance(ev.data.get("c2pa"), dict), "'c2pa' must be the credential's reading")
+
+
 def _actor(st: _State, ev: BundledEvent) -> None:
     d = ev.data
     _need(ev.item is None, "an actor belongs to no item")
@@ -203,6 +207,7 @@ CHECKS: dict[str, Callable[[_State, BundledEvent], None]] = {
     "sighting.recorded": _sighting,
     "item.stored": _stored,
     "item.restored": _restored,
+    "c2pa.read": _credential,
     "actor.created": _actor,
     "custody.recorded": _custody,
     "claim.recorded": _claim,

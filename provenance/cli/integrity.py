@@ -19,13 +19,16 @@ def verify(
     public_key: Annotated[
         Path | None, typer.Option(help="The Ed25519 public key that signed the checkpoint.")
     ] = None,
+    tsa_cert: Annotated[Path | None, typer.Option(
+        help="PEM certificates of the time-stamping authority, its root CA included: check the"
+             " checkpoint's RFC 3161 time-stamp and every one the log records.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-check everything: the hash chain, the tables against the log, the stored originals."""
     from provenance.ledger.verify import verify as run
 
     conn = GLOBALS.open(write=False)
-    result = run(conn, checkpoint_file=checkpoint, public_key=public_key)
+    result = run(conn, checkpoint_file=checkpoint, public_key=public_key, tsa_cert=tsa_cert)
     if as_json:
         emit_json(result.to_json())
     else:
@@ -33,6 +36,8 @@ def verify(
             say(f"PROBLEM: {problem}")
         for warning in result.warnings:
             say(f"warning: {warning}")
+        for statement in result.timestamps:
+            say(f"time-stamp: {statement}")
         verdict = "OK" if result.ok else "FAILED"
         say(
             f"{verdict}: {result.events} events, head {result.head[:16]}…,"
@@ -49,6 +54,14 @@ def checkpoint(
         Path | None,
         typer.Option(help="Ed25519 private key to sign with (default: $PROV_SIGNING_KEY)."),
     ] = None,
+    tsa: Annotated[str | None, typer.Option(
+        help="URL of an RFC 3161 time-stamping authority to countersign the head (network).",
+    )] = None,
+    tsq: Annotated[Path | None, typer.Option(
+        help="Offline: write the time-stamp request here; record the reply later with"
+             " `prov timestamp import`.")] = None,
+    tsa_cert: Annotated[Path | None, typer.Option(
+        help="With --tsa: verify the reply at once against these PEM certificates.")] = None,
 ) -> None:
     """Record the log's head hash and length, to detect later truncation or rewriting."""
     from provenance.ledger import checkpoint as cp
@@ -58,6 +71,18 @@ def checkpoint(
     conn = GLOBALS.open()
     key_file = signing_key(key)
     doc = cp.make(conn, by=GLOBALS.investigator, key_file=key_file)
+    if tsq is not None:
+        from provenance.ledger import timestamp
+
+        request, _ = timestamp.request(doc["head"])
+        tsq.write_bytes(request)
+        err(f"time-stamp request for head {doc['head'][:16]}… → {tsq} (send it to a TSA, e.g."
+            f" curl -H 'Content-Type: {timestamp.REQUEST_TYPE}' --data-binary @{tsq} URL"
+            f" > reply.tsr, then `prov timestamp import reply.tsr`)")
+    if tsa is not None:
+        from provenance.cli.attest import stamp_checkpoint
+
+        stamp_checkpoint(conn, doc, tsa, tsa_cert)
     import json
 
     text = json.dumps(doc, indent=2) + "\n"

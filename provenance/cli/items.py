@@ -54,24 +54,23 @@ def add(
     no_copy: Annotated[
         bool, typer.Option("--no-copy", help="Reference the files; don't copy them to the store.")
     ] = False,
+    c2pa_trust: Annotated[Path | None, typer.Option(
+        "--c2pa-trust", help="PEM trust anchors for C2PA credentials (default: $PROV_C2PA_TRUST).",
+    )] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register files: each new content becomes an item, each copy a sighting."""
     from provenance.ingest import register as ingest
+    from provenance.media import c2pa
 
     conn = GLOBALS.open()
     sighting = ingest.Sighting(case=case, source_url=source_url, title=title, note=note)
     bar = _Progress()
-    results = ingest.add_paths(
-        conn,
-        paths,
-        sighting,
-        by=GLOBALS.investigator,
-        kind=kind.value if kind else None,
-        copy=not no_copy,
-        on_total=bar.start,
-        progress=bar.step,
-    )
+    with c2pa.trust_list(c2pa.load_trust(c2pa_trust)):
+        results = ingest.add_paths(
+            conn, paths, sighting, by=GLOBALS.investigator, kind=kind.value if kind else None,
+            copy=not no_copy, on_total=bar.start, progress=bar.step,
+        )
     bar.finish()
     for r in results:
         for warning in r.warnings:

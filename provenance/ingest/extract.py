@@ -13,7 +13,7 @@ from typing import Any
 
 from provenance.matching import hashing, keyframes
 from provenance.matching.localmatch import local_features
-from provenance.media import document, exif
+from provenance.media import c2pa, document, exif
 from provenance.media.video import container
 from provenance.media.video.sampling import read_ahead, sample_frames
 
@@ -33,6 +33,17 @@ class Extracted:
 
 
 def extract(path: str, kind: str, mime: str, data: bytes | None = None) -> Extracted:
+    out = _extract_kind(path, kind, mime, data)
+    if c2pa.applies_to(out.mime or mime):
+        # The file's content credential, read and judged once, as part of registration.
+        reading = c2pa.read(path, out.mime or mime, data)
+        out.metadata["c2pa"] = reading.summary
+        if reading.failures:
+            out.raw_metadata["c2pa"] = {"validation_status": reading.failures}
+    return out
+
+
+def _extract_kind(path: str, kind: str, mime: str, data: bytes | None = None) -> Extracted:
     if kind in ("image", "scan") and mime != "application/pdf":
         return extract_image(path, data)
     if kind == "video":

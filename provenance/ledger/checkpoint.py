@@ -17,8 +17,14 @@ from provenance.ledger.db import database_id, now_utc
 FORMAT = "prov-checkpoint/1"
 
 
+# Not covered by the Ed25519 signature: the signature itself, and the RFC 3161 time-stamp,
+# which authenticates itself (its imprint is the head) and may be added to a signed
+# checkpoint later (`prov timestamp import --checkpoint`).
+UNSIGNED_KEYS = ("signature", "timestamp")
+
+
 def _unsigned(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k != "signature"}
+    return {k: v for k, v in doc.items() if k not in UNSIGNED_KEYS}
 
 
 def make(conn: sqlite3.Connection, *, by: str, key_file: Path | None = None) -> dict[str, Any]:
@@ -140,8 +146,10 @@ class CheckpointResult:
     info: dict[str, Any] | None = None
 
 
-def check(conn: sqlite3.Connection, path: Path, public_key: Path | None) -> CheckpointResult:
-    """Compare the log with a checkpoint taken earlier: truncation, rewrites, signature."""
+def check(conn: sqlite3.Connection, path: Path, public_key: Path | None,
+          tsa_cert: Path | None = None) -> CheckpointResult:
+    """Compare the log with a checkpoint taken earlier: truncation, rewrites, signature, and
+    the RFC 3161 time-stamp it carries (checked against `tsa_cert`)."""
     result = CheckpointResult()
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -181,4 +189,34 @@ def check(conn: sqlite3.Connection, path: Path, public_key: Path | None) -> Chec
         result.warnings.append(
             f"checkpoint {path} is signed, but its signature was not checked: pass --public-key"
         )
+    _check_timestamp(doc, path, tsa_cert, result)
     return result
+
+
+def _check_timestamp(doc: dict[str, Any], path: Path, tsa_cert: Path | None,
+                     result: CheckpointResult) -> None:
+    stamp = doc.get("timestamp")
+    if tsa_cert is None:
+        if stamp:
+            result.warnings.append(f"checkpoint {path} carries a time-stamp, not checked:"
+                                   " pass --tsa-cert CHAIN.pem")
+        return
+    if not isinstance(stamp, dict) or not stamp.get("response"):
+        result.problems.append(f"checkpoint {path} carries no time-stamp, but --tsa-cert was"
+                               " given")
+        return
+    from provenance.ledger import timestamp
+
+    try:
+        reply = base64.b64decode(stamp["response"], validate=True)
+        confirmed = timestamp.verify(reply, str(doc["head"]), tsa_cert,
+                                     f"checkpoint {path}: time-stamp")
+    except (ValueError, TypeError):
+        result.problems.append(f"checkpoint {path}: time-stamp is not base64")
+        return
+    except BadInput as exc:
+        result.problems.append(str(exc))
+        return
+    assert result.info is not None
+    result.info["timestamp"] = {"gen_time": confirmed.gen_time, "tsa_name": confirmed.tsa_name,
+                                "tsa": stamp.get("tsa"), "statement": confirmed.sentence()}

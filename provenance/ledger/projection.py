@@ -26,6 +26,7 @@ PROJECTION_TABLES: dict[str, str] = {
     "custody": "id",
     "claims": "id",
     "claim_reviews": "id",
+    "timestamps": "id",
 }
 
 
@@ -268,6 +269,36 @@ def _apply_nothing(conn: sqlite3.Connection, event: Event) -> None:
     already say the item is stored."""
 
 
+def _apply_credential(conn: sqlite3.Connection, event: Event) -> None:
+    """A later reading of the item's C2PA credential replaces the one in its metadata (the
+    registration's reading stays in the log, in the item.registered event)."""
+    d = event.data
+    row = conn.execute("SELECT metadata_json, raw_metadata_json FROM items WHERE sha256 = ?",
+                       (event.item,)).fetchone()
+    if row is None:
+        raise ValueError(f"event {event.seq}: c2pa.read for an item not registered")
+    meta, raw = json.loads(row[0]), json.loads(row[1])
+    meta["c2pa"] = d["c2pa"]
+    raw.pop("c2pa", None)
+    if d.get("raw"):
+        raw["c2pa"] = d["raw"]
+    conn.execute(
+        "UPDATE items SET metadata_json = ?, raw_metadata_json = ? WHERE sha256 = ?",
+        (json.dumps(meta, sort_keys=True, ensure_ascii=False),
+         json.dumps(raw, sort_keys=True, ensure_ascii=False), event.item),
+    )
+
+
+def _apply_timestamp(conn: sqlite3.Connection, event: Event) -> None:
+    d = event.data
+    conn.execute(
+        "INSERT INTO timestamps (id, events, head, gen_time, tsa, tsa_name, serial, policy,"
+        " response, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (event.seq, d["events"], d["head"], d["gen_time"], d.get("tsa"), d.get("tsa_name"),
+         d["serial"], d.get("policy"), d["response"], *attribution(event)),
+    )
+
+
 # Every event type of the log format, and what it does to the tables. Adding an event
 # type is adding a line here (and never changing what an existing one does).
 APPLIERS: dict[str, Applier] = {
@@ -280,4 +311,6 @@ APPLIERS: dict[str, Applier] = {
     "claim.recorded": _apply_claim,
     "claim.reviewed": _apply_review,
     "near_duplicate.found": _apply_relation,
+    "c2pa.read": _apply_credential,
+    "checkpoint.timestamped": _apply_timestamp,
 }

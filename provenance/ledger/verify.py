@@ -21,6 +21,8 @@ class VerifyReport:
     warnings: list[str] = field(default_factory=list)
     files_checked: int = 0
     checkpoint: dict[str, Any] | None = None
+    # With --tsa-cert: one sentence per RFC 3161 stamp that verified ("log head … existed at").
+    timestamps: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -31,6 +33,7 @@ class VerifyReport:
             "warnings": self.warnings,
             "files_checked": self.files_checked,
             "checkpoint": self.checkpoint,
+            "timestamps": self.timestamps,
         }
 
 
@@ -39,6 +42,7 @@ def verify(
     *,
     checkpoint_file: Path | None = None,
     public_key: Path | None = None,
+    tsa_cert: Path | None = None,
 ) -> VerifyReport:
     """Check the log, the tables and the store as they stood at one moment.
 
@@ -49,7 +53,7 @@ def verify(
     if own:
         conn.execute("BEGIN")
     try:
-        report, unnamed = _verify(conn, checkpoint_file, public_key)
+        report, unnamed = _verify(conn, checkpoint_file, public_key, tsa_cert)
     finally:
         if own and conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -61,7 +65,8 @@ def verify(
 
 
 def _verify(
-    conn: sqlite3.Connection, checkpoint_file: Path | None, public_key: Path | None
+    conn: sqlite3.Connection, checkpoint_file: Path | None, public_key: Path | None,
+    tsa_cert: Path | None = None,
 ) -> tuple[VerifyReport, list[Path]]:
     chain = log.check_chain(conn)
     problems = list(chain.problems)
@@ -84,10 +89,20 @@ def _verify(
 
     checkpoint_info = None
     if checkpoint_file is not None:
-        result = checkpoints.check(conn, checkpoint_file, public_key)
+        result = checkpoints.check(conn, checkpoint_file, public_key, tsa_cert)
         problems.extend(result.problems)
         warnings.extend(result.warnings)
         checkpoint_info = result.info
+    stamped: list[str] = []
+    if tsa_cert is not None:
+        from provenance.ledger import timestamp
+
+        stamp_problems, stamped = timestamp.check_recorded(conn, tsa_cert)
+        problems.extend(stamp_problems)
+        if not stamp_problems and not stamped and checkpoint_file is None:
+            warnings.append("--tsa-cert was given, but the log records no time-stamp")
+        if checkpoint_info and checkpoint_info.get("timestamp"):
+            stamped.insert(0, checkpoint_info["timestamp"]["statement"])
     report = VerifyReport(
         ok=not problems,
         events=chain.events,
@@ -96,6 +111,7 @@ def _verify(
         warnings=warnings,
         files_checked=store.checked,
         checkpoint=checkpoint_info,
+        timestamps=list(dict.fromkeys(stamped)),
     )
     return report, store.unnamed
 

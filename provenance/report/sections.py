@@ -75,12 +75,21 @@ def metadata_rows(it: dict[str, Any]) -> list[tuple[str, str]]:
     meta = it.get("metadata") or {}
     rows = [(label, meta_value(meta, key)) for key, label in META_ORDER
             if meta.get(key) is not None]
-    known = {key for key, _ in META_ORDER}
+    if meta.get("c2pa"):
+        rows.append(("content credential", credential_line(meta)))
+    known = {key for key, _ in META_ORDER} | {"c2pa"}
     for key in sorted(meta):
         value = meta[key]
         if key not in known and value not in (None, "", [], {}):
             rows.append((key.replace("_", " "), str(value)))
     return rows
+
+
+def credential_line(meta: dict[str, Any]) -> str:
+    """The C2PA content credential in plain words ("credential valid, signed by … on …")."""
+    from provenance.media.c2pa import describe
+
+    return describe(meta.get("c2pa"))
 
 
 SIGHTING_HEADERS = ("recorded", "by", "source URL", "path", "case", "title", "note")
@@ -177,6 +186,7 @@ def verify_lines(doc: dict[str, Any]) -> tuple[bool, list[str]]:
     ]
     lines += [f"problem: {p}" for p in v.get("problems") or []]
     lines += [f"warning: {w}" for w in v.get("warnings") or []]
+    lines += [f"time-stamp: {t}" for t in v.get("timestamps") or []]
     return ok, lines
 
 

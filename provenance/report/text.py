@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from provenance.report.sections import META_ORDER, meta_value, timeline_line
+from provenance.report.sections import META_ORDER, credential_line, meta_value, timeline_line
 
 # What must not reach a terminal raw: C0 and C1 controls and DEL (line breaks, carriage
 # returns, escape sequences that move the cursor or recolour), the Unicode line and paragraph
@@ -57,6 +57,8 @@ def render_show(doc: dict[str, Any]) -> str:
             out.append(_line("nearest place", meta["nearest_place"]))
     else:
         out.append("  (none)")
+    if meta.get("c2pa"):
+        out.append(_line("content credential", credential_line(meta)))
 
     out.append("")
     out.append(f"sightings ({len(doc['sightings'])})")
