@@ -21,7 +21,25 @@ FORMAT_VERSION = "prov-export/1"
 def build(
     conn: sqlite3.Connection, *, item: str | None = None, case: str | None = None, by: str
 ) -> dict[str, Any]:
-    """The export document: every item's report plus the verify result at this moment."""
+    """The export document: every item's report plus the verify result at this moment.
+
+    All of it is read in one read transaction (verify joins it), so a `prov add` committing
+    meanwhile is in every part of the report or in none: the verify header and the items
+    below it describe the same moment.
+    """
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        return _build(conn, item=item, case=case, by=by)
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+def _build(
+    conn: sqlite3.Connection, *, item: str | None, case: str | None, by: str
+) -> dict[str, Any]:
     from provenance.ledger.verify import verify
 
     if (item is None) == (case is None):
