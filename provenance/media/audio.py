@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import BadInput
+from provenance.media.video.container import first_tag, raw_tags
 from provenance.media.video.tags import parse_datetime
 
 if TYPE_CHECKING:
@@ -61,18 +62,18 @@ def audio_metadata(path: str | Path) -> dict[str, Any]:
         return {
             "captured_at": captured_at,
             "captured_at_source": source,
-            "make": _first(tags, _MAKE_KEYS),
-            "model": _first(tags, _MODEL_KEYS),
-            "software": _first(tags, _SOFTWARE_KEYS),
+            "make": first_tag(tags, _MAKE_KEYS),
+            "model": first_tag(tags, _MODEL_KEYS),
+            "software": first_tag(tags, _SOFTWARE_KEYS),
             "duration_seconds": _duration(container, stream),
             "codec": ctx.name,
             "sample_rate": ctx.sample_rate or first.sample_rate,
             "channels": ctx.channels or len(first.layout.channels),
             "bit_rate": ctx.bit_rate or container.bit_rate or None,
-            "title": _first(tags, ("title",)),
-            "artist": _first(tags, ("artist", "author")),
+            "title": first_tag(tags, ("title",)),
+            "artist": first_tag(tags, ("artist", "author")),
             "container_format": container.format.name,
-            "raw": _raw_tags(container),
+            "raw": raw_tags(container),
         }
 
 
@@ -142,10 +143,6 @@ def decode_mono(path: str | Path, rate: int = FINGERPRINT_RATE) -> np.ndarray | 
     return np.concatenate(parts).astype(np.float32, copy=False)
 
 
-def _first(tags: dict[str, str], keys: tuple[str, ...]) -> str | None:
-    return next((tags[k].strip() for k in keys if tags.get(k, "").strip()), None)
-
-
 def _duration(container: InputContainer, stream: AudioStream) -> float | None:
     if stream.duration and stream.time_base:
         return round(float(stream.duration * stream.time_base), 3)
@@ -154,17 +151,3 @@ def _duration(container: InputContainer, stream: AudioStream) -> float | None:
     return None
 
 
-def _raw_tags(container: InputContainer) -> dict[str, Any]:
-    return {
-        "format": container.format.name,
-        "tags": dict(container.metadata),
-        "streams": [
-            {
-                "index": s.index,
-                "type": s.type,
-                "codec": s.codec_context.name if s.codec_context else None,
-                "tags": dict(s.metadata),
-            }
-            for s in container.streams
-        ],
-    }

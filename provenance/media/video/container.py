@@ -68,9 +68,9 @@ def video_metadata(path: str | Path) -> dict[str, Any]:
             "gps_latitude": position[0] if position else None,
             "gps_longitude": position[1] if position else None,
             "gps_altitude": position[2] if position else None,
-            "make": _first(tags, _MAKE_KEYS),
-            "model": _first(tags, _MODEL_KEYS),
-            "software": _first(tags, _SOFTWARE_KEYS),
+            "make": first_tag(tags, _MAKE_KEYS),
+            "model": first_tag(tags, _MODEL_KEYS),
+            "software": first_tag(tags, _SOFTWARE_KEYS),
             "duration_seconds": _duration(container, stream),
             "codec": stream.codec_context.name,
             "width": stream.codec_context.width,
@@ -80,7 +80,7 @@ def video_metadata(path: str | Path) -> dict[str, Any]:
             "has_audio": bool(audio),
             "audio_codec": audio[0].codec_context.name if audio else None,
             "container_format": container.format.name,
-            "raw": _raw_tags(container),
+            "raw": raw_tags(container),
         }
 
 
@@ -176,7 +176,8 @@ def check_complete(container: InputContainer, path: str | Path) -> None:
 # --- metadata helpers -----------------------------------------------------------------------
 
 
-def _first(tags: dict[str, str], keys: tuple[str, ...]) -> str | None:
+def first_tag(tags: dict[str, str], keys: tuple[str, ...]) -> str | None:
+    """The first of `keys` with a non-blank value in `tags`, stripped."""
     return next((tags[k].strip() for k in keys if tags.get(k, "").strip()), None)
 
 
@@ -213,7 +214,8 @@ def _rotation(container: InputContainer, stream: VideoStream, path: str | Path) 
     return int(tag) % 360 if tag and tag.lstrip("-").isdigit() else 0
 
 
-def _raw_tags(container: InputContainer) -> dict[str, Any]:
+def raw_tags(container: InputContainer) -> dict[str, Any]:
+    """Every container and stream tag as FFmpeg read it (audio and video alike)."""
     return {
         "format": container.format.name,
         "tags": dict(container.metadata),
