@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from provenance.case.bundle_read import CHUNK, FORMAT, Bundle, read_bundle, refu
 from provenance.case.when import parse_when
 from provenance.errors import Ambiguous, BadInput, NotFound, UsageProblem
 from provenance.ledger import checkpoint as checkpoints
-from provenance.ledger import log
+from provenance.ledger import log, timestamp
 from provenance.ledger.db import database_id, now_utc, transaction
 from provenance.ledger.evidence import EvidenceStore
 
@@ -38,6 +39,8 @@ class BundleSummary:
     events: int
     head: str
     signed: bool
+    timestamps: int = 0  # time-stamps of the log's heads carried
+    stamp: str | None = None  # what the time-stamp asked for with --tsa says
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -63,10 +66,16 @@ def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 def write_bundle(
-    conn: sqlite3.Connection, case: str, out: Path, *, by: str, key_file: Path | None = None
+    conn: sqlite3.Connection, case: str, out: Path, *, by: str, key_file: Path | None = None,
+    tsa: str | None = None, tsa_cert: Path | None = None,
 ) -> BundleSummary:
     """Write `out` (a zip): the case's originals, its events, the chain proving them, and a
-    manifest (signed with `key_file`) listing the items and the exact events included."""
+    manifest (signed with `key_file`) listing the items and the exact events included.
+
+    The manifest carries every RFC 3161 time-stamp the log holds of a head it proves; with
+    `tsa` (a URL: the one network step) the bundle's own head is stamped too, the token put
+    in its checkpoint and, once the bundle is written, recorded in the log."""
+    fresh: timestamp.Stamp | None = None
     with _snapshot(conn):
         items = _case_items(conn, case)
         if not items:
@@ -90,6 +99,14 @@ def write_bundle(
             entries.append({"sha256": sha, "size": row["size"], "md5": row["md5"],
                             "original": original})
         checkpoint = checkpoints.make(conn, by=by, key_file=key_file)
+        stamps = [_stamp_record(r) for r in conn.execute(
+            "SELECT * FROM timestamps WHERE events <= ? ORDER BY id", (checkpoint["events"],))]
+        if tsa is not None:
+            fresh = timestamp.stamp_head(tsa, checkpoint["head"])
+            if tsa_cert is not None:
+                timestamp.verify(fresh.response, checkpoint["head"], tsa_cert,
+                                 f"reply from {tsa}")
+            checkpoint["timestamp"] = fresh.record(events=checkpoint["events"], tsa=tsa)
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "case": case,
@@ -101,6 +118,7 @@ def write_bundle(
             "head": checkpoint["head"],
             "items": entries,
             "events": [[r["seq"], r["leaf_hash"]] for r in included],
+            "timestamps": stamps,
         }
         if key_file is not None:
             manifest = checkpoints.sign(manifest, key_file)
@@ -121,8 +139,20 @@ def write_bundle(
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+    if fresh is not None:
+        # After the snapshot: the stamp's event follows the head it stamps.
+        timestamp.record(conn, fresh, tsa=tsa, by=by)
     return BundleSummary(str(out), case, len(items), sum(1 for e in entries if e["original"]),
-                         len(included), checkpoint["head"], "signature" in manifest)
+                         len(included), checkpoint["head"], "signature" in manifest,
+                         len(stamps) + (fresh is not None),
+                         fresh.sentence() if fresh else None)
+
+
+def _stamp_record(row: sqlite3.Row) -> dict[str, Any]:
+    """A recorded stamp as a bundle carries it: the fields of its `checkpoint.timestamped`."""
+    return {"events": row["events"], "head": row["head"], "gen_time": row["gen_time"],
+            "tsa": row["tsa"], "tsa_name": row["tsa_name"], "serial": row["serial"],
+            "policy": row["policy"], "hash": "sha256", "response": row["response"]}
 
 
 def _included(conn: sqlite3.Connection, wanted: set[str]) -> list[sqlite3.Row]:
@@ -182,6 +212,10 @@ class ImportSummary:
     signer: str | None = None
     warnings: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    # "verified" (every token carried checked with --tsa-cert), "not checked", or "none"
+    timestamps: str = "none"
+    # what each verified token says: "log head 3fa2… existed at … per …"
+    stamped: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -196,6 +230,7 @@ def import_bundle(
     public_key: Path | None = None,
     unsigned: bool = False,
     received_from: str | None = None,
+    tsa_cert: Path | None = None,
 ) -> ImportSummary:
     """Check a bundle completely, then merge it in one transaction: all of it or nothing,
     in the log and in the store.
@@ -216,6 +251,7 @@ def import_bundle(
         summary = ImportSummary(str(path), bundle.manifest["case"],
                                 signature="verified" if bundle.authenticated else "not checked",
                                 signer=bundle.signer, warnings=list(bundle.warnings))
+        _check_stamps(bundle, tsa_cert, summary)
         store = EvidenceStore.beside(conn)
         held = _held(conn, list(bundle.items))
         staged = stage_originals(bundle, store, keep={s for s in bundle.items if not held.get(s)})
@@ -244,6 +280,31 @@ def import_bundle(
             for sha in registrations_placed(bundle):
                 store.settle(sha)
     return summary
+
+
+def _check_stamps(bundle: Bundle, tsa_cert: Path | None, summary: ImportSummary) -> None:
+    """Each token carried must verify against `tsa_cert` (imprint = the bundle chain's head at
+    its event, checked on reading; signature; chain at the stamped time), or nothing is
+    imported. Without `tsa_cert`, say the tokens went unchecked."""
+    if tsa_cert is None:
+        if bundle.timestamps:
+            summary.timestamps = "not checked"
+            summary.warnings.append(f"the bundle carries {len(bundle.timestamps)} time-stamp(s)"
+                                    " of its log, not checked: pass --tsa-cert CHAIN.pem")
+        return
+    if not bundle.timestamps:
+        raise refuse(bundle.subject, "it carries no time-stamp, but --tsa-cert was given (ask"
+                     " the sender for a bundle written with --tsa, or import without"
+                     " --tsa-cert)")
+    for stamp in bundle.timestamps:
+        subject = f"{bundle.subject}: time-stamp of event {stamp['events']}"
+        try:
+            reply = base64.b64decode(stamp["response"], validate=True)
+        except ValueError:
+            raise refuse(subject, "not base64") from None
+        confirmed = timestamp.verify(reply, stamp["head"], tsa_cert, subject)
+        summary.stamped.append(confirmed.sentence())
+    summary.timestamps = "verified"
 
 
 def registrations_placed(bundle: Bundle) -> list[str]:

@@ -36,6 +36,10 @@ JSON_MEMBERS = {
     "chain.jsonl": 512 << 20,
 }
 CHAIN_LINE = 1024  # "[seq, leaf, chain]": under 160 bytes
+# RFC 3161 replies carried (a few KB each, with the authority's certificates): caps on how
+# many and how large, far above what a log stamped daily for decades has.
+MAX_STAMPS = 100_000
+MAX_STAMP_B64 = 256 << 10
 # prov deflates JSON 3-10x; deflate reaches ~1000x on repeated bytes, which only a crafted
 # archive has. Small members may compress as they like.
 MAX_RATIO = 100
@@ -75,6 +79,10 @@ class Bundle:
     authenticated: bool  # the signature verified with the key the receiver gave
     signer: str | None  # that key, in hex
     warnings: list[str] = field(default_factory=list)
+    # RFC 3161 stamps of the source log's heads (the checkpoint's own, then earlier ones the
+    # source recorded): each {"events", "head", "response", ...}, its head already checked
+    # to be the bundle chain's hash at event "events"; the tokens are checked on import.
+    timestamps: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def subject(self) -> str:
@@ -138,11 +146,51 @@ def _read(zf: zipfile.ZipFile, path: Path, subject: str, public_key: Path | None
     authenticated, signer, warnings = _authenticate(
         subject, fmt, manifest, checkpoint, public_key, unsigned)
     _check_original_members(infos, items, subject)
+    stamps = _stamps(manifest, checkpoint, subject)
     events = _read_events(zf, infos["events.jsonl"], subject)
+    heads: dict[int, str] = {}
     leaves = _read_chain(zf, infos["chain.jsonl"], manifest, subject,
-                         wanted={e.seq for e in events} | set(listed))
+                         wanted={e.seq for e in events} | set(listed),
+                         heads_at={int(s["events"]) for s in stamps}, heads=heads)
     _match_events(events, listed if fmt == FORMAT else None, leaves, subject)
-    return Bundle(path, zf, fmt, manifest, items, events, authenticated, signer, warnings)
+    for stamp in stamps:
+        if heads.get(stamp["events"]) != stamp["head"]:
+            raise refuse(subject, f"the time-stamp of event {stamp['events']} stamps head"
+                         f" {stamp['head'][:16]}…, which is not the bundle's log at that event")
+    return Bundle(path, zf, fmt, manifest, items, events, authenticated, signer, warnings,
+                  stamps)
+
+
+def _stamps(manifest: dict[str, Any], checkpoint: dict[str, Any], subject: str
+            ) -> list[dict[str, Any]]:
+    """The time-stamps a bundle carries, well-formed: the checkpoint's own ("timestamp",
+    which must stamp the bundle's head) and those listed in the manifest's "timestamps"."""
+    found: list[dict[str, Any]] = []
+    own = checkpoint.get("timestamp")
+    if own is not None:
+        _check_stamp(own, manifest["log_events"], "checkpoint.json: 'timestamp'", subject)
+        if own["events"] != manifest["log_events"] or own["head"] != manifest["head"]:
+            raise refuse(subject, "checkpoint.json: its time-stamp is not of the bundle's head")
+        found.append(own)
+    listed: Any = manifest.get("timestamps", [])
+    if not isinstance(listed, list) or len(listed) > MAX_STAMPS:
+        raise refuse(subject, f"manifest.json: 'timestamps' must be a list of at most"
+                     f" {MAX_STAMPS:,} time-stamps")
+    for n, stamp in enumerate(listed, 1):
+        _check_stamp(stamp, manifest["log_events"], f"manifest.json: time-stamp {n}", subject)
+        if not any(s["response"] == stamp["response"] for s in found):
+            found.append(stamp)
+    return found
+
+
+def _check_stamp(stamp: Any, log_events: int, what: str, subject: str) -> None:
+    if not (isinstance(stamp, dict) and _is_int(stamp.get("events"))
+            and 1 <= stamp["events"] <= log_events
+            and isinstance(stamp.get("head"), str) and HEX64.fullmatch(stamp["head"])
+            and isinstance(stamp.get("response"), str)
+            and 0 < len(stamp["response"]) <= MAX_STAMP_B64):
+        raise refuse(subject, f"{what} must be {{events, head, response}} of an event in the"
+                     " bundle's log")
 
 
 def _members(zf: zipfile.ZipFile, subject: str) -> dict[str, zipfile.ZipInfo]:
@@ -377,9 +425,10 @@ def _read_events(zf: zipfile.ZipFile, info: zipfile.ZipInfo, subject: str
 
 
 def _read_chain(zf: zipfile.ZipFile, info: zipfile.ZipInfo, manifest: dict[str, Any],
-                subject: str, wanted: set[int]) -> dict[int, str]:
+                subject: str, wanted: set[int], heads_at: frozenset[int] | set[int] = frozenset(),
+                heads: dict[int, str] | None = None) -> dict[int, str]:
     """Recompute the source log's chain from its genesis to the recorded head; return the
-    leaf hashes of the wanted events."""
+    leaf hashes of the wanted events (and put the chain hashes at `heads_at` in `heads`)."""
     previous = log.genesis(manifest["database_id"])
     leaves: dict[int, str] = {}
     count = 0
@@ -397,6 +446,8 @@ def _read_chain(zf: zipfile.ZipFile, info: zipfile.ZipInfo, manifest: dict[str, 
             raise refuse(subject, f"the bundle's log does not verify at event {seq}")
         if seq in wanted:
             leaves[seq] = leaf
+        if heads is not None and seq in heads_at:
+            heads[seq] = chain
         previous = chain
     if count != manifest["log_events"] or previous != manifest["head"]:
         raise refuse(subject, "the bundle's log does not end at its recorded head")

@@ -19,22 +19,37 @@ def bundle(
         Path | None,
         typer.Option(help="Ed25519 private key to sign with (default: $PROV_SIGNING_KEY)."),
     ] = None,
+    tsa: Annotated[str | None, typer.Option(
+        help="NETWORK: ask this RFC 3161 time-stamping authority (http(s) URL) to stamp the"
+             " bundle's log head; the token travels in the bundle and is recorded here.",
+    )] = None,
+    tsa_cert: Annotated[Path | None, typer.Option(
+        help="Verify the --tsa reply against these PEM certificates before writing.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a case's originals, manifest and events (with the chain proving them) to a zip."""
+    """Write a case's originals, manifest and events (with the chain proving them) to a zip.
+
+    Every time-stamp the log holds of a head the bundle proves travels with it."""
     from provenance.case import bundle as core
 
     out = check_out(out, f"{case}.zip")
     conn = GLOBALS.open()
     key_file = signing_key(key)
     with writing_to(out):
-        summary = core.write_bundle(conn, case, out, by=GLOBALS.investigator, key_file=key_file)
+        summary = core.write_bundle(conn, case, out, by=GLOBALS.investigator, key_file=key_file,
+                                    tsa=tsa, tsa_cert=tsa_cert)
     if as_json:
         emit_json(summary.to_json())
         return
+    if summary.stamp:
+        err(f"time-stamped: {summary.stamp}"
+            + ("" if tsa_cert else " (not verified here: the receiver checks it with"
+               " `prov import --tsa-cert CHAIN.pem`)"))
     signed = "signed" if summary.signed else "unsigned"
+    stamps = f", {summary.timestamps} time-stamp(s)" if summary.timestamps else ""
     say(f"bundle {out}: case {case!r}, {summary.items} items ({summary.originals}"
-        f" originals), {summary.events} events, {signed}, log head {summary.head[:16]}…")
+        f" originals), {summary.events} events, {signed}{stamps}, log head"
+        f" {summary.head[:16]}…")
 
 
 @boundary
@@ -51,6 +66,9 @@ def import_(
         str | None,
         typer.Option("--from", help="Who handed it over (default: the bundle's creator)."),
     ] = None,
+    tsa_cert: Annotated[Path | None, typer.Option(
+        help="Check every time-stamp the bundle carries against these PEM certificates (the"
+             " authority's CA); any that fails refuses the whole import.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check a bundle (signature, members, chain, events, originals) and merge it; all or
@@ -61,7 +79,7 @@ def import_(
     conn = GLOBALS.open()
     summary = core.import_bundle(conn, path, by=GLOBALS.investigator, public_key=public_key,
                                  unsigned=unsigned, received_from=from_,
-                                 check_pixels=check_pixels)
+                                 check_pixels=check_pixels, tsa_cert=tsa_cert)
     if as_json:
         emit_json(summary.to_json())
         return
@@ -69,6 +87,8 @@ def import_(
         err(f"warning: {warning}")
     for notice in summary.notices:
         err(f"notice: {notice}")
+    for stamped in summary.stamped:
+        say(f"time-stamp verified: {stamped}")
     signed = (f"signature verified (key {summary.signer[:16]}…)" if summary.signer
               else "signature not checked")
     say(f"imported {path}: case {summary.case!r}, {summary.new_items} new items,"
