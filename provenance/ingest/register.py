@@ -48,6 +48,11 @@ class Sighting:
     source_url: str | None = None
     title: str | None = None
     note: str | None = None
+    # Where a copy was seen at its source (capture, WARC record); "" path: no local path.
+    seen_at: str | None = None
+    page_url: str | None = None
+    origin: dict[str, Any] | None = None
+    path: str | None = None
 
 
 def register(
@@ -107,11 +112,16 @@ def register(
                                by=by, item=sha)
                     analysis.warnings.append(
                         f"the stored original was {damage}: restored from this file")
+        origin = {k: v for k, v in (("seen_at", sighting.seen_at),
+                                    ("page_url", sighting.page_url),
+                                    ("origin", sighting.origin)) if v is not None}
         log.record(
             conn,
             "sighting.recorded",
             {
-                "path": os.path.abspath(analysis.path),
+                **origin,
+                "path": (sighting.path or None) if sighting.path is not None
+                else os.path.abspath(analysis.path),
                 "file_name": analysis.file_name,
                 "file_name_hex": analysis.file_name_hex,
                 "size": analysis.size,
