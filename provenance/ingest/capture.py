@@ -17,7 +17,7 @@ from provenance.errors import BadInput, ProvError
 from provenance.ingest import capture_env, capture_media, capture_net
 from provenance.ingest.analysis import analyse, discard
 from provenance.ingest.capture_net import Hop, Limits
-from provenance.ingest.register import AddResult, Sighting, register
+from provenance.ingest.register import AddResult, Sighting, check_new_item, register
 from provenance.ingest.warc_pack import Wacz
 from provenance.ledger import log
 from provenance.ledger.db import db_path_of, now_utc, store_dir, transaction
@@ -242,6 +242,10 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
         sighting = Sighting(case=opts.case, source_url=c.url, title=opts.title, note=opts.note,
                             seen_at=c.seen_at, page_url=final["url"], origin=c.origin, path="")
         added = register(conn, a, sighting, by=by)
+        try:
+            check_new_item(conn, added, a, by)  # is this a re-upload of something held?
+        except (ProvError, OSError, sqlite3.OperationalError) as exc:
+            added.warnings.append(f"registered, but near-duplicates not checked: {exc}")
         discard(a)
         result.items.append(added)
         files.append({"role": c.role, "sha256": a.sha256, "url": c.url, "kind": added.kind,
