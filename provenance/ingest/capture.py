@@ -77,7 +77,9 @@ def capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, *, by: str
             progress: Progress | None = None) -> CaptureResult:
     """Capture one URL. Raises BadInput (nothing recorded) when the page cannot be had."""
     capture_net.check_scheme(url)
-    work = tempfile.mkdtemp(prefix="capture-", dir=store_dir(db_path_of(conn)))
+    store = store_dir(db_path_of(conn))
+    store.mkdir(exist_ok=True)
+    work = tempfile.mkdtemp(prefix="capture-", dir=store)
     try:
         return _capture(conn, url, opts, by, work, progress)
     finally:
