@@ -325,3 +325,40 @@ def test_chromium_makes_a_screenshot_and_a_pdf(db, server, monkeypatch):
     r = _capture(db, f"{server.base}/post")
     kinds = {f["role"]: f["kind"] for f in r["files"]}
     assert kinds.get("screenshot") == "image" and kinds.get("pdf") == "document"
+
+
+def test_a_damaged_archive_gives_one_line_and_keeps_what_was_readable(db, server, tmp_path):
+    import gzip
+
+    r = _capture(db, f"{server.base}/post")
+    with zipfile.ZipFile(_stored(db, r["archive"])) as zf:
+        warc = zf.read("archive/data.warc")
+    # Each record gzipped on its own, as WARC tools write them, then the file cut short.
+    records = warc.split(b"\r\n\r\nWARC/1.1\r\n")
+    members = [gzip.compress(rec if i == 0 else b"WARC/1.1\r\n" + rec
+                             + (b"\r\n\r\n" if i < len(records) - 1 else b""))
+               for i, rec in enumerate(records)]
+    members[0] = gzip.compress(records[0] + b"\r\n\r\n")
+    whole = tmp_path / "whole.warc.gz"
+    whole.write_bytes(b"".join(members))
+    cut = tmp_path / "cut.warc.gz"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) - 2000])
+    other = tmp_path / "other.db"
+    invoke(other, "init", check=True)
+    ok = invoke(other, "add", str(whole), "--json")
+    assert ok.exit_code == 0, ok.output
+    assert len([g for g in ok.json() if g["status"] in ("new", "known")]) == 4  # archive + 3
+    run = invoke(other, "add", str(cut), "--json")
+    assert run.exit_code == 1 and "Traceback" not in run.output
+    assert "does not match its WARC-Payload-Digest" in run.stderr
+    assert run.json()[0]["kind"] == "archive"
+
+
+def test_a_file_named_wacz_that_is_not_one_is_refused_in_one_line(db, tmp_path):
+    fake = tmp_path / "fake.wacz"
+    fake.write_bytes(b"this is not a zip file at all" * 10)
+    run = invoke(db, "add", str(fake))
+    assert run.exit_code == 1 and "Traceback" not in run.output
+    assert "fake.wacz" in run.stderr and "not a readable WACZ" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1

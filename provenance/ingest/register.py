@@ -217,7 +217,11 @@ def register_archive_contents(conn: sqlite3.Connection, path: str, archive: AddR
                               sighting: Sighting, *, by: str, copy: bool = True
                               ) -> list[AddResult]:
     """A WACZ/WARC's media records as items, each sighted at its record's URL and date."""
-    signature = warc_in.wacz_signature(path) if path.lower().endswith(".wacz") else None
+    try:
+        signature = warc_in.wacz_signature(path) if path.lower().endswith(".wacz") else None
+    except ProvError as exc:
+        return [AddResult(archive.path, "error", archive.sha256, archive.kind,
+                          f"registered as an archive, but its contents cannot be read: {exc}")]
     if signature is not None:
         archive.warnings.append(f"WACZ signature: {signature['state']}; {signature['detail']}")
     problems: list[str] = []

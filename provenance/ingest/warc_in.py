@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -59,19 +60,26 @@ def media_records(path: str, problems: list[str]) -> Iterator[Record]:
     from warcio.exceptions import ArchiveLoadFailed
 
     work = tempfile.mkdtemp(prefix="warc-in-")
+    member = os.path.basename(path)
     try:
         for member, stream in _warcs(path):
-            try:
-                for n, record in enumerate(ArchiveIterator(stream)):
+            for n, record in enumerate(ArchiveIterator(stream)):
+                try:
                     got = _payload(record, n, work, member)
-                    if got is not None:
-                        try:
-                            yield got
-                        finally:
-                            with contextlib.suppress(FileNotFoundError):
-                                os.unlink(got.path)
-            except (ArchiveLoadFailed, OSError, ValueError, zipfile.BadZipFile) as exc:
-                problems.append(f"{member}: cannot read the WARC past this point ({exc})")
+                except _Damaged as exc:
+                    problems.append(f"{member}: {exc}")
+                    continue
+                if got is not None:
+                    try:
+                        yield got
+                    finally:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(got.path)
+    except (ArchiveLoadFailed, OSError, ValueError, EOFError, zlib.error,
+            zipfile.BadZipFile) as exc:
+        # A truncated gzip or zip member raises EOFError or zlib.error; the records before
+        # the damage have been yielded (and registered) already.
+        problems.append(f"{member}: cannot read the archive past this point ({exc})")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -90,14 +98,35 @@ def _payload(record: Any, n: int, work: str, member: str) -> Record | None:
     if sniff.kind_of(sniff.sniff_mime(head)) not in MEDIA_KINDS:
         return None
     target = os.path.join(work, f"{n}-{_name(url)}")
+    claimed = record.rec_headers.get_header("WARC-Payload-Digest") or ""
+    algorithm, _, value = claimed.partition(":")
+    digest = hashlib.new(algorithm.lower()) if algorithm.lower() in ("sha1", "sha256") else None
     with open(target, "wb") as out:
         out.write(head)
+        if digest:
+            digest.update(head)
         while chunk := stream.read(1 << 20):
             out.write(chunk)
+            if digest:
+                digest.update(chunk)
+    # A record cut short (a truncated file) reads as a shorter payload without an error:
+    # its recorded digest is what tells. Without one, the bytes are taken as they are.
+    if digest is not None and value.strip() not in (_b32(digest.digest()), digest.hexdigest()):
+        os.unlink(target)
+        raise _Damaged(f"record for {url} does not match its WARC-Payload-Digest (damaged or"
+                       " cut short); not registered")
     origin = {"via": "archive", "warc": member,
               "warc_record_id": record.rec_headers.get_header("WARC-Record-ID"),
               "warc_type": record.rec_type}
     return Record(target, url, record.rec_headers.get_header("WARC-Date"), origin)
+
+
+class _Damaged(Exception):
+    """One record's payload is not what its digest says."""
+
+
+def _b32(raw: bytes) -> str:
+    return base64.b32encode(raw).decode()
 
 
 def _name(url: str) -> str:
