@@ -78,7 +78,7 @@ def prov_capture(url: str, work: Path) -> tuple[float, dict[str, float]]:
     assert got.status == "captured" and any(f["kind"] == "video" for f in got.files), got
     conn.close()
     shutil.rmtree(folder)
-    return took, {}
+    return took, got.timings
 
 
 def main() -> None:
@@ -93,6 +93,7 @@ def main() -> None:
                            "/media/one.jpg": (b"", "image/jpeg")})
     site.state["version"] = 1
     load_before = os.getloadavg()
+    stages: dict[str, list[float]] = {}
     times: dict[str, list[float]] = {"yt-dlp alone": [], "prov capture (direct link)": [],
                                      "prov capture (page, via yt-dlp)": []}
     with web.serve(site) as srv, tempfile.TemporaryDirectory(dir=OUT) as tmp:
@@ -100,7 +101,10 @@ def main() -> None:
         direct = f"{srv.base}/media/clip.mp4"
         for _ in range(args.rounds):
             times["yt-dlp alone"].append(ytdlp_alone(direct, work))
-            times["prov capture (direct link)"].append(prov_capture(direct, work)[0])
+            took, split = prov_capture(direct, work)
+            times["prov capture (direct link)"].append(took)
+            for k, v in split.items():
+                stages.setdefault(k, []).append(v)
             times["prov capture (page, via yt-dlp)"].append(
                 prov_capture(f"{srv.base}/post", work)[0])
     load_after = os.getloadavg()
@@ -114,6 +118,11 @@ def main() -> None:
         t = statistics.median(runs)
         print(f"{name:<34} {t:7.2f} s  {size / t:7.1f} MB/s  {t / base:5.2f}x yt-dlp"
               f"   (runs: {', '.join(f'{r:.2f}' for r in runs)})")
+    print("direct link, by stage (medians): " + ", ".join(
+        f"{k} {statistics.median(v):.2f} s" for k, v in stages.items()))
+    fetched = statistics.median(stages["fetch"]) + statistics.median(stages["archive"])
+    print(f"download + WARC/WACZ only: {fetched:.2f} s, {size / fetched:.1f} MB/s,"
+          f" {fetched / base:.2f}x yt-dlp")
 
 
 if __name__ == "__main__":

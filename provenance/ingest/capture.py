@@ -8,6 +8,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,7 @@ class CaptureResult:
     changes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     items: list[AddResult] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (bench)
 
     def to_json(self) -> dict[str, Any]:
         return {"url": self.url, "status": self.status, "error": self.error,
@@ -92,10 +94,14 @@ def _capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, 
     context = capture_net.tls_context(opts.ca_file)
     started = now_utc()
     fetch = _Fetcher(opts.limits, env["user_agent"], context, work, progress)
+    clock = time.perf_counter()
     page = fetch(url)
     final = page.final
     earlier = previous(conn, url)
     result = CaptureResult(url, "captured")
+    if env["proxies"]:
+        result.notes.append("proxy settings in the environment are not used: prov capture"
+                            " connects directly (recorded under 'proxies')")
     gone = final.status in (404, 410)
     if gone and earlier is None and not served_before(conn, url):
         raise BadInput(url, f"HTTP {final.status} {final.reason}: nothing to capture"
@@ -131,6 +137,7 @@ def _capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, 
         collected.append(Collected(final.body_path or "", "media", final.url, started,
                                    {"via": "prov", "content_type": final.header("Content-Type"),
                                     "http_status": final.status}))
+    result.timings["fetch"] = time.perf_counter() - clock
     return _record(conn, url, opts, by, work, env, started, fetch, collected, gone_media,
                    earlier, title, result)
 
@@ -223,16 +230,23 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
         os.makedirs(folder)
         target = os.path.join(folder, _name_for(c.url, f"{c.role}-{n}"))
         if c.role == "media" and c.origin.get("via") == "prov":
-            shutil.copyfile(c.path, target)  # the body also stays for the WARC
+            os.link(c.path, target)  # the same bytes, also read for the WARC below
         else:
             shutil.move(c.path, target)
         c.path = target
+    clock = time.perf_counter()
     analyses = [analyse(c.path, None, None) for c in collected]
     for c, a in zip(collected, analyses, strict=True):
         c.sha256 = a.sha256
+        _adoptable(a, c.path)
+    result.timings["analyse"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     wacz_path = os.path.join(work, f"capture-{started[:19].replace(':', '')}.wacz")
     warc_sha = _pack(wacz_path, url, started, env, fetch, collected, title)
+    result.timings["archive"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     archive = analyse(wacz_path, "other", None)
+    _adoptable(archive, wacz_path)
     archive.kind = "archive"
     if archive.error or archive.sha256 is None:
         raise ProvError(f"{url}: the WACZ written could not be read back: {archive.error}")
@@ -281,8 +295,22 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
     }
     with transaction(conn):
         event = log.record(conn, "capture.recorded", record, by=by, item=archive.sha256)
+    result.timings["register"] = time.perf_counter() - clock
     result.capture, result.archive, result.files = event.seq, archive.sha256, files
     return result
+
+
+def _adoptable(analysis: Any, path: str) -> None:
+    """Let the store take this file by renaming it (no second copy of a large download).
+
+    The file is in this capture's private folder inside the store (same file system), was
+    written by this capture and hashed just now; it is flushed to disk before the store
+    takes it, as a staged copy would be."""
+    if analysis.error or analysis.sha256 is None:
+        return
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+    analysis.staged_copy = path
 
 
 def _chain(url: str, fetch: _Fetcher) -> list[dict[str, Any]]:

@@ -171,6 +171,8 @@ def ytdlp(page_url: str, workdir: str, limits: Limits, *, user_agent: str,
             # Without FFmpeg only single-file formats can be had; with it, the best of both.
             "format": "bv*+ba/b" if merge else "b",
             "compat_opts": compat, "noplaylist": False, "restrictfilenames": True,
+            # Direct, like prov's own fetches: one route for everything the record covers.
+            "proxy": "",
         }
         try:
             with yt_dlp.YoutubeDL(params) as ydl:
@@ -186,10 +188,22 @@ def ytdlp(page_url: str, workdir: str, limits: Limits, *, user_agent: str,
             else:
                 outcome.notes.append(f"yt-dlp: {text.removeprefix('ERROR: ')}")
             return outcome
+        except Exception as exc:  # noqa: BLE001 - a bug in an extractor must not stop capture
+            outcome.notes.append(f"yt-dlp failed ({exc.__class__.__name__}: {exc}); the page"
+                                 " and the media it names are captured without it")
+            return outcome
     for entry in _entries(info):
         for path, url in _files(entry):
-            if os.path.exists(path):
-                outcome.downloads.append(Download(path, url, _info(entry)))
+            if not os.path.exists(path):
+                continue
+            if os.path.getsize(path) > limits.max_size:
+                # yt-dlp checks the size it is told up front; a stream that did not say is
+                # checked here, after the fact.
+                os.unlink(path)
+                outcome.notes.append(f"yt-dlp: {url} is over --max-size"
+                                     f" ({limits.max_size:,} bytes); not kept")
+                continue
+            outcome.downloads.append(Download(path, url, _info(entry)))
     if any("larger than max-filesize" in w for w in log.warnings + log.errors):
         outcome.notes.append(f"yt-dlp: a file over --max-size ({limits.max_size:,} bytes)"
                              " was not downloaded")
