@@ -172,10 +172,26 @@ def test_a_failed_url_records_nothing_and_the_rest_goes_on(db, server, path, arg
     assert _events(db) > before
 
 
-def test_only_http_and_https_are_captured(db):
-    run = invoke(db, "capture", "file:///etc/passwd")
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/x.mp4",
+                                 "javascript:alert(1)", "http://"])
+def test_only_http_and_https_are_captured(db, url):
+    run = invoke(db, "capture", url)
     assert run.exit_code == 1 and "only http:// and https://" in run.stderr
-    assert _events(db) == 0 or "capture" not in run.stdout
+    assert _events(db) == 0
+
+
+def test_a_captured_case_travels_in_a_bundle(db, server, tmp_path):
+    r = _capture(db, f"{server.base}/og", "--case", "convoy")
+    out = tmp_path / "case.zip"
+    made = invoke(db, "bundle", "--case", "convoy", "--out", str(out))
+    assert made.exit_code == 0, made.output
+    target = tmp_path / "target.db"
+    invoke(target, "init", check=True)
+    got = invoke(target, "import", str(out), "--unsigned")
+    assert got.exit_code == 0, got.output
+    shown = invoke(target, "show", r["archive"], "--json").json()
+    assert shown["collected"][0]["record"]["url"] == f"{server.base}/og"
+    assert invoke(target, "verify", "--json").json()["ok"]
 
 
 def test_a_content_type_that_lies_is_read_by_the_bytes(db, server):
