@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import time
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -21,11 +20,11 @@ def version(dist: str) -> str:
 
 
 def user_agent() -> str:
-    return f"prov/{version('prov')} (evidence capture; +https://example.invalid/prov)"
+    return f"prov/{version('prov')} (evidence capture)"
 
 
 def local_addresses() -> list[str]:
-    """This machine's own addresses, as the resolver and a routing probe see them."""
+    """This machine's own addresses, as its resolver gives them for its host name."""
     found: set[str] = set()
     try:
         for info in socket.getaddrinfo(socket.gethostname(), None):
@@ -42,7 +41,7 @@ def environment(ca_file: str | None = None) -> dict[str, Any]:
     return {
         "user_agent": user_agent(),
         "clock": {"utc": now.isoformat().replace("+00:00", "Z"),
-                  "local": local.isoformat(), "zone": time.tzname[time.daylight and 1 or 0],
+                  "local": local.isoformat(), "zone": local.tzname(),
                   "utc_offset": local.strftime("%z")},
         "machine": {"hostname": socket.gethostname(), "system": platform.platform(),
                     "local_addresses": local_addresses()},
