@@ -85,6 +85,7 @@ def build(path: Path, *, by: str) -> tuple[dict[str, Any], list[str]]:
     steps.extend(_repost(conn, files["arrival"], path.parent / "seed-media", by=by))
     steps.extend(_intercept(conn, path.parent / "seed-media", by=by))
     steps.extend(_attestations(conn, path.parent / "seed-media", by=by))
+    steps.extend(_capture(conn, files["arrival"], by=by))
     sha = registry.resolve(conn, shas["arrival"])
     return report.item_report(conn, sha), steps
 
@@ -168,6 +169,30 @@ def _attestations(conn: sqlite3.Connection, folder: Path, *, by: str) -> list[st
     return [*steps, f"checkpoint {out}: {stamp.sentence()}",
             f"  (a local test authority; check it: prov --db {folder.parent / 'evidence.db'}"
             f" verify --checkpoint {out} --tsa-cert {authority.ca})"]
+
+
+def _capture(conn: sqlite3.Connection, arrival: Path, *, by: str) -> list[str]:
+    """`prov capture` of a post carrying the arrival clip, served by the demo itself on
+    127.0.0.1 for the duration: the clip gains a sighting and a collection record."""
+    from provenance.ingest import capture
+
+    try:
+        from provenance.fixtures import images, web
+    except ModuleNotFoundError:
+        from fixtures import images, web
+
+    site = web.Site(files={
+        "/media/clip.mp4": (arrival, "video/mp4"),
+        "/media/one.jpg": (images.encode(images.photo(41, (320, 240))), "image/jpeg"),
+        "/media/two.png": (images.encode(images.photo(42, (200, 150)), "PNG"), "image/png"),
+    })
+    opts = capture.CaptureOptions(case=CASE, persona="demo_researcher",
+                                  vpn="none (demo, loopback only)", render=False)
+    with web.serve(site) as running:
+        got = capture.capture(conn, f"{running.base}/post", opts, by=by)
+    steps = [f"captured {got.url} (capture {got.capture}, WACZ {str(got.archive)[:12]})"]
+    steps += [f"  {f['role']:<8} {str(f['sha256'])[:12]}  {f['url']}" for f in got.files]
+    return steps
 
 
 CSCIS = "Ukrainian Center for Strategic Communication and Information Security"

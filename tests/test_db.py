@@ -27,7 +27,8 @@ EXPECTED_SCHEMA = {
               "gps_longitude", "gps_altitude", "duration_seconds", "frame_rate", "codec",
               "page_count", "metadata_json", "raw_metadata_json"],
     "sightings": ["id", "item", "path", "file_name", "file_name_hex", "source_url",
-                  "case_name", "title", "note", "recorded_at", "recorded_by"],
+                  "case_name", "title", "note", "recorded_at", "recorded_by", "seen_at",
+                  "page_url", "origin_json"],
     "hashes": ["id", "item", "algorithm", "region", "frame_seconds", "page", "value",
                "quality"],
     "near_duplicates": ["id", "item", "other", "algorithm", "distance", "verdict",
@@ -42,6 +43,9 @@ EXPECTED_SCHEMA = {
     "claim_reviews": ["id", "claim", "status", "reason", "recorded_at", "recorded_by"],
     "timestamps": ["id", "events", "head", "gen_time", "tsa", "tsa_name", "serial", "policy",
                    "response", "recorded_at", "recorded_by"],
+    "captures": ["id", "archive", "url", "final_url", "status", "page_sha256", "captured_at",
+                 "gone", "changed", "record_json", "recorded_at", "recorded_by"],
+    "capture_files": ["id", "capture", "item", "role", "url", "status"],
 }
 
 

@@ -118,6 +118,9 @@ def _sighting(st: _State, ev: BundledEvent) -> None:
     _need(d.get("file_name_hex") is None or _hex(d.get("file_name_hex")),
           "'file_name_hex' must be hex or null")
     _need(_OPT_INT(d.get("size")), "'size' must be a byte count or null")
+    _strings(d, "seen_at", "page_url")  # where a capture or WARC record saw it (issue 16)
+    _need(d.get("origin") is None or isinstance(d.get("origin"), dict),
+          "'origin' must be an object or null")
     st.cases.setdefault(ev.item, set()).add(d.get("case"))  # type: ignore[arg-type]
 
 
@@ -200,6 +203,20 @@ def _relation(st: _State, ev: BundledEvent) -> None:
           "'detail' must be an object")
 
 
+def _capture(st: _State, ev: BundledEvent) -> None:
+    d = ev.data
+    _need(_text(d.get("url")) and _text(d.get("captured_at")), "'url' and 'captured_at' must"
+          " be given")
+    _need(d.get("archive") == ev.item, "'archive' must be the item the event concerns")
+    files = d.get("files")
+    _need(isinstance(files, list) and all(
+        isinstance(f, dict) and f.get("role") in ("archive", "media", "screenshot", "pdf")
+        and (f.get("sha256") is None or (isinstance(f["sha256"], str)
+                                         and bool(HEX64.fullmatch(f["sha256"]))))
+        for f in files), "'files' must list roles and SHA-256s")
+    _need(isinstance(d.get("status_chain"), list), "'status_chain' must be a list")
+
+
 # The event types a bundle may carry, and the check of each. A type the log gains later is
 # refused here until its import (and the translation of any ids it holds) is written.
 CHECKS: dict[str, Callable[[_State, BundledEvent], None]] = {
@@ -213,6 +230,7 @@ CHECKS: dict[str, Callable[[_State, BundledEvent], None]] = {
     "claim.recorded": _claim,
     "claim.reviewed": _review,
     "near_duplicate.found": _relation,
+    "capture.recorded": _capture,
 }
 
 

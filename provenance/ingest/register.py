@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.errors import ProvError
-from provenance.ingest.analysis import Analysis, analyse_all, discard, display_name, expand
+from provenance.ingest import warc_in
+from provenance.ingest.analysis import (
+    Analysis,
+    analyse,
+    analyse_all,
+    discard,
+    display_name,
+    expand,
+)
 from provenance.ledger import evidence, log
 from provenance.ledger.db import db_path_of, store_dir, transaction
 from provenance.matching import keyframes
@@ -48,6 +56,11 @@ class Sighting:
     source_url: str | None = None
     title: str | None = None
     note: str | None = None
+    # Where a copy was seen at its source (capture, WARC record); "" path: no local path.
+    seen_at: str | None = None
+    page_url: str | None = None
+    origin: dict[str, Any] | None = None
+    path: str | None = None
 
 
 def register(
@@ -107,11 +120,16 @@ def register(
                                by=by, item=sha)
                     analysis.warnings.append(
                         f"the stored original was {damage}: restored from this file")
+        origin = {k: v for k, v in (("seen_at", sighting.seen_at),
+                                    ("page_url", sighting.page_url),
+                                    ("origin", sighting.origin)) if v is not None}
         log.record(
             conn,
             "sighting.recorded",
             {
-                "path": os.path.abspath(analysis.path),
+                **origin,
+                "path": (sighting.path or None) if sighting.path is not None
+                else os.path.abspath(analysis.path),
                 "file_name": analysis.file_name,
                 "file_name_hex": analysis.file_name_hex,
                 "size": analysis.size,
@@ -168,6 +186,9 @@ def add_paths(
     stage = str(store.staging) if copy else None
     for analysis in analyse_all(usable, kind, stage_dir=stage):
         analysis_path = analysis.path
+        archive = kind is None and not analysis.error and warc_in.is_archive(analysis.real_path)
+        if archive:
+            analysis.kind = "archive"
         try:
             try:
                 result = register(conn, analysis, sighting, by=by, copy=copy)
@@ -186,7 +207,43 @@ def add_paths(
         results.append(result)
         if progress:
             progress(result)
+        if archive and result.status != "error":
+            results.extend(register_archive_contents(conn, analysis.real_path, result, sighting,
+                                                     by=by, copy=copy))
     return results
+
+
+def register_archive_contents(conn: sqlite3.Connection, path: str, archive: AddResult,
+                              sighting: Sighting, *, by: str, copy: bool = True
+                              ) -> list[AddResult]:
+    """A WACZ/WARC's media records as items, each sighted at its record's URL and date."""
+    try:
+        signature = warc_in.wacz_signature(path) if path.lower().endswith(".wacz") else None
+    except ProvError as exc:
+        return [AddResult(archive.path, "error", archive.sha256, archive.kind,
+                          f"registered as an archive, but its contents cannot be read: {exc}")]
+    if signature is not None:
+        archive.warnings.append(f"WACZ signature: {signature['state']}; {signature['detail']}")
+    problems: list[str] = []
+    out: list[AddResult] = []
+    for rec in warc_in.media_records(path, problems):
+        analysis = analyse(rec.path)
+        analysis.path = f"{archive.path}#{rec.url}"
+        origin = {**rec.origin, "archive": archive.sha256}
+        if signature is not None:
+            origin["wacz_signature"] = signature["state"]
+        seen = Sighting(case=sighting.case, source_url=rec.url, title=sighting.title,
+                        note=sighting.note, seen_at=rec.date, origin=origin, path="")
+        try:
+            out.append(register(conn, analysis, seen, by=by, copy=copy))
+        except (ProvError, OSError, sqlite3.OperationalError) as exc:
+            out.append(AddResult(analysis.path, "error", analysis.sha256, None,
+                                 _not_registered(exc)))
+        finally:
+            discard(analysis)
+    out.extend(AddResult(f"{archive.path}#{p.split(':')[0]}", "error", error=p)
+               for p in problems)
+    return out
 
 
 def _not_registered(exc: Exception) -> str:

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from provenance.ledger.capture_projection import apply_capture
 from provenance.ledger.event import Event
 
 Applier = Callable[[sqlite3.Connection, Event], None]
@@ -27,6 +28,8 @@ PROJECTION_TABLES: dict[str, str] = {
     "claims": "id",
     "claim_reviews": "id",
     "timestamps": "id",
+    "captures": "id",
+    "capture_files": "id",
 }
 
 
@@ -176,7 +179,8 @@ def _apply_sighting(conn: sqlite3.Connection, event: Event) -> None:
     d = event.data
     conn.execute(
         "INSERT INTO sightings (id, item, path, file_name, file_name_hex, source_url, case_name,"
-        " title, note, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " title, note, recorded_at, recorded_by, seen_at, page_url, origin_json)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             event.seq,
             event.item,
@@ -188,6 +192,11 @@ def _apply_sighting(conn: sqlite3.Connection, event: Event) -> None:
             d.get("title"),
             d.get("note"),
             *attribution(event),
+            # Where the copy was seen at the source (capture, WARC record): issue 16.
+            d.get("seen_at"),
+            d.get("page_url"),
+            json.dumps(d["origin"], sort_keys=True, ensure_ascii=False)
+            if d.get("origin") is not None else None,
         ),
     )
 
@@ -313,4 +322,5 @@ APPLIERS: dict[str, Applier] = {
     "near_duplicate.found": _apply_relation,
     "c2pa.read": _apply_credential,
     "checkpoint.timestamped": _apply_timestamp,
+    "capture.recorded": apply_capture,
 }

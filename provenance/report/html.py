@@ -9,6 +9,7 @@ from typing import Any
 
 from provenance.report import sections as sec
 from provenance.report import svgmap
+from provenance.report.collected import collected_lines
 
 CSS = """
 :root { color-scheme: light; }
@@ -143,6 +144,10 @@ def _item(it: dict[str, Any], thumb_src: Callable[[str], str],
     sightings = sec.sighting_rows(it)
     out.append(_grid(sec.SIGHTING_HEADERS, sightings, {2, 3}) if sightings
                else '<p class="empty">none</p>')
+    collected = collected_lines(it)
+    if collected:
+        out.append('<h3>Collected</h3><pre id="collected">' + escape("\n".join(collected))
+                   + "</pre>")
     entries, flags = sec.custody_lines(it)
     out.append('<h3>Custody</h3><div id="custody">')
     if entries:

@@ -10,6 +10,7 @@ from provenance.case import claims, custody
 from provenance.case import items as registry
 from provenance.ledger import log
 from provenance.matching import relations
+from provenance.report.collected import collected_for_item
 
 
 def item_report(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
@@ -30,6 +31,7 @@ def item_report(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
         "claims": claims.claims_for_item(conn, sha256),
         "geo_check": claims.check_for_item(conn, sha256),
         "near_duplicates": relations.near_duplicates_for_item(conn, sha256),
+        "collected": collected_for_item(conn, sha256),
     }
     report["events"] = log.events(conn, sha256)
     return report

@@ -8,6 +8,7 @@ from typing import Any
 
 from provenance.report import sections as sec
 from provenance.report import svgmap
+from provenance.report.collected import collected_lines
 from provenance.report.text import printable
 
 # Markdown renderers pass raw HTML through and turn [text](url), ![alt](src) and <scheme:...>
@@ -89,6 +90,10 @@ def _item(it: dict[str, Any]) -> list[str]:
     out += ["", "### Sightings", ""]
     sightings = sec.sighting_rows(it)
     out += _table(sec.SIGHTING_HEADERS, sightings) if sightings else ["(none)"]
+    collected = collected_lines(it)
+    if collected:
+        out += ["", "### Collected", "", "```",
+                *(printable(line).replace("`", "'") for line in collected), "```"]
     out += ["", "### Custody", ""]
     entries, flags = sec.custody_lines(it)
     out += [f"{n}. {_md(e)}" for n, e in enumerate(entries, 1)] or ["(no custody events recorded)"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from provenance.report.collected import collected_lines
 from provenance.report.sections import META_ORDER, credential_line, meta_value, timeline_line
 
 # What must not reach a terminal raw: C0 and C1 controls and DEL (line breaks, carriage
@@ -69,8 +70,11 @@ def render_show(doc: dict[str, Any]) -> str:
                                          ("note", "note")) if s.get(v)
         )
         out.append(f"  {s['recorded_at']}  {s['recorded_by']}: {where}"
-                   + (f"  ({extra})" if extra else ""))
+                   + (f"  ({extra})" if extra else "")
+                   + (f"  [seen at source {s['seen_at']}]" if s.get("seen_at") else ""))
 
+    if doc.get("collected"):
+        out += ["", f"collected ({len(doc['collected'])} capture(s))", *collected_lines(doc)]
     out.extend(_render_custody(doc.get("custody")))
     out.extend(_render_claims(doc.get("claims") or [], doc.get("geo_check")))
     out.extend(_render_near_duplicates(doc.get("near_duplicates") or []))

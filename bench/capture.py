@@ -1,0 +1,129 @@
+"""Benchmark: `prov capture` of a 200 MB video from a local server, against yt-dlp alone.
+
+Goal (issue 16): within 1.2x of yt-dlp's time on the same download, in the same run.
+
+    .venv/bin/python bench/capture.py [--mb 200] [--rounds 3]
+
+The video is generated once and cached under bench/out/ (gitignored): 640x360 H.264 of
+noise frames, lossless (CRF 0, ultrafast), so it is large for its length like a phone's
+high-bitrate clip. The server is fixtures/web.py on 127.0.0.1. Each round runs, in turn:
+yt-dlp alone (the library, download only); `prov capture` of the direct link (fetch, WARC
+in a WACZ, register the WACZ and the video: hashing, stored copies, video analysis); and
+`prov capture` of a page embedding it (yt-dlp inside prov). Medians are reported, with the
+machine's load before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fixtures import web  # noqa: E402
+from fixtures.video import write_video  # noqa: E402
+from provenance.ingest import capture  # noqa: E402
+from provenance.ledger.db import open_db  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+
+
+def big_video(mb: int) -> Path:
+    path = OUT / f"capture_{mb}mb.mp4"
+    if path.exists():
+        return path
+    OUT.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(5)
+    # Lossless noise at 640x360 is about 0.4 MB a frame.
+    frames = int(mb * 1024 * 1024 / 400_000) + 1
+    pool = [rng.integers(0, 256, (360, 640, 3), dtype=np.uint8) for _ in range(16)]
+    write_video(path, seed=1, seconds=frames / 25, fps=25, width=640, height=360, keyint=50,
+                options={"crf": "0", "preset": "ultrafast"},
+                source=lambda t: pool[int(t * 25) % len(pool)])
+    return path
+
+
+def ytdlp_alone(url: str, work: Path) -> float:
+    import yt_dlp
+
+    target = work / "ytdlp"
+    target.mkdir()
+    started = time.perf_counter()
+    with yt_dlp.YoutubeDL({"outtmpl": str(target / "%(id)s.%(ext)s"), "quiet": True,
+                           "noprogress": True, "cachedir": False}) as ydl:
+        ydl.download([url])
+    took = time.perf_counter() - started
+    shutil.rmtree(target)
+    return took
+
+
+def prov_capture(url: str, work: Path) -> tuple[float, dict[str, float]]:
+    folder = work / "prov"
+    folder.mkdir()
+    conn = open_db(folder / "evidence.db", create=True)
+    opts = capture.CaptureOptions(render=False)
+    started = time.perf_counter()
+    got = capture.capture(conn, url, opts, by="bench")
+    took = time.perf_counter() - started
+    assert got.status == "captured" and any(f["kind"] == "video" for f in got.files), got
+    conn.close()
+    shutil.rmtree(folder)
+    return took, got.timings
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    os.environ["PROV_CHROMIUM"] = ""
+    video = big_video(args.mb)
+    size = video.stat().st_size / 1e6
+    site = web.Site(files={"/media/clip.mp4": (video, "video/mp4"),
+                           "/media/one.jpg": (b"", "image/jpeg")})
+    site.state["version"] = 1
+    load_before = os.getloadavg()
+    stages: dict[str, list[float]] = {}
+    times: dict[str, list[float]] = {"yt-dlp alone": [], "prov capture (direct link)": [],
+                                     "prov capture (page, via yt-dlp)": []}
+    with web.serve(site) as srv, tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        work = Path(tmp)
+        direct = f"{srv.base}/media/clip.mp4"
+        for _ in range(args.rounds):
+            times["yt-dlp alone"].append(ytdlp_alone(direct, work))
+            took, split = prov_capture(direct, work)
+            times["prov capture (direct link)"].append(took)
+            for k, v in split.items():
+                stages.setdefault(k, []).append(v)
+            times["prov capture (page, via yt-dlp)"].append(
+                prov_capture(f"{srv.base}/post", work)[0])
+    load_after = os.getloadavg()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
+          f" Python {platform.python_version()}")
+    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}"
+          f" (1 min); {args.rounds} rounds, medians")
+    print(f"video: {size:.1f} MB")
+    base = statistics.median(times["yt-dlp alone"])
+    for name, runs in times.items():
+        t = statistics.median(runs)
+        print(f"{name:<34} {t:7.2f} s  {size / t:7.1f} MB/s  {t / base:5.2f}x yt-dlp"
+              f"   (runs: {', '.join(f'{r:.2f}' for r in runs)})")
+    print("direct link, by stage (medians): " + ", ".join(
+        f"{k} {statistics.median(v):.2f} s" for k, v in stages.items()))
+    fetched = statistics.median(stages["fetch"]) + statistics.median(stages["archive"])
+    print(f"download + WARC/WACZ only: {fetched:.2f} s, {size / fetched:.1f} MB/s,"
+          f" {fetched / base:.2f}x yt-dlp")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Fetching one URL for a capture: redirects, limits, server address and TLS chain, as recorded."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import ssl
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from provenance.errors import BadInput
+
+REDIRECTS = (301, 302, 303, 307, 308)
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one capture may cost: bytes per response, seconds, redirects, media per page."""
+
+    max_size: int = 2 * 1024**3
+    timeout: float = 30.0  # seconds without a byte (connect or read)
+    total_timeout: float = 3600.0  # seconds for one whole response
+    max_redirects: int = 10
+    max_media: int = 20
+
+
+@dataclass
+class Hop:
+    """One request and its response, with where the answer came from."""
+
+    url: str
+    request_line: bytes
+    request_headers: list[tuple[str, str]]
+    status: int
+    reason: str
+    protocol: str
+    headers: list[tuple[str, str]]
+    ip: str
+    port: int
+    tls: dict[str, Any] | None
+    body_path: str | None = None  # temp file with the body (deleted by Fetched.cleanup)
+    size: int = 0
+    sha256: str | None = None
+    head: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+
+@dataclass
+class Fetched:
+    hops: list[Hop] = field(default_factory=list)
+
+    @property
+    def final(self) -> Hop:
+        return self.hops[-1]
+
+    def cleanup(self) -> None:
+        for hop in self.hops:
+            if hop.body_path and os.path.exists(hop.body_path):
+                os.unlink(hop.body_path)
+            hop.body_path = None
+
+
+def check_scheme(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise BadInput(url, "only http:// and https:// URLs can be captured"
+                       + (" (no file:// or other schemes)" if parts.scheme else ""))
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+def _tls_of(sock: Any) -> dict[str, Any] | None:
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    chain: list[str] = []
+    obj = getattr(sock, "_sslobj", None)
+    # Python 3.13 makes get_verified_chain public; 3.11 and 3.12 have it on the C object.
+    getter = getattr(sock, "get_verified_chain", None) or getattr(obj, "get_verified_chain", None)
+    if getter is not None:
+        for cert in getter() or []:
+            der = cert.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+            chain.append(ssl.DER_cert_to_PEM_cert(der))
+    if not chain:
+        der = sock.getpeercert(binary_form=True)
+        if der:
+            chain.append(ssl.DER_cert_to_PEM_cert(der))
+    peer = sock.getpeercert() or {}
+    return {
+        "version": sock.version(),
+        "cipher": (sock.cipher() or ("",))[0],
+        "subject": _name(peer.get("subject")),
+        "issuer": _name(peer.get("issuer")),
+        "not_before": peer.get("notBefore"),
+        "not_after": peer.get("notAfter"),
+        "chain_pem": chain,
+        "chain_sha256": [hashlib.sha256(ssl.PEM_cert_to_DER_cert(p)).hexdigest() for p in chain],
+    }
+
+
+def _name(rdns: Any) -> str | None:
+    if not rdns:
+        return None
+    return ", ".join(f"{k}={v}" for rdn in rdns for k, v in rdn)
+
+
+def fetch(
+    url: str,
+    limits: Limits,
+    *,
+    user_agent: str,
+    context: ssl.SSLContext,
+    workdir: str,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Fetched:
+    """GET `url`, following redirects up to the cap, each hop's body in a temp file.
+
+    Raises BadInput naming the URL and the reason (timeout, too large, scheme, network);
+    on failure every temp file written is removed.
+    """
+    done = Fetched()
+    current = url
+    try:
+        while True:
+            check_scheme(current)
+            hop = _one(current, limits, user_agent, context, workdir, progress)
+            done.hops.append(hop)
+            if hop.status in REDIRECTS and hop.header("Location"):
+                if len(done.hops) > limits.max_redirects:
+                    raise BadInput(url, f"more than {limits.max_redirects} redirects")
+                current = urljoin(current, hop.header("Location") or "")
+                continue
+            return done
+    except BaseException:
+        done.cleanup()
+        raise
+
+
+def _one(url: str, limits: Limits, user_agent: str, context: ssl.SSLContext, workdir: str,
+         progress: Callable[[int, int | None], None] | None) -> Hop:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    conn: http.client.HTTPConnection
+    if parts.scheme.lower() == "https":
+        conn = http.client.HTTPSConnection(host, parts.port, timeout=limits.timeout,
+                                           context=context)
+    else:
+        conn = http.client.HTTPConnection(host, parts.port, timeout=limits.timeout)
+    headers = [("Host", parts.netloc), ("User-Agent", user_agent), ("Accept", "*/*"),
+               ("Accept-Encoding", "identity"), ("Connection", "close")]
+    try:
+        try:
+            conn.connect()
+        except ssl.SSLCertVerificationError as exc:
+            raise BadInput(url, f"TLS certificate not trusted ({exc.verify_message}); pass"
+                           " --ca-file with the issuing certificate if you trust it") from None
+        sock = conn.sock
+        ip, port = sock.getpeername()[:2]
+        tls = _tls_of(sock)
+        conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+        for k, v in headers:
+            conn.putheader(k, v)
+        conn.endheaders()
+        resp = conn.getresponse()
+        hop = Hop(url=url, request_line=f"GET {path} HTTP/1.1".encode(), request_headers=headers,
+                  status=resp.status, reason=resp.reason,
+                  protocol="HTTP/1.1" if resp.version == 11 else "HTTP/1.0",
+                  headers=list(resp.getheaders()), ip=ip, port=port, tls=tls)
+        declared = resp.getheader("Content-Length")
+        if declared and declared.isdigit() and int(declared) > limits.max_size:
+            raise BadInput(url, f"response is {int(declared):,} bytes, over --max-size"
+                           f" {limits.max_size:,}")
+        _read_body(resp, hop, limits, workdir, progress,
+                   int(declared) if declared and declared.isdigit() else None)
+        return hop
+    except TimeoutError:
+        raise BadInput(url, f"timed out: no data for {limits.timeout:g} s") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise BadInput(url, f"cannot fetch ({exc.__class__.__name__}: {exc})") from None
+    finally:
+        conn.close()
+
+
+def _read_body(resp: http.client.HTTPResponse, hop: Hop, limits: Limits, workdir: str,
+               progress: Callable[[int, int | None], None] | None, total: int | None) -> None:
+    fd, path = tempfile.mkstemp(prefix="body-", dir=workdir)
+    hop.body_path = path
+    digest = hashlib.sha256()
+    started = time.monotonic()
+    with os.fdopen(fd, "wb") as out:
+        while True:
+            chunk = resp.read1(CHUNK) if hasattr(resp, "read1") else resp.read(CHUNK)
+            if not chunk:
+                break
+            if not hop.head:
+                hop.head = chunk[:4096]
+            hop.size += len(chunk)
+            if hop.size > limits.max_size:
+                raise BadInput(hop.url, f"response is over --max-size ({limits.max_size:,}"
+                               " bytes); stopped reading")
+            if time.monotonic() - started > limits.total_timeout:
+                raise BadInput(hop.url, f"timed out: response took over"
+                               f" {limits.total_timeout:g} s")
+            digest.update(chunk)
+            out.write(chunk)
+            if progress:
+                progress(len(chunk), total)
+    hop.sha256 = digest.hexdigest()

@@ -1,0 +1,195 @@
+"""Archives in: a WACZ or WARC given to `prov add` yields its media records as items, each
+sighted at the URL and time its WARC record gives (not this machine's clock)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from provenance.errors import BadInput
+from provenance.media import sniff
+
+SUFFIXES = (".wacz", ".warc", ".warc.gz")
+MEDIA_KINDS = ("image", "video", "audio", "document")
+
+
+def is_archive(path: str) -> bool:
+    return path.lower().endswith(SUFFIXES)
+
+
+def _warcs(path: str) -> Iterator[tuple[str, IO[bytes]]]:
+    """(name, stream) of each WARC in the file: itself, or those in a WACZ's archive/."""
+    if path.lower().endswith(".wacz"):
+        with zipfile.ZipFile(path) as zf:
+            for name in zf.namelist():
+                if name.startswith("archive/") and name.lower().endswith((".warc", ".warc.gz")):
+                    with zf.open(name) as stream:
+                        yield name, stream
+    else:
+        with open(path, "rb") as stream:
+            yield os.path.basename(path), stream
+
+
+@dataclass
+class Record:
+    """One media record of an archive, its payload written to a temp file."""
+
+    path: str
+    url: str
+    date: str | None
+    origin: dict[str, Any]
+
+
+def media_records(path: str, problems: list[str]) -> Iterator[Record]:
+    """Each response (200) or resource record whose payload is media, in archive order.
+
+    A WARC that cannot be read past some point adds one line to `problems`; the records
+    before it are still yielded. Each temp file is removed once the consumer moves on.
+    """
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
+    work = tempfile.mkdtemp(prefix="warc-in-")
+    member = os.path.basename(path)
+    try:
+        for member, stream in _warcs(path):
+            for n, record in enumerate(ArchiveIterator(stream)):
+                try:
+                    got = _payload(record, n, work, member)
+                except _Damaged as exc:
+                    problems.append(f"{member}: {exc}")
+                    continue
+                if got is not None:
+                    try:
+                        yield got
+                    finally:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(got.path)
+    except (ArchiveLoadFailed, OSError, ValueError, EOFError, zlib.error,
+            zipfile.BadZipFile) as exc:
+        # A truncated gzip or zip member raises EOFError or zlib.error; the records before
+        # the damage have been yielded (and registered) already.
+        problems.append(f"{member}: cannot read the archive past this point ({exc})")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _payload(record: Any, n: int, work: str, member: str) -> Record | None:
+    if record.rec_type not in ("response", "resource"):
+        return None
+    if record.rec_type == "response" and (record.http_headers is None
+                                          or record.http_headers.get_statuscode() != "200"):
+        return None
+    url = record.rec_headers.get_header("WARC-Target-URI") or ""
+    if url.startswith("urn:prov:"):
+        return None  # prov's own screenshot/PDF of a capture: registered at capture time
+    stream = record.content_stream()
+    head = stream.read(4096)
+    if sniff.kind_of(sniff.sniff_mime(head)) not in MEDIA_KINDS:
+        return None
+    target = os.path.join(work, f"{n}-{_name(url)}")
+    claimed = record.rec_headers.get_header("WARC-Payload-Digest") or ""
+    algorithm, _, value = claimed.partition(":")
+    digest = hashlib.new(algorithm.lower()) if algorithm.lower() in ("sha1", "sha256") else None
+    with open(target, "wb") as out:
+        out.write(head)
+        if digest:
+            digest.update(head)
+        while chunk := stream.read(1 << 20):
+            out.write(chunk)
+            if digest:
+                digest.update(chunk)
+    # A record cut short (a truncated file) reads as a shorter payload without an error:
+    # its recorded digest is what tells. Without one, the bytes are taken as they are.
+    if digest is not None and value.strip() not in (_b32(digest.digest()), digest.hexdigest()):
+        os.unlink(target)
+        raise _Damaged(f"record for {url} does not match its WARC-Payload-Digest (damaged or"
+                       " cut short); not registered")
+    origin = {"via": "archive", "warc": member,
+              "warc_record_id": record.rec_headers.get_header("WARC-Record-ID"),
+              "warc_type": record.rec_type}
+    return Record(target, url, record.rec_headers.get_header("WARC-Date"), origin)
+
+
+class _Damaged(Exception):
+    """One record's payload is not what its digest says."""
+
+
+def _b32(raw: bytes) -> str:
+    return base64.b32encode(raw).decode()
+
+
+def _name(url: str) -> str:
+    base = url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in base)[:100] or "record"
+
+
+def wacz_signature(path: str) -> dict[str, Any]:
+    """Check datapackage-digest.json: the digest of datapackage.json, and its signature."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if "datapackage-digest.json" not in names or "datapackage.json" not in names:
+                return {"state": "no datapackage digest"}
+            package = zf.read("datapackage.json")
+            digest = json.loads(zf.read("datapackage-digest.json"))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise BadInput(path, f"not a readable WACZ ({exc})") from None
+    want = str(digest.get("hash") or "")
+    if want != "sha256:" + hashlib.sha256(package).hexdigest():
+        return {"state": "INVALID", "detail": "datapackage.json does not match its digest"}
+    signed = digest.get("signedData")
+    if not isinstance(signed, dict):
+        return {"state": "unsigned", "detail": "digest matches; no signature"}
+    if signed.get("hash") != want:
+        return {"state": "INVALID", "detail": "the signed hash is not the package's digest"}
+    return _verify(signed)
+
+
+def _verify(signed: dict[str, Any]) -> dict[str, Any]:
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    try:
+        if signed.get("publicKey"):
+            key = serialization.load_der_public_key(base64.b64decode(signed["publicKey"]))
+            who = "anonymous key sha256 " + hashlib.sha256(
+                base64.b64decode(signed["publicKey"])).hexdigest()[:16]
+        elif signed.get("domainCert"):
+            cert = x509.load_pem_x509_certificates(str(signed["domainCert"]).encode())[0]
+            key = cert.public_key()
+            who = (f"domain {signed.get('domain')}, certificate {cert.subject.rfc4514_string()}"
+                   " (its chain is not checked against trust roots)")
+        else:
+            return {"state": "INVALID", "detail": "signedData has no key to check with"}
+        raw = base64.b64decode(signed.get("signature") or "")
+    except (ValueError, TypeError) as exc:
+        return {"state": "INVALID", "detail": f"unreadable signature or key ({exc})"}
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        return {"state": "INVALID", "detail": "the key is not an ECDSA key"}
+    message = str(signed["hash"]).encode()
+    # WebCrypto signs as r||s; other signers write DER. Either is accepted.
+    forms = [raw]
+    if len(raw) == 64:
+        forms.append(encode_dss_signature(int.from_bytes(raw[:32], "big"),
+                                          int.from_bytes(raw[32:], "big")))
+    for sig in forms:
+        try:
+            key.verify(sig, message, ec.ECDSA(hashes.SHA256()))
+            return {"state": "valid", "detail": f"signed by {who}"}
+        except InvalidSignature:
+            continue
+    return {"state": "INVALID", "detail": f"signature does not verify ({who})"}

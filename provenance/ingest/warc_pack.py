@@ -1,0 +1,227 @@
+"""Writing a capture as WARC records (warcio) straight into a WACZ 1.1.1 package."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.utils import Digester
+from warcio.warcwriter import WARCWriter
+
+from provenance.ingest.capture_net import Hop
+
+WARC_NAME = "data.warc"
+WACZ_VERSION = "1.1.1"
+
+
+class _Sha256Writer(WARCWriter):
+    """warcio's writer with SHA-256 digests (the hash prov names items by), not SHA-1."""
+
+    @staticmethod
+    def _create_digester() -> Digester:
+        return Digester("sha256")
+
+
+def warc_digest(sha256_hex: str) -> str:
+    return "sha256:" + base64.b32encode(bytes.fromhex(sha256_hex)).decode()
+
+
+class _Counting(io.RawIOBase):
+    """Passes writes on, counting bytes (record offsets for the index) and hashing them."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out, self.count, self.digest = out, 0, hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        data = bytes(b)
+        self.out.write(data)
+        self.digest.update(data)
+        self.count += len(data)
+        return len(data)
+
+
+@dataclass
+class IndexEntry:
+    url: str
+    date: str  # WARC-Date
+    offset: int
+    length: int
+    mime: str
+    status: int | None
+    digest: str
+    record_id: str
+
+
+@dataclass
+class Wacz:
+    """One WACZ being written: the WARC goes in first, the indexes and datapackage last."""
+
+    path: str
+    software: str
+    zf: zipfile.ZipFile = field(init=False)
+    index: list[IndexEntry] = field(default_factory=list)
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    _warc: Any = None
+    _out: _Counting | None = None
+    _writer: Any = None
+    _resources: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.zf = zipfile.ZipFile(self.path, "w", zipfile.ZIP_STORED, allowZip64=True)
+        # WARCs are stored, not deflated (WACZ 1.1.1), so a replayer can seek into them.
+        self._warc = self.zf.open(f"archive/{WARC_NAME}", "w", force_zip64=True)
+        self._out = _Counting(self._warc)
+        self._writer = _Sha256Writer(self._out, gzip=False, warc_version="1.1")
+
+    def _write(self, record: Any, index: IndexEntry | None = None) -> str:
+        assert self._out is not None
+        start = self._out.count
+        self._writer.write_record(record)
+        rid = str(record.rec_headers.get_header("WARC-Record-ID"))
+        if index is not None:
+            index.offset, index.length, index.record_id = start, self._out.count - start, rid
+            self.index.append(index)
+        return rid
+
+    def warcinfo(self, info: dict[str, str]) -> None:
+        self._write(self._writer.create_warcinfo_record(WARC_NAME, info))
+
+    def exchange(self, hop: Hop, date: str) -> str:
+        """A request record and its response record (body from the hop's temp file)."""
+        w = self._writer
+        common = {"WARC-Date": date, "WARC-IP-Address": hop.ip}
+        req = w.create_warc_record(
+            hop.url, "request",
+            http_headers=StatusAndHeaders(hop.request_line.decode(), hop.request_headers,
+                                          is_http_request=True),
+            warc_headers_dict=dict(common))
+        req_id = self._write(req)
+        headers = {**common, "WARC-Concurrent-To": req_id}
+        if hop.sha256:
+            headers["WARC-Payload-Digest"] = warc_digest(hop.sha256)
+        with open(hop.body_path or "/dev/null", "rb") as body:
+            resp = w.create_warc_record(
+                hop.url, "response", payload=body, length=hop.size,
+                http_headers=StatusAndHeaders(f"{hop.status} {hop.reason}", hop.headers,
+                                              protocol=hop.protocol),
+                warc_headers_dict=headers)
+            entry = IndexEntry(hop.url, date, 0, 0, _mime(hop.header("Content-Type")),
+                               hop.status, warc_digest(hop.sha256 or _EMPTY), "")
+            rid = self._write(resp, entry)
+        if hop.tls:
+            self.metadata(hop.url, date, {"tls": hop.tls}, refers_to=rid)
+        return rid
+
+    def resource(self, url: str, date: str, path: str, sha256: str, mime: str,
+                 extra: dict[str, str] | None = None) -> str:
+        """Bytes not fetched as a recorded exchange (a yt-dlp download, a screenshot)."""
+        import os
+
+        headers = {"WARC-Date": date, "WARC-Payload-Digest": warc_digest(sha256),
+                   **(extra or {})}
+        with open(path, "rb") as body:
+            rec = self._writer.create_warc_record(
+                url, "resource", payload=body, length=os.path.getsize(path),
+                warc_content_type=mime, warc_headers_dict=headers)
+            entry = IndexEntry(url, date, 0, 0, mime, None, warc_digest(sha256), "")
+            return self._write(rec, entry)
+
+    def metadata(self, url: str, date: str, doc: dict[str, Any],
+                 refers_to: str | None = None) -> str:
+        data = json.dumps(doc, sort_keys=True, ensure_ascii=False, indent=1).encode()
+        headers = {"WARC-Date": date}
+        if refers_to:
+            headers["WARC-Concurrent-To"] = refers_to
+        rec = self._writer.create_warc_record(
+            url, "metadata", payload=io.BytesIO(data), length=len(data),
+            warc_content_type="application/json", warc_headers_dict=headers)
+        return self._write(rec)
+
+    def close(self, *, title: str, main_url: str, main_date: str, created: str,
+              extras: dict[str, Any]) -> str:
+        """Finish the WARC, write index, pages and datapackage; returns the WARC's SHA-256."""
+        assert self._out is not None
+        self._warc.close()
+        warc_sha = self._out.digest.hexdigest()
+        self._resources.append({"name": WARC_NAME, "path": f"archive/{WARC_NAME}",
+                                "hash": f"sha256:{warc_sha}", "bytes": self._out.count})
+        self._member("indexes/index.cdx", cdxj(self.index))
+        pages = [{"format": "json-pages-1.0", "id": "pages", "title": "All Pages"}]
+        pages += self.pages
+        self._member("pages/pages.jsonl",
+                     "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pages).encode())
+        package = {
+            "profile": "data-package",
+            "wacz_version": WACZ_VERSION,
+            "title": title,
+            "software": self.software,
+            "created": created,
+            "mainPageURL": main_url,
+            "mainPageDate": main_date,
+            "resources": self._resources,
+            **extras,
+        }
+        raw = json.dumps(package, indent=2, ensure_ascii=False).encode()
+        self.zf.writestr("datapackage.json", raw)
+        digest = {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(raw).hexdigest()}
+        self.zf.writestr("datapackage-digest.json", json.dumps(digest, indent=2))
+        self.zf.close()
+        return warc_sha
+
+    def abort(self) -> None:
+        try:
+            self._warc.close()
+        finally:
+            self.zf.close()
+
+    def _member(self, name: str, data: bytes) -> None:
+        self.zf.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
+        self._resources.append({"name": name.rsplit("/", 1)[-1], "path": name,
+                                "hash": "sha256:" + hashlib.sha256(data).hexdigest(),
+                                "bytes": len(data)})
+
+
+_EMPTY = hashlib.sha256(b"").hexdigest()
+
+
+def _mime(content_type: str | None) -> str:
+    return (content_type or "unk").split(";")[0].strip().lower() or "unk"
+
+
+def surt(url: str) -> str:
+    """The sort-friendly key replay tools index by: host reversed, then the path."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if host.startswith("www."):
+        host = host[4:]
+    labels = host.split(".")
+    if not host.replace(".", "").isdigit():
+        labels.reverse()
+    key = ",".join(labels)
+    if parts.port and parts.port not in (80, 443):
+        key += f":{parts.port}"
+    path = parts.path or "/"
+    return f"{key}){path.lower()}" + (f"?{parts.query.lower()}" if parts.query else "")
+
+
+def cdxj(entries: list[IndexEntry]) -> bytes:
+    lines = []
+    for e in entries:
+        ts = "".join(ch for ch in e.date if ch.isdigit())[:14]
+        doc: dict[str, Any] = {"url": e.url, "mime": e.mime, "digest": e.digest,
+                               "length": str(e.length), "offset": str(e.offset),
+                               "filename": WARC_NAME}
+        if e.status is not None:
+            doc["status"] = str(e.status)
+        lines.append(f"{surt(e.url)} {ts} {json.dumps(doc, ensure_ascii=False)}\n")
+    return "".join(sorted(lines)).encode()
