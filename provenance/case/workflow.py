@@ -233,24 +233,6 @@ def for_item(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
     }
 
 
-def workflow_lines(wf: dict[str, Any]) -> list[str]:
-    """The workflow as lines of text, shared by every rendering (text, Markdown, HTML)."""
-    lines = [f"status: {wf['status']}" + (f", assigned to {wf['assignee']}"
-                                          if wf.get("assignee") else "")]
-    for c in wf.get("status_history") or []:
-        who = f", assigned to {c['assignee_name']}" if c.get("assignee_name") else ""
-        note = f" — {c['note']}" if c.get("note") else ""
-        lines.append(f"  {c['recorded_at']} {c['recorded_by']} set {c['status']}{who}{note}")
-    for r in wf.get("reviews") or []:
-        lines.append(f"  {r['recorded_at']} {r['recorded_by']} {r['decision']} the work"
-                     f" {r['submitted_by']} submitted ({r['submitted_at']}): {r['reason']}")
-    if wf.get("flags"):
-        lines.append("flags: " + ", ".join(wf["flags"]))
-    if wf.get("incidents"):
-        lines.append("incidents: " + ", ".join(i["name"] for i in wf["incidents"]))
-    return lines
-
-
 def with_status(items: list[dict[str, Any]], conn: sqlite3.Connection,
                 status: str | None = None) -> list[dict[str, Any]]:
     """`prov list`'s rows with each item's current status (`to-do` when never given one),
