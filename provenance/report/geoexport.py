@@ -24,7 +24,7 @@ POINT_COLUMNS = ("kind", "label", "item", "item_status", "latitude", "longitude"
                  "place", "source", "status", "when", "when_earliest", "when_latest",
                  "recorded_by", "recorded_at", "url")
 TIMELINE_COLUMNS = ("kind", "label", "item", "item_status", "as_recorded", "precision",
-                    "approximate", "utc_offset_known", "earliest", "latest", "source",
+                    "approximate", "utc_offset_known", "earliest", "latest", "source", "detail",
                     "recorded_by", "recorded_at")
 
 
@@ -121,17 +121,21 @@ def timeline_rows(conn: sqlite3.Connection, doc: dict[str, Any]) -> list[dict[st
             if e["kind"] == "capture":
                 label, source = "capture time", "the file's own metadata"
                 by, at = it.get("registered_by"), it.get("registered_at")
+                detail = e.get("summary")
             else:
                 ev = e["event"]
                 label = f"custody event {ev['id']}: {ev['action']}"
                 source = ev.get("asserted_name") or ev["recorded_by"]
-                by, at = ev["recorded_by"], ev["recorded_at"]
-            rows.append(_interval_row(e["kind"], label, sha, status, when, source, by, at))
+                by, at, detail = ev["recorded_by"], ev["recorded_at"], ev.get("summary")
+            rows.append({**_interval_row(e["kind"], label, sha, status, when, source, by, at),
+                         "detail": detail})
     for inc in _incidents(conn, doc):
         if inc.get("when"):
-            rows.append(_interval_row("incident", f"incident: {inc['name']}", None, None,
-                                      inc["when"], f"incident recorded by {inc['recorded_by']}",
-                                      inc["recorded_by"], inc["recorded_at"]))
+            rows.append({**_interval_row(
+                "incident", f"incident: {inc['name']}", None, None, inc["when"],
+                f"incident recorded by {inc['recorded_by']}", inc["recorded_by"],
+                inc["recorded_at"]), "detail": " ".join(
+                    x for x in (inc.get("place"), inc.get("note")) if x) or None})
     return sorted(rows, key=lambda r: (r["earliest"], r["latest"], r["label"]))
 
 
