@@ -198,3 +198,43 @@ def test_csv_cells_never_run_as_formulas(db, tmp_path):
     rows = list(csv.DictReader(io.StringIO(invoke(db, "export", "--case", "c", "--format",
                                                   "timeline").stdout)))
     assert rows[0]["source"] == "'=HYPERLINK(\"x\")"
+
+
+def test_a_bundle_carries_statuses_sign_offs_flags_and_incidents(db, tmp_path):
+    from fixtures import media
+
+    shas = []
+    for n in (1, 2):
+        path = tmp_path / f"b{n}.jpg"
+        path.write_bytes(media.jpeg_with_exif(40 + n))
+        shas.append(invoke(db, "add", str(path), "--case", "dprk", "--json").json()[0]["sha256"])
+    a, b = shas
+    invoke(db, "status", a, "ready-for-review", "--assign", "Bo Li", by="ana", check=True)
+    invoke(db, "review", a, "--approve", "--reason", "checked", by="cy", check=True)
+    invoke(db, "status", a, "completed", by="ana", check=True)
+    invoke(db, "flag", b, "graphic-violence", check=True)
+    invoke(db, "incident", "add", "Arrival", "--at", "2024-10-17", "--coords", "43.35, 133.36",
+           check=True)
+    invoke(db, "incident", "add", "Kit", "--at", "~2024-10", "--related", "Arrival", check=True)
+    invoke(db, "incident", "add", "Elsewhere", "--related", "Arrival", check=True)
+    invoke(db, "incident", "link", "Arrival", a, b, check=True)
+    invoke(db, "incident", "link", "Kit", b, check=True)
+    out = tmp_path / "case.zip"
+    invoke(db, "bundle", "--case", "dprk", "--out", str(out), by="ana", check=True)
+    target = tmp_path / "target" / "evidence.db"
+    invoke(target, "init", check=True)
+    invoke(target, "incident", "add", "kit", "--note", "held here already", by="bob", check=True)
+    taken = invoke(target, "import", str(out), "--unsigned", by="bob")
+    assert taken.exit_code == 0, taken.output
+    assert "incident 'Kit' is held already" in taken.stderr
+    wf = invoke(target, "show", a, "--json").json()["workflow"]
+    assert wf["status"] == "completed" and wf["assignee"] == "Bo Li" and wf["approved"]
+    assert [(r["recorded_by"], r["submitted_by"]) for r in wf["reviews"]] == [("cy", "ana")]
+    assert invoke(target, "show", b, "--json").json()["workflow"]["blurred"] == [
+        "graphic-violence"]
+    arrival = invoke(target, "incident", "show", "Arrival", "--json").json()
+    assert {it["sha256"] for it in arrival["items"]} == {a, b}
+    # Related within the case: kept; to an incident the case does not show: left behind.
+    assert [r["name"] for r in arrival["related"]] == ["kit"]
+    assert "Elsewhere" not in invoke(target, "incident", "list").stdout
+    assert invoke(target, "verify").exit_code == 0
