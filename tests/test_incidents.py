@@ -238,3 +238,35 @@ def test_a_bundle_carries_statuses_sign_offs_flags_and_incidents(db, tmp_path):
     assert [r["name"] for r in arrival["related"]] == ["kit"]
     assert "Elsewhere" not in invoke(target, "incident", "list").stdout
     assert invoke(target, "verify").exit_code == 0
+
+
+def test_datasette_facets_and_incident_page(db, located):
+    import asyncio
+
+    from provenance.serve import app as serve_app
+
+    a, b = located
+    invoke(db, "flag", b, "deceased-persons", check=True)
+    ds = serve_app.build(db)
+
+    def get(path):
+        return asyncio.run(ds.client.get(path))
+
+    doc = get("/evidence/item_workflow.json?_shape=objects&_extra=facet_results").json()
+    facets = doc["facet_results"]
+    facets = facets.get("results", facets)  # Datasette 0.65 and 1.0 place them differently
+    assert {f["value"]: f["count"] for f in facets["status"]["results"]} == {
+        "in-progress": 1, "to-do": 1}
+    assert [f["value"] for f in facets["assignee"]["results"]] == ["Bo Li"]
+    assert [f["value"] for f in facets["flags"]["results"]] == ["deceased-persons"]
+    members = get("/evidence/incident_members.json?_shape=array&incident=Kit+handover").json()
+    assert [m["item"] for m in members] == [b]
+    page = get("/evidence/-/incident/Arrival%20at%20Sergeevka")
+    assert page.status_code == 200
+    for text in ("Incident: Arrival at Sergeevka", "troops arrive", "in-progress", "Bo Li",
+                 f"/evidence/-/item/{a}", "/evidence/-/incident/Kit%20handover",
+                 "deceased-persons", "2024-10-17T09:30+10:00"):
+        assert text in page.text, text
+    assert get("/evidence/-/incident/nowhere").status_code == 404
+    # Incident names link to their page from the tables.
+    assert 'href="/evidence/-/incident/Kit%20handover"' in get("/evidence/incidents").text
