@@ -42,6 +42,16 @@ EXPECTED_SCHEMA = {
     "claim_reviews": ["id", "claim", "status", "reason", "recorded_at", "recorded_by"],
     "timestamps": ["id", "events", "head", "gen_time", "tsa", "tsa_name", "serial", "policy",
                    "response", "recorded_at", "recorded_by"],
+    # 0013_workflow (issue 15)
+    "status_changes": ["id", "item", "status", "assignee", "note", "recorded_at", "recorded_by"],
+    "item_reviews": ["id", "item", "decision", "reason", "submitted_by", "submitted_at",
+                     "recorded_at", "recorded_by"],
+    "incidents": ["id", "name", "at_text", "at_precision", "at_approximate", "at_earliest",
+                  "at_latest", "latitude", "longitude", "radius_m", "place", "place_geonameid",
+                  "note", "recorded_at", "recorded_by"],
+    "incident_items": ["id", "incident", "item", "recorded_at", "recorded_by"],
+    "incident_relations": ["id", "incident", "other", "recorded_at", "recorded_by"],
+    "flag_changes": ["id", "item", "flag", "action", "note", "recorded_at", "recorded_by"],
 }
 
 
