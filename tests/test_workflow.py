@@ -99,6 +99,15 @@ def test_four_eyes_refuses_the_submitter_and_completed_needs_an_approval(db, pro
     assert invoke(db, "verify").exit_code == 0
 
 
+def test_work_after_the_approval_needs_a_new_sign_off(db, prov, photo_item):
+    a, _ = _two(photo_item, prov)
+    invoke(db, "status", a, "ready-for-review", by="ana", check=True)
+    invoke(db, "review", a, "--approve", "--reason", "ok", by="bo", check=True)
+    invoke(db, "status", a, "in-progress", "--note", "one more edit", by="ana", check=True)
+    run = invoke(db, "status", a, "completed", by="ana")
+    assert run.exit_code == 2 and "after its approval" in run.stderr
+
+
 def test_a_resubmission_needs_a_fresh_approval(db, prov, photo_item):
     a, _ = _two(photo_item, prov)
     invoke(db, "status", a, "ready-for-review", by="ana", check=True)

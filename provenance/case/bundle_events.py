@@ -230,7 +230,8 @@ def _status_set(st: _State, ev: BundledEvent) -> None:
         _need(st.approved.get(sha, False), "it completes an item with no standing approval")
     if d["status"] == "ready-for-review":
         st.submitted[sha] = _recorder(ev)
-        st.approved[sha] = False
+    # An approval stands only until the item's status next changes.
+    st.approved[sha] = False
 
 
 def _item_review(st: _State, ev: BundledEvent) -> None:

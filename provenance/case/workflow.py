@@ -126,10 +126,19 @@ def set_status(conn: sqlite3.Connection, shas: list[str], status: str, *, by: st
         person = _assignee(conn, assign, by=by, notices=out.notices) if assign else None
         refusals = []
         for sha in shas:
-            if wanted == "completed" and approval(conn, sha) is None:
+            if wanted != "completed":
+                continue
+            current = latest_status(conn, sha)
+            if approval(conn, sha) is None:
                 refusals.append(f"{sha[:12]} cannot be completed: it has no approval of its"
                                 " latest ready-for-review (`prov review ITEM --approve` by a"
                                 " second investigator)")
+            elif current is None or current["status"] != "ready-for-review":
+                # Work done after the sign-off was not signed off.
+                refusals.append(f"{sha[:12]} cannot be completed: it was moved to"
+                                f" {current['status'] if current else UNSTATUSED} after its"
+                                " approval; submit it again (`prov status ITEM"
+                                " ready-for-review`) for a new sign-off")
         if refusals:
             raise UsageProblem("\n".join(refusals) + "\nnothing was changed")
         for sha in shas:

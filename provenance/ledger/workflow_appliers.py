@@ -34,7 +34,9 @@ class Appliers:
             last = sub and conn.execute("SELECT decision FROM item_reviews WHERE item = ? AND"
                                         " id > ? ORDER BY id DESC LIMIT 1",
                                         (event.item, sub[0])).fetchone()
-            if not last or last[0] != "approved":
+            now = conn.execute("SELECT id FROM status_changes WHERE item = ? ORDER BY id DESC"
+                               " LIMIT 1", (event.item,)).fetchone()
+            if not last or last[0] != "approved" or now[0] != sub[0]:
                 raise ValueError(f"event {event.seq}: item {event.item} completed without an"
                                  " approval of its latest ready-for-review")
         conn.execute(
