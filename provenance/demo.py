@@ -86,6 +86,7 @@ def build(path: Path, *, by: str) -> tuple[dict[str, Any], list[str]]:
     steps.extend(_intercept(conn, path.parent / "seed-media", by=by))
     steps.extend(_attestations(conn, path.parent / "seed-media", by=by))
     steps.extend(_capture(conn, files["arrival"], by=by))
+    steps.extend(_workflow(conn, shas, by=by))
     sha = registry.resolve(conn, shas["arrival"])
     return report.item_report(conn, sha), steps
 
@@ -242,3 +243,38 @@ def _story(conn: sqlite3.Connection, shas: dict[str, str], *, by: str) -> list[s
                   "150 km from the file's GPS and from CNN's geolocation", by=by)
     return steps
 
+
+# The second investigator who signs the arrival clip off: never the one who submitted it.
+DEMO_REVIEWER = "demo-reviewer"
+
+
+def _workflow(conn: sqlite3.Connection, shas: dict[str, str], *, by: str) -> list[str]:
+    """Two related incidents, the items that show them, and the arrival clip taken through
+    review to completed with a second investigator's sign-off (issue 15)."""
+    from provenance.case import incidents, workflow
+
+    reviewer = DEMO_REVIEWER if not workflow.same_person(by, DEMO_REVIEWER) else "demo-reviewer-2"
+    arrival = incidents.add(conn, incidents.IncidentInput(
+        name="Troops arrive at Sergeevka training camp", at="2024-10",
+        coords="43.3491, 133.3597", place="Sergeevka training camp", radius_m=2000,
+        note="North Korean troops arrive at the camp near the border with China"), by=by)
+    kit = incidents.add(conn, incidents.IncidentInput(
+        name="Russian uniforms and kit handed out", at="~2024-10",
+        note="North Korean soldiers receive Russian uniforms and a sizing questionnaire",
+        related=["Troops arrive at Sergeevka training camp"]), by=by)
+    incidents.link(conn, "Troops arrive at Sergeevka training camp", [shas["arrival"]], by=by)
+    incidents.link(conn, "Russian uniforms and kit handed out",
+                   [shas["uniforms"], shas["questionnaire"]], by=by)
+    item = [shas["arrival"]]
+    workflow.set_status(conn, item, "in-progress", by=by, assign=by,
+                        note="geolocate and date the clip")
+    workflow.set_status(conn, item, "ready-for-review", by=by,
+                        note="geolocation verified against the file's GPS")
+    workflow.review(conn, item, "approved", "ridge line and barracks re-checked independently",
+                    by=reviewer)
+    workflow.set_status(conn, item, "completed", by=by)
+    workflow.set_status(conn, [shas["uniforms"], shas["questionnaire"]], "in-progress", by=by,
+                        assign=by)
+    return [f"incident {arrival.id:>3}  Troops arrive at Sergeevka training camp (2024-10)",
+            f"incident {kit.id:>3}  Russian uniforms and kit handed out (~2024-10), related",
+            f"review        arrival       submitted by {by}, approved by {reviewer}: completed"]

@@ -110,6 +110,10 @@ def test_demo_builds_the_seed_case_and_shows_it(tmp_path):
         in result.stdout
     assert re.search(r"checkpoint \S+: log head \w{16}… existed at \S+Z per prov demo TSA",
                      result.stdout), result.stdout
+    # An incident, the clip's status and a second investigator's sign-off (issue 15).
+    assert "incidents: Troops arrive at Sergeevka training camp" in result.stdout
+    assert "status: completed" in result.stdout
+    assert re.search(r"demo-reviewer approved the work \S+ submitted", result.stdout)
     assert CliRunner().invoke(app, ["--db", str(target), "verify"]).exit_code == 0
     # Running it again rebuilds the demo; it never touches a database that is not one.
     assert CliRunner().invoke(app, ["demo", "--db", str(target)]).exit_code == 0

@@ -46,6 +46,16 @@ EXPECTED_SCHEMA = {
     "captures": ["id", "archive", "url", "final_url", "status", "page_sha256", "captured_at",
                  "gone", "changed", "record_json", "recorded_at", "recorded_by"],
     "capture_files": ["id", "capture", "item", "role", "url", "status"],
+    # 0013_workflow (issue 15)
+    "status_changes": ["id", "item", "status", "assignee", "note", "recorded_at", "recorded_by"],
+    "item_reviews": ["id", "item", "decision", "reason", "submitted_by", "submitted_at",
+                     "recorded_at", "recorded_by"],
+    "incidents": ["id", "name", "at_text", "at_precision", "at_approximate", "at_earliest",
+                  "at_latest", "latitude", "longitude", "radius_m", "place", "place_geonameid",
+                  "note", "recorded_at", "recorded_by"],
+    "incident_items": ["id", "incident", "item", "recorded_at", "recorded_by"],
+    "incident_relations": ["id", "incident", "other", "recorded_at", "recorded_by"],
+    "flag_changes": ["id", "item", "flag", "action", "note", "recorded_at", "recorded_by"],
 }
 
 

@@ -37,6 +37,9 @@ def test_event_types_and_hash_prefixes_are_the_log_format():
         "claim.reviewed", "custody.recorded", "item.registered", "item.restored", "item.stored",
         "near_duplicate.found", "sighting.recorded",
         "capture.recorded",
+        # issue 15: review workflow, incidents, sensitive-media flags
+        "incident.created", "incident.linked", "incident.related", "item.flagged",
+        "item.reviewed", "item.status_set", "item.unflagged",
     ])
     assert event.FORMAT == 1
     assert event_log.LEAF_PREFIX == b"prov:event:v1\x00"

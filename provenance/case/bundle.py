@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from provenance.case import actors
-from provenance.case.bundle_events import ACTOR_KEYS, CHECKS, CLAIM_KEYS, check_events
+from provenance.case.bundle_events import (
+    ACTOR_KEYS,
+    CHECKS,
+    CLAIM_KEYS,
+    INCIDENT_KEYS,
+    check_events,
+)
 from provenance.case.bundle_originals import discard, stage_originals
 from provenance.case.bundle_read import CHUNK, FORMAT, Bundle, read_bundle, refuse
 from provenance.case.when import parse_when
@@ -159,6 +165,7 @@ def _included(conn: sqlite3.Connection, wanted: set[str]) -> list[sqlite3.Row]:
     """The case's events, and the creation of every actor they name, in log order."""
     included: list[sqlite3.Row] = []
     actor_ids: set[int] = set()
+    incident_ids: set[int] = set()
     for row in conn.execute("SELECT * FROM events ORDER BY seq"):
         if row["item"] not in wanted:
             continue
@@ -171,11 +178,41 @@ def _included(conn: sqlite3.Connection, wanted: set[str]) -> list[sqlite3.Row]:
                            f" {body['type']!r}, which bundles cannot carry yet")
         included.append(row)
         actor_ids.update(int(data[k]) for k in ACTOR_KEYS if data.get(k) is not None)
+        if body["type"] == "incident.linked":
+            incident_ids.add(int(data["incident"]))
+    included += _incidents_of(conn, incident_ids)
     if actor_ids:
         marks = ", ".join("?" for _ in actor_ids)
         included += conn.execute(f"SELECT * FROM events WHERE type = 'actor.created' AND seq IN"
                                  f" ({marks})", sorted(actor_ids)).fetchall()
     return sorted(included, key=lambda r: r["seq"])
+
+
+def _incidents_of(conn: sqlite3.Connection, ids: set[int]) -> list[sqlite3.Row]:
+    """The creation of the incidents the case's items are linked to, and the relations
+    between two of them (a relation to an incident the case does not show stays behind)."""
+    if not ids:
+        return []
+    marks = ", ".join("?" for _ in ids)
+    rows = conn.execute(f"SELECT * FROM events WHERE type = 'incident.created' AND seq IN"
+                        f" ({marks})", sorted(ids)).fetchall()
+    for row in conn.execute("SELECT * FROM events WHERE type = 'incident.related'"):
+        data = json.loads(row["payload"])["data"]
+        if data["incident"] in ids and data["other"] in ids:
+            rows.append(row)
+    return rows
+
+
+def _incident_for(conn: sqlite3.Connection, data: dict[str, Any], *, by: str,
+                  origin: dict[str, Any], notices: list[str]) -> int:
+    """The receiver's incident of this name (case aside), else the bundle's, recorded now."""
+    name = " ".join(str(data["name"]).split())
+    row = conn.execute("SELECT id FROM incidents WHERE name = ? COLLATE NOCASE",
+                       (name,)).fetchone()
+    if row is not None:
+        notices.append(f"incident {name!r} is held already: the bundle's items are linked to it")
+        return int(row[0])
+    return log.record(conn, "incident.created", {**data, "imported_from": origin}, by=by).seq
 
 
 def _write_original(zf: zipfile.ZipFile, store: EvidenceStore, entry: dict[str, Any]) -> None:
@@ -320,6 +357,7 @@ def _merge(conn: sqlite3.Connection, bundle: Bundle, summary: ImportSummary,
     source_db = manifest["database_id"]
     actor_map: dict[int, int] = {}
     claim_map: dict[int, int] = {}
+    incident_map: dict[int, int] = {}
     # Again inside the write lock: another `prov add` may have registered one meanwhile.
     held.update(_held(conn, list(bundle.items)))
 
@@ -338,6 +376,10 @@ def _merge(conn: sqlite3.Connection, bundle: Bundle, summary: ImportSummary,
                                  else _actor_for(conn, ev.data["name"], by=by,
                                                  notices=summary.notices, origin=origin,
                                                  data=ev.data))
+            continue
+        if ev.type == "incident.created":
+            incident_map[ev.seq] = (done[ev.seq] if ev.seq in done else _incident_for(
+                conn, ev.data, by=by, origin=origin, notices=summary.notices))
             continue
         if ev.seq in done:
             summary.events_skipped += 1
@@ -375,6 +417,8 @@ def _merge(conn: sqlite3.Connection, bundle: Bundle, summary: ImportSummary,
         for key in CLAIM_KEYS:
             if data.get(key) is not None:
                 data[key] = claim_map[int(data[key])]
+        for key in INCIDENT_KEYS.get(ev.type, ()):
+            data[key] = incident_map[int(data[key])]
         data["imported_from"] = origin
         recorded = log.record(conn, ev.type, data, by=by, item=ev.item)
         if ev.type == "claim.recorded":

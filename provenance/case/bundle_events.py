@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from provenance.case import workflow
 from provenance.case.actors import ACTOR_KINDS
 from provenance.case.bundle_read import HEX64, Bundle, BundledEvent, refuse
 from provenance.case.claims import CONFIDENCES, METHODS, STATUSES
@@ -16,8 +17,16 @@ from provenance.ledger.projection import METADATA_COLUMNS
 
 # Keys in event data that name an actor, and those that name a claim: ids are local to a
 # database (the seq of the event that created them), so they are translated on import.
-ACTOR_KEYS = ("from_actor", "to_actor", "asserted_by", "claimant")
+ACTOR_KEYS = ("from_actor", "to_actor", "asserted_by", "claimant", "assignee")
 CLAIM_KEYS = ("claim",)
+# Keys naming an incident (by its creating event's seq), per event type: "other" names an
+# item in near_duplicate.found, so these are not translated by key alone.
+INCIDENT_KEYS: dict[str, tuple[str, ...]] = {
+    "incident.linked": ("incident",),
+    "incident.related": ("incident", "other"),
+}
+# Event types that concern no item.
+ITEMLESS = ("actor.created", "incident.created", "incident.related")
 
 
 class _Invalid(Exception):
@@ -73,6 +82,10 @@ class _State:
         self.cases: dict[str, set[str | None]] = {}
         self.actors: set[int] = set()
         self.claims: dict[int, str] = {}
+        self.incidents: set[int] = set()
+        # Per item: who moved it to ready-for-review last, and whether that stands approved.
+        self.submitted: dict[str, str] = {}
+        self.approved: dict[str, bool] = {}
 
     def actor(self, data: dict[str, Any], key: str) -> None:
         value = data.get(key)
@@ -215,6 +228,72 @@ def _capture(st: _State, ev: BundledEvent) -> None:
                                          and bool(HEX64.fullmatch(f["sha256"]))))
         for f in files), "'files' must list roles and SHA-256s")
     _need(isinstance(d.get("status_chain"), list), "'status_chain' must be a list")
+def _recorder(ev: BundledEvent) -> str:
+    """Who recorded the event at its origin (an event imported earlier keeps its recorder)."""
+    origin = ev.data.get("imported_from")
+    if isinstance(origin, dict) and isinstance(origin.get("recorded_by"), str):
+        return str(origin["recorded_by"])
+    return ev.recorded_by
+
+
+def _status_set(st: _State, ev: BundledEvent) -> None:
+    d, sha = ev.data, str(ev.item)
+    _need(d.get("status") in workflow.STATUSES, f"unknown status {d.get('status')!r}")
+    st.actor(d, "assignee")
+    _strings(d, "note")
+    if d["status"] == "completed":
+        _need(st.approved.get(sha, False), "it completes an item with no standing approval")
+    if d["status"] == "ready-for-review":
+        st.submitted[sha] = _recorder(ev)
+    # An approval stands only until the item's status next changes.
+    st.approved[sha] = False
+
+
+def _item_review(st: _State, ev: BundledEvent) -> None:
+    d, sha = ev.data, str(ev.item)
+    _need(d.get("decision") in workflow.DECISIONS, f"unknown decision {d.get('decision')!r}")
+    _need(_text(d.get("reason")), "a review needs a reason")
+    _need(_text(d.get("submitted_at")), "'submitted_at' must be given")
+    _need(sha in st.submitted and d.get("submitted_by") == st.submitted[sha],
+          "it reviews a submission the bundle does not carry")
+    _need(not workflow.same_person(st.submitted[sha], _recorder(ev)),
+          "the reviewer submitted the work (the four-eyes rule)")
+    st.approved[sha] = d["decision"] == "approved"
+
+
+def _flag(st: _State, ev: BundledEvent) -> None:
+    _need(ev.data.get("flag") in workflow.FLAGS, f"unknown flag {ev.data.get('flag')!r}")
+    _strings(ev.data, "note")
+
+
+def _incident(st: _State, ev: BundledEvent) -> None:
+    d = ev.data
+    _need(_text(d.get("name")), "'name' must be a name")
+    if d.get("at") is not None:
+        try:
+            When.from_json(d["at"])
+        except (BadInput, KeyError, TypeError, ValueError, AttributeError):
+            raise _Invalid("'at' is not a date prov can read") from None
+    lat: Any = d.get("latitude")
+    lon: Any = d.get("longitude")
+    if lat is not None or lon is not None:
+        _need(_number(lat) and _number(lon) and -90 <= lat <= 90 and -180 <= lon <= 180,
+              "'latitude' and 'longitude' must be coordinates")
+        _need(_number(d.get("radius_m")) and d["radius_m"] >= 0, "'radius_m' must be a distance")
+    _need(_OPT_INT(d.get("place_geonameid")), "'place_geonameid' must be a number or null")
+    _strings(d, "place", "note")
+    st.incidents.add(ev.seq)
+
+
+def _incident_link(st: _State, ev: BundledEvent) -> None:
+    _need(ev.data.get("incident") in st.incidents,
+          f"it names incident {ev.data.get('incident')!r}, which the bundle does not carry")
+
+
+def _incident_relation(st: _State, ev: BundledEvent) -> None:
+    a, b = ev.data.get("incident"), ev.data.get("other")
+    _need(a in st.incidents and b in st.incidents and a != b,
+          "it relates incidents the bundle does not carry")
 
 
 # The event types a bundle may carry, and the check of each. A type the log gains later is
@@ -231,6 +310,13 @@ CHECKS: dict[str, Callable[[_State, BundledEvent], None]] = {
     "claim.reviewed": _review,
     "near_duplicate.found": _relation,
     "capture.recorded": _capture,
+    "item.status_set": _status_set,
+    "item.reviewed": _item_review,
+    "item.flagged": _flag,
+    "item.unflagged": _flag,
+    "incident.created": _incident,
+    "incident.linked": _incident_link,
+    "incident.related": _incident_relation,
 }
 
 
@@ -247,7 +333,9 @@ def check_events(bundle: Bundle, imported_claims: dict[int, str] | None = None) 
             raise refuse(bundle.subject, f"event {ev.seq} is of type {ev.type!r}, which this"
                          " prov cannot import")
         try:
-            if ev.type != "actor.created":
+            if ev.type in ITEMLESS:
+                _need(ev.item is None, "it belongs to no item")
+            else:
                 _need(ev.item in bundle.items,
                       f"it concerns item {str(ev.item)[:64]}, which is not in the manifest")
                 _need(ev.type == "item.registered" or ev.item in st.registered,

@@ -12,6 +12,7 @@ from provenance.cli.common import GLOBALS, RootGroup, quick_exit
 from provenance.cli.custody import actor_app, custody_app
 from provenance.cli.geo import geo_app
 from provenance.cli.report import export, serve
+from provenance.cli.workflow import flag, incident_app, review, status
 
 app = typer.Typer(
     name="prov",
@@ -46,6 +47,10 @@ app.command("demo")(items.demo)
 app.command("c2pa")(attest.c2pa)
 app.add_typer(attest.timestamp_app, name="timestamp")
 app.command("capture")(capture.capture)
+app.command("status")(status)
+app.command("review")(review)
+app.command("flag")(flag)
+app.add_typer(incident_app, name="incident")
 
 
 @app.callback()

@@ -122,13 +122,17 @@ class _Progress:
 def list_(
     case: Annotated[str | None, typer.Option(help="Only items sighted in this case.")] = None,
     kind: Annotated[Kind | None, typer.Option(help="Only items of this kind.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="Only items whose review status is now this one (see `prov status`).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List the items held, oldest registration first."""
     from provenance.case import items as registry
+    from provenance.case import workflow
 
     conn = GLOBALS.open(write=False)
-    items = registry.list_items(conn, case=case, kind=kind.value if kind else None)
+    items = workflow.with_status(
+        registry.list_items(conn, case=case, kind=kind.value if kind else None), conn, status)
     if as_json:
         emit_json(items)
         return
@@ -141,6 +145,7 @@ def list_(
             f"{short(it['sha256'])}  {it['kind']:<8} {_size(it['size']):>9}  "
             f"{(it['captured_at'] or '-'):<25} {it['file_name'] or '-'}"
             + (f"  [{cases}]" if cases else "")
+            + (f"  ({it['status']})" if it["status"] != workflow.UNSTATUSED else "")
         )
 
 

@@ -16,6 +16,10 @@ class ExportFormat(StrEnum):
     json = "json"
     md = "md"
     html = "html"
+    geojson = "geojson"
+    kml = "kml"
+    csv = "csv"
+    timeline = "timeline"
 
 
 @boundary
@@ -44,10 +48,17 @@ def export(
         str | None, typer.Argument(help="SHA-256 or a unique prefix (6+ hex digits).")
     ] = None,
     case: Annotated[str | None, typer.Option(help="Export every item of this case.")] = None,
+    incident: Annotated[str | None, typer.Option(
+        help="Export the incident and every item linked to it.")] = None,
     fmt: Annotated[
-        ExportFormat, typer.Option("--format", help="json, md (Markdown) or html.")
+        ExportFormat, typer.Option("--format", help="json, md (Markdown), html; geojson, kml,"
+                                   " csv (located points: claims, file GPS, incidents);"
+                                   " timeline (CSV of dated events, each an interval).")
     ] = ExportFormat.html,
     out: Annotated[Path | None, typer.Option(help="Write here (default: stdout).")] = None,
+    show_sensitive: Annotated[bool, typer.Option(
+        "--show-sensitive", help="Embed the unblurred preview of items flagged graphic.")
+    ] = False,
 ) -> None:
     """A report to attach to a publication or filing, with the verify result at export time."""
     from provenance.report import export as core
@@ -55,8 +66,8 @@ def export(
     if out is not None:
         out = check_out(out, f"report.{fmt.value}")
     conn = GLOBALS.open(write=False)
-    doc = core.build(conn, item=item, case=case, by=GLOBALS.investigator)
-    text = core.render(conn, doc, fmt.value)
+    doc = core.build(conn, item=item, case=case, incident=incident, by=GLOBALS.investigator)
+    text = core.render(conn, doc, fmt.value, show_sensitive=show_sensitive)
     if out is None:
         typer.echo(text, nl=False)
     else:

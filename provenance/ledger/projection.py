@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from provenance.ledger import workflow_appliers
 from provenance.ledger.capture_projection import apply_capture
 from provenance.ledger.event import Event
 
@@ -30,6 +31,12 @@ PROJECTION_TABLES: dict[str, str] = {
     "timestamps": "id",
     "captures": "id",
     "capture_files": "id",
+    "status_changes": "id",
+    "item_reviews": "id",
+    "incidents": "id",
+    "incident_items": "id",
+    "incident_relations": "id",
+    "flag_changes": "id",
 }
 
 
@@ -308,6 +315,9 @@ def _apply_timestamp(conn: sqlite3.Connection, event: Event) -> None:
     )
 
 
+# Issue 15's event types (review workflow, incidents, flags) live in their own module.
+_workflow = workflow_appliers.Appliers(attribution)
+
 # Every event type of the log format, and what it does to the tables. Adding an event
 # type is adding a line here (and never changing what an existing one does).
 APPLIERS: dict[str, Applier] = {
@@ -323,4 +333,11 @@ APPLIERS: dict[str, Applier] = {
     "c2pa.read": _apply_credential,
     "checkpoint.timestamped": _apply_timestamp,
     "capture.recorded": apply_capture,
+    "item.status_set": _workflow.status,
+    "item.reviewed": _workflow.item_review,
+    "incident.created": _workflow.incident,
+    "incident.linked": _workflow.incident_link,
+    "incident.related": _workflow.incident_relation,
+    "item.flagged": _workflow.flag,
+    "item.unflagged": _workflow.flag,
 }

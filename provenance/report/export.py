@@ -14,12 +14,15 @@ from provenance.errors import NotFound, UsageProblem
 from provenance.ledger.db import database_id, db_path_of
 from provenance.report import item as report
 
-FORMATS = ("json", "md", "html")
+# Map and timeline formats (report/geoexport.py): rows of what is located and dated.
+GEO_FORMATS = ("geojson", "kml", "csv", "timeline")
+FORMATS = ("json", "md", "html", *GEO_FORMATS)
 FORMAT_VERSION = "prov-export/1"
 
 
 def build(
-    conn: sqlite3.Connection, *, item: str | None = None, case: str | None = None, by: str
+    conn: sqlite3.Connection, *, item: str | None = None, case: str | None = None, by: str,
+    incident: str | None = None,
 ) -> dict[str, Any]:
     """The export document: every item's report plus the verify result at this moment.
 
@@ -31,22 +34,31 @@ def build(
     if own:
         conn.execute("BEGIN")
     try:
-        return _build(conn, item=item, case=case, by=by)
+        return _build(conn, item=item, case=case, by=by, incident=incident)
     finally:
         if own and conn.in_transaction:
             conn.execute("ROLLBACK")
 
 
 def _build(
-    conn: sqlite3.Connection, *, item: str | None, case: str | None, by: str
+    conn: sqlite3.Connection, *, item: str | None, case: str | None, by: str,
+    incident: str | None = None,
 ) -> dict[str, Any]:
     from provenance.ledger.verify import verify
 
-    if (item is None) == (case is None):
-        raise UsageProblem("export one item (ITEM) or one case (--case NAME), not both or neither")
-    if item is not None:
+    if sum(x is not None for x in (item, case, incident)) != 1:
+        raise UsageProblem("export one item (ITEM), one case (--case NAME) or one incident"
+                           " (--incident NAME): exactly one of them")
+    extra: dict[str, Any] = {}
+    if incident is not None:
+        from provenance.case import incidents
+
+        extra["incident"] = incidents.describe(conn, incident)
+        shas = incidents.item_shas(conn, incident)
+        scope: dict[str, Any] = {"incident": extra["incident"]["name"]}
+    elif item is not None:
         shas = [registry.resolve(conn, item)]
-        scope: dict[str, Any] = {"item": shas[0]}
+        scope = {"item": shas[0]}
     else:
         shas = [it["sha256"] for it in registry.list_items(conn, case=case)]
         if not shas:
@@ -65,6 +77,7 @@ def _build(
         "database": {"file": db_path_of(conn).name, "database_id": database_id(conn)},
         "scope": scope,
         "verify": result.to_json(),
+        **extra,
         "items": items,
         # Every event's [seq, leaf_hash, chain_hash], from the genesis to the head: with it,
         # anyone can recompute the chain through the exported events to the head above, and
@@ -87,7 +100,8 @@ def _as_hashed(event: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any
     return {**envelope, **{k: v for k, v in event.items() if k not in envelope}}
 
 
-def render(conn: sqlite3.Connection, doc: dict[str, Any], fmt: str) -> str:
+def render(conn: sqlite3.Connection, doc: dict[str, Any], fmt: str, *,
+           show_sensitive: bool = False) -> str:
     if fmt == "json":
         return report.dumps(doc) + "\n"
     if fmt == "md":
@@ -97,16 +111,23 @@ def render(conn: sqlite3.Connection, doc: dict[str, Any], fmt: str) -> str:
     if fmt == "html":
         from provenance.report.html import render_html
 
-        thumbs = {it["sha256"]: thumbnail_data_uri(conn, it["sha256"]) for it in doc["items"]}
-        return render_html(doc, thumb_src=thumbs.__getitem__)
+        thumbs = {it["sha256"]: thumbnail_data_uri(conn, it["sha256"], reveal=show_sensitive)
+                  for it in doc["items"]}
+        return render_html(doc, thumb_src=thumbs.__getitem__, sensitive_shown=show_sensitive)
+    if fmt in GEO_FORMATS:
+        from provenance.report.geoexport import render as render_geo
+
+        return render_geo(conn, doc, fmt)
     raise UsageProblem(f"unknown export format {fmt!r}; use one of: {', '.join(FORMATS)}")
 
 
-def thumbnail_data_uri(conn: sqlite3.Connection, sha256: str) -> str:
-    """The preview inlined, so the HTML needs nothing beside it."""
-    from provenance.report.thumbnail import for_item
+def thumbnail_data_uri(conn: sqlite3.Connection, sha256: str, *, reveal: bool = False) -> str:
+    """The preview inlined, so the HTML needs nothing beside it: for an item flagged graphic,
+    only the blurred one unless `reveal` (the report is passed on; the picture must not
+    travel inside it by default)."""
+    from provenance.report.sensitive import preview
 
-    thumb = for_item(conn, sha256)
+    thumb = preview(conn, sha256, reveal=reveal)
     return f"data:{thumb.mime};base64,{base64.b64encode(thumb.data).decode('ascii')}"
 
 

@@ -10,6 +10,8 @@ from typing import Any
 from provenance.report import sections as sec
 from provenance.report import svgmap
 from provenance.report.collected import collected_lines
+from provenance.report.workflow import figure, incident_block
+from provenance.report.workflow import lines as workflow_lines
 
 CSS = """
 :root { color-scheme: light; }
@@ -41,6 +43,8 @@ details summary { cursor: pointer; color: #4a4740; }
 pre { white-space: pre-wrap; word-break: break-all; font-size: .8em; background: #f7f6f2;
   padding: .4rem; }
 nav.prov { font-size: .9em; margin-bottom: 1rem; }
+img.sensitive { cursor: pointer; }
+.incident { padding: .6rem .8rem; border-left: 5px solid #4a4740; background: #f1efe9; }
 .empty { color: #777; font-style: italic; }
 @media print {
   body { margin: 0; max-width: none; font-size: 10.5pt; }
@@ -61,9 +65,13 @@ def render_html(
     thumb_src: Callable[[str], str],
     item_href: Callable[[str], str] | None = None,
     nav: str = "",
+    reveal_src: Callable[[str], str] | None = None,
+    sensitive_shown: bool = False,
 ) -> str:
     """The whole document. `thumb_src` gives each preview's src (a data: URI when exporting);
-    `item_href` links other items (the served page only: an export has no links)."""
+    `item_href` links other items (the served page only: an export has no links).
+    `reveal_src` (the served page) is where a click fetches a blurred item's real preview;
+    an export has none, so its blurred previews stay blurred."""
     title = f"Provenance report: {sec.scope_text(doc)}"
     db = doc.get("database") or {}
     parts = [
@@ -79,9 +87,10 @@ def render_html(
         f" <code>{escape(str(db.get('file')))}</code> (id"
         f" <code>{escape(str(db.get('database_id')))}</code>).</p>",
         _verify(doc),
+        incident_block(doc.get("incident")),
     ]
     for it in doc.get("items") or []:
-        parts.append(_item(it, thumb_src, item_href))
+        parts.append(_item(it, thumb_src, item_href, reveal_src, sensitive_shown))
     parts.append(
         '<p class="meta">Each event\'s leaf hash is SHA-256 over its canonical JSON payload;'
         " its chain hash links it to the event before. <code>prov verify</code> re-checks both"
@@ -123,7 +132,8 @@ def _grid(headers: tuple[str, ...], rows: list[tuple[str, ...]], mono: set[int])
 
 
 def _item(it: dict[str, Any], thumb_src: Callable[[str], str],
-          item_href: Callable[[str], str] | None) -> str:
+          item_href: Callable[[str], str] | None,
+          reveal_src: Callable[[str], str] | None = None, sensitive_shown: bool = False) -> str:
     sha = it["sha256"]
     first = (it.get("sightings") or [{}])[0]
     caption = escape(first.get("file_name") or sha[:12])
@@ -131,9 +141,8 @@ def _item(it: dict[str, Any], thumb_src: Callable[[str], str],
         f'<section class="item" id="item-{escape(sha)}">',
         f"<h2>Item <span class=\"hash\">{escape(sha)}</span></h2>",
         '<div class="item-head">',
-        f'<figure><img class="thumbnail" src="{escape(thumb_src(sha), quote=True)}"'
-        f' alt="preview of {caption}"><figcaption>{caption} (preview, not the original)'
-        "</figcaption></figure>",
+        figure(sha, caption, thumb_src, (it.get("workflow") or {}).get("blurred") or [],
+               reveal_src, sensitive_shown),
         f'<div style="flex:1;min-width:18rem"><h3>Identity</h3>'
         f"{_rows(sec.identity_rows(it), ('SHA-256', 'MD5'))}</div></div>",
         "<h3>Metadata (from the file itself)</h3>",
@@ -159,6 +168,10 @@ def _item(it: dict[str, Any], thumb_src: Callable[[str], str],
     out.append("</div>")
     out.append(_claims(it))
     out.append('<h3>Map</h3><div id="map">' + svgmap.render(svgmap.points_of(it)) + "</div>")
+    review = workflow_lines(it)
+    out.append('<h3>Review and sign-off</h3><div id="workflow">' + (
+        "<ul>" + "".join(f"<li>{escape(line.strip())}</li>" for line in review) + "</ul>"
+        if review else '<p class="empty">none</p>') + "</div>")
     out.append("<h3>Near-duplicates</h3>")
     dupes = sec.near_duplicate_lines(it)
     if dupes:

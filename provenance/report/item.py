@@ -6,7 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
-from provenance.case import claims, custody
+from provenance.case import claims, custody, workflow
 from provenance.case import items as registry
 from provenance.ledger import log
 from provenance.matching import relations
@@ -33,6 +33,7 @@ def item_report(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
         "near_duplicates": relations.near_duplicates_for_item(conn, sha256),
         "collected": collected_for_item(conn, sha256),
     }
+    report["workflow"] = workflow.for_item(conn, sha256)
     report["events"] = log.events(conn, sha256)
     return report
 

@@ -10,6 +10,7 @@ from provenance.report import sections as sec
 from provenance.report import svgmap
 from provenance.report.collected import collected_lines
 from provenance.report.text import printable
+from provenance.report.workflow import lines as workflow_lines
 
 # Markdown renderers pass raw HTML through and turn [text](url), ![alt](src) and <scheme:...>
 # into links and fetched images: every value that comes from the evidence or from a person
@@ -115,6 +116,8 @@ def _item(it: dict[str, Any]) -> list[str]:
         out += _table(("point", "latitude", "longitude", "status"),
                       [(p.label, f"{p.latitude:.6f}", f"{p.longitude:.6f}", p.status or "")
                        for p in points])
+    out += ["", "### Review and sign-off", ""]
+    out += [f"- {_md(line.strip())}" for line in workflow_lines(it)] or ["(none)"]
     out += ["", "### Near-duplicates", ""]
     dupes = sec.near_duplicate_lines(it)
     out += [f"- {_md(line)}" for line, _ in dupes] or ["(none found)"]

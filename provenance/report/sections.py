@@ -194,4 +194,6 @@ def scope_text(doc: dict[str, Any]) -> str:
     scope = doc.get("scope") or {}
     if "case" in scope:
         return f"case {scope['case']!r} ({len(doc.get('items') or [])} items)"
+    if "incident" in scope:
+        return f"incident {scope['incident']!r} ({len(doc.get('items') or [])} items)"
     return f"item {scope.get('item')}"

@@ -78,6 +78,10 @@ def render_show(doc: dict[str, Any]) -> str:
     out.extend(_render_custody(doc.get("custody")))
     out.extend(_render_claims(doc.get("claims") or [], doc.get("geo_check")))
     out.extend(_render_near_duplicates(doc.get("near_duplicates") or []))
+    if doc.get("workflow"):
+        from provenance.report.workflow import lines as workflow_lines
+
+        out += ["", "review workflow", *("  " + line for line in workflow_lines(doc))]
 
     events = doc.get("events") or []
     out.append("")

@@ -36,7 +36,11 @@ SHA = re.compile(r"[0-9a-f]{64}")
 # Columns (in tables and views) whose 64-hex values are item hashes.
 ITEM_COLUMNS = {"sha256", "item", "other", "family", "earliest_copy"}
 # Where an item row gets a small preview beside its hash.
-THUMB_TABLES = {"items", "item_overview"}
+THUMB_TABLES = {"items", "item_overview", "item_workflow", "incident_members"}
+# Cells holding an incident's name, which link to its page.
+INCIDENT_CELLS = {("incidents", "name"), ("incident_members", "incident")}
+# A thumbnail's click: fetch the unblurred preview, once.
+REVEAL_CLICK = "if(!this.src.endsWith('?reveal=1')){this.src+='?reveal=1'}"
 T = TypeVar("T")
 
 # (id of the Datasette instance, database name) -> does it hold a prov schema?
@@ -118,6 +122,8 @@ def thumb_url(datasette: Any, database: str, sha: str) -> str:
 @hookimpl
 def render_cell(value: Any, column: str, table: str | None, database: str,
                 datasette: Any) -> Any:
+    if (table, column) in INCIDENT_CELLS and isinstance(value, str) and value:
+        return _incident_link(value, database, datasette)
     if column not in ITEM_COLUMNS or not isinstance(value, str) or not SHA.fullmatch(value):
         return None
 
@@ -127,10 +133,22 @@ def render_cell(value: Any, column: str, table: str | None, database: str,
         link = (f'<a href="{escape(item_url(datasette, database, value))}" title="audit trail">'
                 f'<code>{value[:12]}</code>…</a>')
         if table in THUMB_TABLES and column in {"sha256", "item"}:
+            # An item flagged graphic is served blurred; a click fetches the real preview.
             link = (f'<img src="{escape(thumb_url(datasette, database, value))}" alt=""'
                     ' loading="lazy" style="max-width:64px;max-height:48px;vertical-align:middle;'
-                    f'margin-right:.4em"> {link}')
+                    f'margin-right:.4em" title="click to show, if blurred as sensitive"'
+                    f' onclick="{REVEAL_CLICK}"> {link}')
         return Markup(link)
+
+    return inner
+
+
+def _incident_link(name: str, database: str, datasette: Any) -> Any:
+    async def inner() -> Markup | None:
+        if not await _prov_database(datasette, database):
+            return None
+        return Markup(f'<a href="{escape(incident_url(datasette, database, name))}"'
+                      f' title="incident page">{escape(name)}</a>')
 
     return inner
 
@@ -168,6 +186,7 @@ def register_routes() -> list[tuple[str, Any]]:
     return [
         (r"^/(?P<database>[^/]+)/-/item/(?P<ref>[^/]+)$", item_page),
         (r"^/(?P<database>[^/]+)/-/thumb/(?P<sha>[0-9a-f]{64})$", thumbnail),
+        (r"^/(?P<database>[^/]+)/-/incident/(?P<name>[^/]+)$", incident_page),
     ]
 
 
@@ -231,12 +250,14 @@ async def item_page(datasette: Any, request: Any) -> Response:
         thumb_src=lambda s: thumb_url(datasette, database, s),
         item_href=lambda s: item_url(datasette, database, s),
         nav=nav,
+        reveal_src=lambda s: thumb_url(datasette, database, s) + "?reveal=1",
     )
     return Response.html(html)
 
 
 async def thumbnail(datasette: Any, request: Any) -> Response:
-    from provenance.report.thumbnail import Thumbnail, for_item
+    from provenance.report.sensitive import preview
+    from provenance.report.thumbnail import Thumbnail
 
     db, sha = _database(datasette, request.url_vars["database"]), request.url_vars["sha"]
     if db is None or not await _prov_database(datasette, db.name):
@@ -244,14 +265,49 @@ async def thumbnail(datasette: Any, request: Any) -> Response:
 
     def make(conn: sqlite3.Connection) -> Thumbnail | None:
         known = conn.execute("SELECT 1 FROM items WHERE sha256 = ?", (sha,)).fetchone()
-        return for_item(conn, sha) if known else None
+        return preview(conn, sha, reveal=reveal) if known else None
 
+    reveal = request.args.get("reveal") == "1"
     thumb = await _in_thread(datasette, db.name, make)
     if thumb is None:
         return _error(404, f"no item {sha} in this database")
-    # A preview of verified bytes never changes; a placeholder may (the copy may come back).
-    cache = "max-age=86400" if thumb.reason is None else "no-cache"
-    return Response(thumb.data, content_type=thumb.mime, headers={"cache-control": cache})
+    # Never cached without asking again: an item flagged graphic after its preview was
+    # fetched must be shown blurred from then on, and a placeholder may become a picture.
+    return Response(thumb.data, content_type=thumb.mime, headers={"cache-control": "no-cache"})
+
+
+def incident_url(datasette: Any, database: str, name: str) -> str:
+    from urllib.parse import quote
+
+    return f"{datasette.urls.database(database)}/-/incident/{quote(name, safe='')}"
+
+
+async def incident_page(datasette: Any, request: Any) -> Response:
+    from urllib.parse import unquote
+
+    from provenance.case import incidents
+    from provenance.report.html import CSS
+    from provenance.report.workflow import incident_page as render
+
+    db = _database(datasette, request.url_vars["database"])
+    if db is None or not await _prov_database(datasette, db.name):
+        return _error(404, f"no prov database at {request.url_vars['database']!r}")
+    database = db.name
+    name = unquote(request.url_vars["name"])
+    try:
+        doc = await _in_thread(datasette, database, lambda c: incidents.describe(c, name))
+    except UsageProblem as exc:
+        return _error(404, str(exc))
+    base = datasette.urls.database(database)
+    nav = (f'<nav class="prov"><a href="{escape(datasette.urls.instance())}">home</a> ›'
+           f' <a href="{escape(base)}">{escape(database)}</a> ›'
+           f' <a href="{escape(base)}/incidents">incidents</a> ·'
+           f' <a href="{escape(base)}/incident_members?incident={escape(doc["name"])}">members'
+           "</a></nav>")
+    return Response.html(render(
+        doc, thumb_src=lambda s: thumb_url(datasette, database, s),
+        item_href=lambda s: item_url(datasette, database, s),
+        incident_href=lambda n: incident_url(datasette, database, n), nav=nav, css=CSS))
 
 
 def _error(status: int, message: str) -> Response:

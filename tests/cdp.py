@@ -1,0 +1,109 @@
+"""A minimal Chrome DevTools Protocol client over `--remote-debugging-pipe`: enough to load a
+page in the real headless Chromium, read the DOM, click with the mouse and take screenshots,
+with no library beyond the standard one (no websocket client is installed)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import select
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--hide-scrollbars", "--disable-dev-shm-usage"]
+
+
+class Browser:
+    """One Chromium; the protocol runs over its file descriptors 3 (commands) and 4 (replies),
+    each message JSON ending in a NUL byte."""
+
+    def __init__(self, chromium: str, profile: Path) -> None:
+        cmd_r, self._cmd_w = os.pipe()
+        self._res_r, res_w = os.pipe()
+
+        def child() -> None:
+            # Through fresh duplicates: dup2 onto the same number would keep close-on-exec.
+            a, b = os.dup(cmd_r), os.dup(res_w)
+            os.dup2(a, 3)
+            os.dup2(b, 4)
+
+        self.proc = subprocess.Popen(
+            [chromium, *FLAGS, "--remote-debugging-pipe", f"--user-data-dir={profile}",
+             "--window-size=1100,1400", "about:blank"],
+            preexec_fn=child, close_fds=False, stdin=subprocess.DEVNULL,  # noqa: PLW1509
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(cmd_r)
+        os.close(res_w)
+        self._buf = b""
+        self._id = 0
+        self.session: str | None = None
+
+    def send(self, method: str, params: dict[str, Any] | None = None, *,
+             timeout: float = 60) -> Any:
+        self._id += 1
+        msg: dict[str, Any] = {"id": self._id, "method": method, "params": params or {}}
+        if self.session and not method.startswith(("Target.", "Browser.")):
+            msg["sessionId"] = self.session
+        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        end = time.monotonic() + timeout
+        while True:
+            while b"\0" in self._buf:
+                raw, self._buf = self._buf.split(b"\0", 1)
+                reply = json.loads(raw)
+                if reply.get("id") == self._id:
+                    if "error" in reply:
+                        raise RuntimeError(f"{method}: {reply['error']}")
+                    return reply["result"]
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(method)
+            ready, _, _ = select.select([self._res_r], [], [], left)
+            if ready:
+                chunk = os.read(self._res_r, 1 << 16)
+                if not chunk:
+                    raise RuntimeError("the browser went away")
+                self._buf += chunk
+
+    def open(self, url: str) -> None:
+        target = self.send("Target.createTarget", {"url": url})["targetId"]
+        self.session = self.send("Target.attachToTarget",
+                                 {"targetId": target, "flatten": True})["sessionId"]
+
+    def js(self, expression: str) -> Any:
+        result = self.send("Runtime.evaluate", {"expression": expression,
+                                                "returnByValue": True, "awaitPromise": True})
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 60) -> None:
+        end = time.monotonic() + timeout
+        while not self.js(expression):
+            if time.monotonic() > end:
+                raise AssertionError(f"never true in the page: {expression}")
+            time.sleep(0.1)
+
+    def click(self, x: float, y: float) -> None:
+        """A real mouse click: press and release of the left button at (x, y)."""
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y,
+                                                   "button": "left", "clickCount": 1})
+
+    def screenshot(self, clip: dict[str, float]) -> bytes:
+        shot = self.send("Page.captureScreenshot", {"format": "png", "clip": {**clip,
+                                                                             "scale": 1}})
+        return base64.b64decode(shot["data"])
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close", timeout=10)
+        except (RuntimeError, TimeoutError, OSError):
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+        os.close(self._cmd_w)
+        os.close(self._res_r)
