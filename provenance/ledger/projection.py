@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from provenance.ledger.event import Event
+from provenance.ledger.projection_corrections import Appliers
 
 Applier = Callable[[sqlite3.Connection, Event], None]
 
@@ -27,6 +28,15 @@ PROJECTION_TABLES: dict[str, str] = {
     "claims": "id",
     "claim_reviews": "id",
     "timestamps": "id",
+    "retractions": "id",
+    "corrections": "id",
+    "withdrawals": "id",
+    "reclassifications": "id",
+    "item_names": "id",
+    "item_notes": "id",
+    "item_tags": "id",
+    "actor_aliases": "id",
+    "actor_merges": "id",
 }
 
 
@@ -299,6 +309,9 @@ def _apply_timestamp(conn: sqlite3.Connection, event: Event) -> None:
     )
 
 
+# Issue 14's appliers: corrections, names, notes, tags, actors' renames, merges and edits.
+_FIX = Appliers(attribution, _apply_custody, _apply_claim)
+
 # Every event type of the log format, and what it does to the tables. Adding an event
 # type is adding a line here (and never changing what an existing one does).
 APPLIERS: dict[str, Applier] = {
@@ -313,4 +326,15 @@ APPLIERS: dict[str, Applier] = {
     "near_duplicate.found": _apply_relation,
     "c2pa.read": _apply_credential,
     "checkpoint.timestamped": _apply_timestamp,
+    "event.retracted": _FIX.retracted,
+    "event.corrected": _FIX.corrected,
+    "item.withdrawn": _FIX.withdrawn,
+    "item.reclassified": _FIX.reclassified,
+    "item.named": _FIX.named,
+    "item.noted": _FIX.noted,
+    "item.tagged": _FIX.tagged,
+    "item.untagged": _FIX.untagged,
+    "actor.renamed": _FIX.actor_renamed,
+    "actor.merged": _FIX.actor_merged,
+    "actor.edited": _FIX.actor_edited,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from provenance.report.corrections import correction_lines, label_lines, line, plain
 from provenance.report.sections import META_ORDER, credential_line, meta_value, timeline_line
 
 # What must not reach a terminal raw: C0 and C1 controls and DEL (line breaks, carriage
@@ -46,6 +47,10 @@ def render_show(doc: dict[str, Any]) -> str:
         _line("registered", f"{doc['registered_at']} by {doc['registered_by']}"
               + ("" if doc["stored"] else "  (referenced, not copied)"))
     )
+    labels = label_lines(doc)
+    if labels:
+        out.append("")
+        out.extend("  " + plain(x) for x in labels)
     meta = doc.get("metadata") or {}
     shown = [(label, meta_value(meta, key)) for key, label in META_ORDER
              if meta.get(key) is not None]
@@ -68,12 +73,16 @@ def render_show(doc: dict[str, Any]) -> str:
             f"{k} {s[v]!r}" for k, v in (("case", "case_name"), ("title", "title"),
                                          ("note", "note")) if s.get(v)
         )
-        out.append(f"  {s['recorded_at']}  {s['recorded_by']}: {where}"
-                   + (f"  ({extra})" if extra else ""))
+        out.append("  " + plain(line(f"{s['recorded_at']}  {s['recorded_by']}: {where}"
+                                     + (f"  ({extra})" if extra else ""), s)))
 
     out.extend(_render_custody(doc.get("custody")))
     out.extend(_render_claims(doc.get("claims") or [], doc.get("geo_check")))
     out.extend(_render_near_duplicates(doc.get("near_duplicates") or []))
+    fixes = correction_lines(doc)
+    if fixes:
+        out += ["", "corrections (nothing is deleted: each is an event)"]
+        out.extend("  " + x for x in fixes)
 
     events = doc.get("events") or []
     out.append("")
@@ -92,9 +101,11 @@ def _render_custody(custody: Any) -> list[str]:
         return out
     entries = custody.get("timeline", []) if isinstance(custody, dict) else custody
     for c in entries:
-        out.append("  " + timeline_line(c))
+        out.append("  " + plain(line(timeline_line(c), c)))
     for flag in (custody.get("flags", []) if isinstance(custody, dict) else []):
         out.append(f"  ! {flag.get('message', flag) if isinstance(flag, dict) else flag}")
+    for ignored in (custody.get("ignored", []) if isinstance(custody, dict) else []):
+        out.append(f"  not checked for flags: {ignored}")
     return out
 
 
@@ -103,10 +114,11 @@ def _render_claims(claims: list[dict[str, Any]], check: Any) -> list[str]:
     if not claims:
         out.append("  (none)")
     for c in claims:
-        out.append("  " + (c.get("summary") or str(c)))
+        out.append("  " + plain(line(c.get("summary") or str(c), c)))
         for r in c.get("reviews", []):
-            out.append(f"      review: {r.get('status')} by {r.get('recorded_by')}"
-                       f" at {r.get('recorded_at')}: {r.get('reason')}")
+            out.append("      review: " + plain(line(
+                f"{r.get('status')} by {r.get('recorded_by')} at {r.get('recorded_at')}:"
+                f" {r.get('reason')}", r)))
     if check and isinstance(check, dict):
         near = check.get("gps_nearest_place")
         if near:
