@@ -106,6 +106,9 @@ def test_search_finds_hyphens_cyrillic_and_a_korean_word_in_a_note(prov, db, ite
         hits = prov("search", word, "--json").json()["results"]
         assert [r["field"] for r in hits] == ["note"], word
         assert f"[{word}]" in hits[0]["snippet"]
+    prov("note", item, "ЇЖАК біля Сергіївки, підтверджено")  # Ukrainian, capital Ї
+    ukr = prov("search", "їжак сергіївки", "--json").json()["results"]
+    assert [r["field"] for r in ukr] == ["note"] and "[ЇЖАК]" in ukr[0]["snippet"]
     assert prov("search", '"T-90 column"', "--json").json()["count"] == 1
     assert prov("search", '"column T-90"', "--json").json()["count"] == 0
     assert prov("search", "T-90", "--kind", "video", "--json").json()["count"] == 0
