@@ -251,3 +251,32 @@ def test_a_bundle_carrying_corrections_imports_with_them(tmp_path):
     assert by_action[("published", "2024-10-01")]["retracted"]["reason"] == "wrong item"
     assert invoke(target, "list", "--tag", "uniforms", "--json").json()[0]["sha256"] == sha
     assert invoke(target, "verify").exit_code == 0
+
+
+def test_the_views_mark_retracted_and_superseded_entries(prov, db, item):
+    from provenance.serve import app as serve_app
+
+    wrong = _custody(prov, item, "--action", "posted", "--from", "Telegram", "--at", "2024-10-20")
+    moved = _custody(prov, item, "--action", "shared", "--from", CSCIS, "--to", "CNN",
+                     "--at", "2024-10-18")
+    prov("retract", str(wrong), "--reason", "someone else's post")
+    prov("custody", "correct", str(moved), "--at", "2024-10-19", "--reason", "the 19th")
+    prov("geo", "claim", item, "--coords", "43.3491, 133.3597", "--by", "CNN")
+    claim = prov("show", item, "--json").json()["claims"][0]["id"]
+    prov("retract", str(claim), "--reason", "no basis")
+    prov("tag", item, "uniforms")
+    conn = sqlite3.connect(db)
+    rows = {r[0]: r[1:] for r in conn.execute(
+        "SELECT id, retracted, superseded_by FROM custody_timeline")}
+    assert "someone else's post" in rows[wrong][0] and rows[wrong][1] is None
+    assert rows[moved][0] is None and rows[moved][1] is not None
+    chain = conn.execute("SELECT chain FROM item_custody").fetchone()[0]
+    assert "[RETRACTED: retracted by tester" in chain and "[SUPERSEDED by correction" in chain
+    assert "no basis" in conn.execute("SELECT retracted FROM claim_checks").fetchone()[0]
+    assert conn.execute("SELECT COUNT(*) FROM unverified_claims").fetchone()[0] == 0
+    log = [r[0] for r in conn.execute("SELECT what FROM corrections_log ORDER BY id")]
+    assert log == ["retracted", "corrected", "retracted"]
+    conn.close()
+    ds = serve_app.build(db)
+    facets = asyncio.run(ds.client.get("/evidence/current_tags.json?_facet=tag")).json()
+    assert facets["facet_results"]["tag"]["results"][0]["value"] == "uniforms"
