@@ -1,7 +1,7 @@
 """`prov search`: text search over everything typed about the items, in any script.
 
 Every text source is one line of SOURCES (a table, a column, the item it concerns): a new
-source (OCR page text, say) is one more line. The index is the `search_index` FTS5 table
+source (OCR page text, say) is one more line. The index is the `search_fts` FTS5 table
 (trigram tokenizer, migration 0012), filled incrementally: projection rows are only ever
 added, so each source is indexed up to its highest row id. A database that cannot be
 written (read-only media) is searched through its index plus the rows added since, indexed
@@ -97,7 +97,7 @@ def _fill(conn: sqlite3.Connection, schema: str, done: dict[str, int]) -> None:
         if top is None or top <= last:
             continue
         conn.execute(
-            f"INSERT INTO {schema}.search_index (item, field, source, row_id, text)"
+            f"INSERT INTO {schema}.search_fts (item, field, source, row_id, text)"
             f" SELECT {s.item}, ?, ?, {s.row_id}, {s.column} FROM main.{s.table}"
             f" WHERE {s.row_id} > ? AND {s.column} IS NOT NULL AND {s.column} != ''",
             (s.field, s.key, last))
@@ -106,8 +106,8 @@ def _fill(conn: sqlite3.Connection, schema: str, done: dict[str, int]) -> None:
 
 
 def _refresh_temp(conn: sqlite3.Connection) -> str:
-    if not _present(conn, "temp", "search_index"):
-        conn.execute("CREATE VIRTUAL TABLE temp.search_index USING fts5 (item UNINDEXED,"
+    if not _present(conn, "temp", "search_fts"):
+        conn.execute("CREATE VIRTUAL TABLE temp.search_fts USING fts5 (item UNINDEXED,"
                      " field UNINDEXED, source UNINDEXED, row_id UNINDEXED, text,"
                      " tokenize = 'trigram')")
         conn.execute("CREATE TABLE temp.search_state (source TEXT PRIMARY KEY,"
@@ -123,10 +123,10 @@ def _candidates(conn: sqlite3.Connection, schema: str, terms: list[str]) -> list
     long_terms = [t for t in terms if len(t) >= TRIGRAM]
     if long_terms:
         match = " AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms)
-        where, params = "search_index MATCH ?", [match]
+        where, params = "search_fts MATCH ?", [match]
     else:
         where, params = "prov_contains(text, ?)", [terms[0]]
-    query = f"SELECT item, field, source, row_id, text FROM {{s}}.search_index WHERE {where}"
+    query = f"SELECT item, field, source, row_id, text FROM {{s}}.search_fts WHERE {where}"
     rows = list(conn.execute(query.format(s="main"), params))
     if schema == "temp":
         rows += list(conn.execute(query.format(s="temp"), params))

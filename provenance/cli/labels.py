@@ -84,13 +84,12 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search titles, notes, names, tags, custody notes, claims and places, in any script."""
-    import sqlite3
-
     from provenance.case import textsearch
+    from provenance.errors import ProvError
 
     try:
         conn = GLOBALS.open()
-    except sqlite3.OperationalError:  # read-only media: the index is topped up in memory
+    except ProvError:  # read-only media: the index is topped up in memory
         conn = GLOBALS.open(write=False)
     found = textsearch.search(conn, text, case=case, kind=kind,
                               include_withdrawn=include_withdrawn, limit=limit)
