@@ -119,18 +119,35 @@ def _refresh_temp(conn: sqlite3.Connection) -> str:
     return "temp"
 
 
-def _candidates(conn: sqlite3.Connection, schema: str, terms: list[str]) -> list[sqlite3.Row]:
+def _candidates(conn: sqlite3.Connection, schema: str, terms: list[str], *,
+                case: str | None, kind: str | None, include_withdrawn: bool
+                ) -> list[sqlite3.Row]:
+    """Index rows holding every term, about items the filters keep, in registration order.
+    The filters run in SQL, so a common word costs one pass, not a query per hit."""
     long_terms = [t for t in terms if len(t) >= TRIGRAM]
     if long_terms:
-        match = " AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms)
-        where, params = "search_fts MATCH ?", [match]
+        where, params = ["f.text MATCH ?"], ['"' + '" AND "'.join(
+            t.replace('"', '""') for t in long_terms) + '"']
     else:
-        where, params = "prov_contains(text, ?)", [terms[0]]
-    query = f"SELECT item, field, source, row_id, text FROM {{s}}.search_fts WHERE {where}"
+        where, params = ["prov_contains(f.text, ?)"], [terms[0]]
+    if kind is not None:
+        where.append("i.kind = ?")
+        params.append(kind)
+    if case is not None:
+        where.append("f.item IN (SELECT item FROM sightings WHERE case_name = ? COLLATE NOCASE)")
+        params.append(case)
+    if not include_withdrawn:
+        where.append("f.item NOT IN (SELECT item FROM withdrawals"
+                     " WHERE id NOT IN (SELECT event FROM retractions))")
+    query = ("SELECT f.item, f.field, f.source, f.row_id, f.text, i.kind, i.registered_event"
+             " FROM {s}.search_fts f JOIN main.items i ON i.sha256 = f.item"
+             " WHERE " + " AND ".join(where))
     rows = list(conn.execute(query.format(s="main"), params))
     if schema == "temp":
         rows += list(conn.execute(query.format(s="temp"), params))
-    return [r for r in rows if all(t in (r["text"] or "").casefold() for t in terms)]
+    rows = [r for r in rows if all(t in (r["text"] or "").casefold() for t in terms)]
+    rows.sort(key=lambda r: (r["registered_event"], r["field"], r["row_id"]))
+    return rows
 
 
 def search(conn: sqlite3.Connection, query: str, *, case: str | None = None,
@@ -139,7 +156,7 @@ def search(conn: sqlite3.Connection, query: str, *, case: str | None = None,
     """Every current text that contains all the terms (letter case aside), with the item it
     concerns, the field and a snippet. Retracted entries are found too, and say so."""
     from provenance.case.cases import check_case
-    from provenance.case.corrections import withdrawn_items
+    from provenance.case.items import first_name_sql
     from provenance.case.names import current_name
 
     terms = terms_of(query)
@@ -149,34 +166,28 @@ def search(conn: sqlite3.Connection, query: str, *, case: str | None = None,
                          lambda text, term: term in (text or "").casefold(),
                          deterministic=True)
     schema = refresh(conn)
-    rows = _candidates(conn, schema, terms)
-    withdrawn = set() if include_withdrawn else withdrawn_items(conn)
-    items: dict[str, sqlite3.Row | None] = {}
-    hits: list[dict[str, Any]] = []
-    for r in rows:
+    rows = [r for r in _candidates(conn, schema, terms, case=case, kind=kind,
+                                   include_withdrawn=include_withdrawn) if _current(conn, r)]
+    shown = rows[:limit]
+    struck = retracted.states(conn, [r["row_id"] for r in shown
+                                     if _retractable(r["source"])])
+    hits = []
+    for r in shown:
         sha = r["item"]
-        if sha in withdrawn or not _current(conn, r):
-            continue
-        if sha not in items:
-            items[sha] = _item_if(conn, sha, case, kind)
-        info = items[sha]
-        if info is None:
-            continue
-        hits.append({"item": sha, "name": current_name(conn, sha), "kind": info["kind"],
-                     "file_name": info["file_name"], "field": r["field"],
-                     "row_id": r["row_id"], "snippet": snippet(r["text"], terms),
-                     "order": info["registered_event"], "source": r["source"]})
-    hits.sort(key=lambda h: (h["order"], h["field"], h["row_id"]))
-    struck = retracted.states(conn, [h["row_id"] for h in hits
-                                     if _BY_KEY[h["source"]].retractable])
-    for h in hits:
-        h.pop("order")
-        source = _BY_KEY.get(h.pop("source"))
-        retractable = source is not None and source.retractable
-        h["struck"] = (retracted.struck_line(struck.get(h["row_id"], {})) if retractable
-                       else None)
-    return {"query": query, "terms": terms, "count": len(hits), "results": hits[:limit],
-            "truncated": len(hits) > limit}
+        first = conn.execute(f"SELECT {first_name_sql()} FROM items i WHERE i.sha256 = ?",
+                             (sha,)).fetchone()[0]
+        hits.append({"item": sha, "name": current_name(conn, sha), "kind": r["kind"],
+                     "file_name": first, "field": r["field"], "row_id": r["row_id"],
+                     "snippet": snippet(r["text"], terms),
+                     "struck": (retracted.struck_line(struck.get(r["row_id"], {}))
+                                if _retractable(r["source"]) else None)})
+    return {"query": query, "terms": terms, "count": len(rows), "results": hits,
+            "truncated": len(rows) > limit}
+
+
+def _retractable(key: str) -> bool:
+    source = _BY_KEY.get(key)
+    return source is not None and source.retractable
 
 
 def _current(conn: sqlite3.Connection, row: sqlite3.Row) -> bool:
@@ -185,21 +196,6 @@ def _current(conn: sqlite3.Connection, row: sqlite3.Row) -> bool:
         return True
     return conn.execute(f"SELECT 1 FROM {source.table} WHERE {source.row_id} = ? AND"
                         f" {source.current}", (row["row_id"],)).fetchone() is not None
-
-
-def _item_if(conn: sqlite3.Connection, sha: str, case: str | None,
-             kind: str | None) -> sqlite3.Row | None:
-    from provenance.case.items import first_name_sql
-
-    row = conn.execute(f"SELECT i.kind, i.registered_event, {first_name_sql()} AS file_name"
-                       " FROM items i WHERE i.sha256 = ?", (sha,)).fetchone()
-    if row is None or (kind is not None and row["kind"] != kind):
-        return None
-    if case is not None and conn.execute(
-            "SELECT 1 FROM sightings WHERE item = ? AND case_name = ? COLLATE NOCASE",
-            (sha, case)).fetchone() is None:
-        return None
-    return row
 
 
 def snippet(text: str, terms: list[str], width: int = 40) -> str:
