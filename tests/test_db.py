@@ -65,11 +65,11 @@ def test_a_blank_database_migrates_to_exactly_this_schema(tmp_path):
         name: [c[1] for c in conn.execute(f"PRAGMA table_info({name})")]
         for (name,) in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            " AND name NOT LIKE '%_fts%' AND name NOT LIKE 'search_fts%'")
+            " AND name NOT LIKE '%_fts%' AND name NOT LIKE 'search_fts_index%'")
     }
     assert tables == EXPECTED_SCHEMA
     # prov search's index (FTS5 with its shadow tables): trigrams, for every script.
-    index = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'search_fts'").fetchone()
+    index = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'search_fts_index'").fetchone()
     assert "tokenize = 'trigram'" in index[0]
     triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
     assert {"events_no_update", "events_no_delete", "events_next_seq", "meta_no_update",

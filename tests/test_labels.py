@@ -141,7 +141,7 @@ def test_search_reads_a_read_only_database(prov, db, item):
         found = textsearch.search(conn, "шлагбаума")
         assert [r["field"] for r in found["results"]] == ["note"]
         assert textsearch.search(conn, "Сергеевку")["count"] == 1
-        indexed = conn.execute("SELECT COUNT(*) FROM main.search_fts WHERE text LIKE ?",
+        indexed = conn.execute("SELECT COUNT(*) FROM main.search_fts_index WHERE text LIKE ?",
                                ("%шлагбаума%",)).fetchone()[0]
         assert indexed == 0  # nothing was written to the database
     finally:

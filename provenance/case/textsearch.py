@@ -1,7 +1,7 @@
 """`prov search`: text search over everything typed about the items, in any script.
 
 Every text source is one line of SOURCES (a table, a column, the item it concerns): a new
-source (OCR page text, say) is one more line. The index is the `search_fts` FTS5 table
+source (OCR page text, say) is one more line. The index is the `search_fts_index` FTS5 table
 (trigram tokenizer, migration 0012), filled incrementally: projection rows are only ever
 added, so each source is indexed up to its highest row id. A database that cannot be
 written (read-only media) is searched through its index plus the rows added since, indexed
@@ -97,7 +97,7 @@ def _fill(conn: sqlite3.Connection, schema: str, done: dict[str, int]) -> None:
         if top is None or top <= last:
             continue
         conn.execute(
-            f"INSERT INTO {schema}.search_fts (item, field, source, row_id, text)"
+            f"INSERT INTO {schema}.search_fts_index (item, field, source, row_id, text)"
             f" SELECT {s.item}, ?, ?, {s.row_id}, {s.column} FROM main.{s.table}"
             f" WHERE {s.row_id} > ? AND {s.column} IS NOT NULL AND {s.column} != ''",
             (s.field, s.key, last))
@@ -106,8 +106,8 @@ def _fill(conn: sqlite3.Connection, schema: str, done: dict[str, int]) -> None:
 
 
 def _refresh_temp(conn: sqlite3.Connection) -> str:
-    if not _present(conn, "temp", "search_fts"):
-        conn.execute("CREATE VIRTUAL TABLE temp.search_fts USING fts5 (item UNINDEXED,"
+    if not _present(conn, "temp", "search_fts_index"):
+        conn.execute("CREATE VIRTUAL TABLE temp.search_fts_index USING fts5 (item UNINDEXED,"
                      " field UNINDEXED, source UNINDEXED, row_id UNINDEXED, text,"
                      " tokenize = 'trigram')")
         conn.execute("CREATE TABLE temp.search_state (source TEXT PRIMARY KEY,"
@@ -140,7 +140,7 @@ def _candidates(conn: sqlite3.Connection, schema: str, terms: list[str], *,
         where.append("f.item NOT IN (SELECT item FROM withdrawals"
                      " WHERE id NOT IN (SELECT event FROM retractions))")
     query = ("SELECT f.item, f.field, f.source, f.row_id, f.text, i.kind, i.registered_event"
-             " FROM {s}.search_fts f JOIN main.items i ON i.sha256 = f.item"
+             " FROM {s}.search_fts_index f JOIN main.items i ON i.sha256 = f.item"
              " WHERE " + " AND ".join(where))
     rows = list(conn.execute(query.format(s="main"), params))
     if schema == "temp":

@@ -330,7 +330,7 @@ ORDER BY cl.id;
 -- tokenizer indexes every script alike: unicode61 keeps a run of Hangul syllables as one
 -- token, so a Korean word with a particle attached ("설문지를") is not found by the word
 -- ("설문지"), while trigrams find any substring of three characters or more.
-CREATE VIRTUAL TABLE search_fts USING fts5 (
+CREATE VIRTUAL TABLE search_fts_index USING fts5 (
     item UNINDEXED, field UNINDEXED, source UNINDEXED, row_id UNINDEXED, text,
     tokenize = 'trigram'
 );
