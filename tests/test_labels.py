@@ -102,6 +102,9 @@ def test_search_finds_hyphens_cyrillic_and_a_korean_word_in_a_note(prov, db, ite
     assert prov("search", "re-post", "--json").json()["count"] == 1
     cyr = prov("search", "сергеевку", "--json").json()  # letter case aside
     assert [r["field"] for r in cyr["results"]] == ["title"]
+    prov("geo", "claim", item, "--coords", "44.1, 131.9", "--place", "Сергеевка", "--by", "CNN")
+    place = prov("search", "Сергеевка", "--json").json()["results"]
+    assert [(r["field"], r["snippet"]) for r in place] == [("claim place", "[Сергеевка]")]
     for word in ("설문지", "군복"):  # a word with a particle attached; a two-syllable word
         hits = prov("search", word, "--json").json()["results"]
         assert [r["field"] for r in hits] == ["note"], word
