@@ -232,3 +232,21 @@ def test_a_hand_edited_tag_or_name_fails_verify(prov, db, item):
     conn.close()
     problems = " ".join(prov("verify", "--json").json()["problems"])
     assert "table item_names" in problems and "table item_tags" in problems
+
+
+def test_a_name_two_items_carry_after_an_import_is_ambiguous_not_guessed(tmp_path):
+    ana, bob = tmp_path / "ana.db", tmp_path / "bob.db"
+    shas = []
+    for db, seed in ((ana, 41), (bob, 42)):
+        invoke(db, "init", check=True)
+        photo = tmp_path / f"{seed}.jpg"
+        photo.write_bytes(media.jpeg_with_exif(seed))
+        shas.append(invoke(db, "add", str(photo), "--case", "dprk", "--json").json()[0]["sha256"])
+        invoke(db, "name", shas[-1], "gate", check=True)
+    out = tmp_path / "case.zip"
+    invoke(ana, "bundle", "--case", "dprk", "--out", str(out), check=True)
+    invoke(bob, "import", str(out), "--unsigned", check=True)
+    run = invoke(bob, "show", "gate")
+    assert run.exit_code == 2 and "carried by 2 items" in run.stderr
+    assert all(sha in run.stderr for sha in shas)
+    assert invoke(bob, "verify").exit_code == 0

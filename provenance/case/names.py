@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any
 
 from provenance.case import retracted
-from provenance.errors import UsageProblem
+from provenance.errors import Ambiguous, UsageProblem
 from provenance.ledger import log
 
 # A name is a word or several joined by - _ . (any script); it must not read as a hash
@@ -30,14 +30,21 @@ def check_name(name: str) -> str:
 
 
 def item_by_name(conn: sqlite3.Connection, name: str) -> str | None:
-    """The item whose current name is `name` (ASCII letters case-insensitive), or None."""
+    """The item whose current name is `name` (ASCII letters case-insensitive), or None.
+    Two items can carry one name only through a bundle imported from another database:
+    then the name is refused as ambiguous, never resolved to one of them."""
     if not _has_tables(conn):
         return None
-    row = conn.execute(
+    rows = conn.execute(
         f"SELECT n.item FROM item_names n WHERE n.name = ? COLLATE NOCASE AND n.{_LIVE}"
-        f" AND n.id = (SELECT MAX(m.id) FROM item_names m WHERE m.item = n.item AND m.{_LIVE})",
-        (name.strip(),)).fetchone()
-    return str(row[0]) if row else None
+        f" AND n.id = (SELECT MAX(m.id) FROM item_names m WHERE m.item = n.item AND m.{_LIVE})"
+        " ORDER BY n.item", (name.strip(),)).fetchall()
+    if len(rows) > 1:
+        shas = [str(r[0]) for r in rows]
+        raise Ambiguous(f"the name {name.strip()!r} is carried by {len(shas)} items (one came"
+                        " in a bundle):\n  " + "\n  ".join(shas) + "\ngive a hash prefix, and"
+                        " rename one of them with `prov name`", shas)
+    return str(rows[0][0]) if rows else None
 
 
 def current_name(conn: sqlite3.Connection, sha256: str) -> str | None:
@@ -54,8 +61,9 @@ def names_like(conn: sqlite3.Connection, text: str) -> list[str]:
 
     if not _has_tables(conn):
         return []
-    names = {str(r[0]) for r in conn.execute(f"SELECT name FROM item_names WHERE {_LIVE}")}
-    live = [n for n in names if item_by_name(conn, n)]
+    live = sorted({str(r[0]) for r in conn.execute(
+        f"SELECT n.name FROM item_names n WHERE n.{_LIVE} AND n.id ="
+        f" (SELECT MAX(m.id) FROM item_names m WHERE m.item = n.item AND m.{_LIVE})")})
     return difflib.get_close_matches(text, live, n=5, cutoff=0.6)
 
 

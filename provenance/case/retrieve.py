@@ -59,7 +59,11 @@ def write_original(conn: sqlite3.Connection, sha256: str, out_dir: Path) -> Writ
     digest = hashlib.sha256()
     size = 0
     try:
-        with open(source, "rb") as src, open(target, "xb") as out:
+        out = open(target, "xb")  # noqa: SIM115 - closed below; never replaces a file
+    except FileExistsError:
+        raise UsageProblem(f"{target} already exists: choose another --out folder") from None
+    try:
+        with open(source, "rb") as src, out:
             while chunk := src.read(CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
