@@ -47,6 +47,10 @@ SOURCES: tuple[Source, ...] = (
     Source("claim note", "claims", "note"),
     Source("review reason", "claim_reviews", "reason",
            item="(SELECT k.item FROM claims k WHERE k.id = claim_reviews.claim)"),
+    # OCR page text (issue 18) would be:
+    # Source("page text", "page_text", "text", item="item_id", row_id="rowid",
+    #        retractable=False),
+    # provided page_text rows are only ever added (the index reads each source once, by id).
 )
 _BY_KEY = {s.key: s for s in SOURCES}
 TRIGRAM = 3
