@@ -84,7 +84,7 @@ def test_notes_and_tags_are_events_and_list_filters_by_tag(prov, db, item):
     assert shown["notes"][0]["text"].startswith("군복")
     tagged = [t for t in shown["tag_history"] if t["tag"] == "sergeevka"][0]
     assert tagged["removed_by"] is not None
-    # A tag is retractable like any other entry: it stops being current, and stays listed.
+    # A note is retractable like any other entry: it stays listed, struck through.
     note_id = shown["notes"][0]["id"]
     assert prov("retract", str(note_id), "--reason", "wrong item").exit_code == 0
     assert prov("show", item, "--json").json()["notes"][0]["retracted"]["reason"] == "wrong item"
