@@ -56,6 +56,20 @@ EXPECTED_SCHEMA = {
     "incident_items": ["id", "incident", "item", "recorded_at", "recorded_by"],
     "incident_relations": ["id", "incident", "other", "recorded_at", "recorded_by"],
     "flag_changes": ["id", "item", "flag", "action", "note", "recorded_at", "recorded_by"],
+    # issue 14 (migration 0012_corrections)
+    "retractions": ["id", "event", "event_type", "item", "reason", "recorded_at",
+                    "recorded_by"],
+    "corrections": ["id", "event", "corrects", "item", "changed", "reason", "recorded_at",
+                    "recorded_by"],
+    "withdrawals": ["id", "item", "reason", "recorded_at", "recorded_by"],
+    "reclassifications": ["id", "item", "kind", "previous_kind", "reason", "recorded_at",
+                          "recorded_by"],
+    "item_names": ["id", "item", "name", "recorded_at", "recorded_by"],
+    "item_notes": ["id", "item", "text", "recorded_at", "recorded_by"],
+    "item_tags": ["id", "item", "tag", "removed_by", "recorded_at", "recorded_by"],
+    "actor_aliases": ["id", "actor", "alias", "how", "recorded_at", "recorded_by"],
+    "actor_merges": ["id", "actor", "into_actor", "reason", "recorded_at", "recorded_by"],
+    "search_state": ["source", "max_id"],
 }
 
 
@@ -65,9 +79,12 @@ def test_a_blank_database_migrates_to_exactly_this_schema(tmp_path):
         name: [c[1] for c in conn.execute(f"PRAGMA table_info({name})")]
         for (name,) in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            " AND name NOT LIKE '%_fts%'")
+            " AND name NOT LIKE '%_fts%' AND name NOT LIKE 'search_fts_index%'")
     }
     assert tables == EXPECTED_SCHEMA
+    # prov search's index (FTS5 with its shadow tables): trigrams, for every script.
+    index = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'search_fts_index'").fetchone()
+    assert "tokenize = 'trigram'" in index[0]
     triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
     assert {"events_no_update", "events_no_delete", "events_next_seq", "meta_no_update",
             "meta_no_delete"} <= triggers

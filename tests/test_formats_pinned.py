@@ -40,6 +40,10 @@ def test_event_types_and_hash_prefixes_are_the_log_format():
         # issue 15: review workflow, incidents, sensitive-media flags
         "incident.created", "incident.linked", "incident.related", "item.flagged",
         "item.reviewed", "item.status_set", "item.unflagged",
+        # issue 14: corrections, names, notes, tags, actors
+        "event.retracted", "event.corrected", "item.withdrawn", "item.reclassified",
+        "item.named", "item.noted", "item.tagged", "item.untagged",
+        "actor.renamed", "actor.merged", "actor.edited",
     ])
     assert event.FORMAT == 1
     assert event_log.LEAF_PREFIX == b"prov:event:v1\x00"

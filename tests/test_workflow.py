@@ -188,9 +188,14 @@ def test_bulk_by_case_and_status(db, tmp_path):
     empty = invoke(db, "status", "--status", "cancelled", "to-do")
     assert empty.exit_code == 2 and "no item matches" in empty.stderr
     nothing = invoke(db, "status", "to-do")
-    assert nothing.exit_code == 2 and "--case or --status" in nothing.stderr
-    tag = invoke(db, "status", "--tag", "x", "to-do")
-    assert tag.exit_code == 2 and "--tag" in tag.stderr
+    assert nothing.exit_code == 2 and "--case, --status or --tag" in nothing.stderr
+    untagged = invoke(db, "status", "--tag", "x", "to-do")
+    assert untagged.exit_code == 2 and "no items tagged 'x'" in untagged.stderr
+    # --tag selects by the tags `prov tag` gives (issue 14), case-insensitively.
+    invoke(db, "tag", shas[2], "Convoy", check=True)
+    invoke(db, "status", "--tag", "convoy", "help-needed", check=True)
+    statuses = {it["sha256"]: it["status"] for it in invoke(db, "list", "--json").json()}
+    assert statuses[shas[2]] == "help-needed" and statuses[shas[0]] == "completed"
 
 
 def test_flags_set_and_clear_as_events(db, prov, photo_item):

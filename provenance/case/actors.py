@@ -55,7 +55,12 @@ def find(conn: sqlite3.Connection, name: str) -> Actor:
         raise UsageProblem("an actor name cannot be empty")
     row = conn.execute("SELECT * FROM actors WHERE name = ? COLLATE NOCASE", (wanted,)).fetchone()
     if row is not None:
-        return _row(row)
+        return _current(conn, _row(row))
+    from provenance.case import actor_aliases
+
+    aliased = actor_aliases.by_alias(conn, wanted)
+    if aliased is not None:
+        return _current(conn, _row(aliased))
     candidates = _similar(conn, wanted)
     if candidates:
         names = [f"{a.name} ({a.kind})" for a in candidates]
@@ -67,15 +72,26 @@ def find(conn: sqlite3.Connection, name: str) -> Actor:
     raise NotFound(f"no actor {wanted!r}: `prov actor add` creates one, `prov actor list` lists")
 
 
+def _current(conn: sqlite3.Connection, actor: Actor) -> Actor:
+    """The actor itself, or the one it was merged into (`prov actor merge`)."""
+    from provenance.case import actor_aliases
+
+    into = actor_aliases.merged_into(conn, actor.id)
+    return actor if into is None else (get(conn, into) or actor)
+
+
 def _similar(conn: sqlite3.Connection, name: str) -> list[Actor]:
     """Actors whose names contain all the words of `name`, or whose words `name` contains."""
     words = _words(name)
     if not words:
         return []
     out = []
+    from provenance.case import actor_aliases
+
+    merged = actor_aliases.merged_ids(conn)
     for row in conn.execute("SELECT * FROM actors ORDER BY id"):
         theirs = _words(row["name"])
-        if words <= theirs or theirs <= words:
+        if row["id"] not in merged and (words <= theirs or theirs <= words):
             out.append(_row(row))
     return out
 
@@ -99,7 +115,15 @@ def create(
         "SELECT * FROM actors WHERE name = ? COLLATE NOCASE", (wanted,)
     ).fetchone()
     if existing is not None:
-        raise UsageProblem(f"actor {existing['name']!r} already exists (id {existing['id']})")
+        raise UsageProblem(f"actor {existing['name']!r} already exists (id {existing['id']}):"
+                           f" `prov actor edit {existing['name']!r}` changes its kind, URL or"
+                           " note")
+    from provenance.case import actor_aliases
+
+    aliased = actor_aliases.by_alias(conn, wanted)
+    if aliased is not None:
+        raise UsageProblem(f"{wanted!r} is a former name of actor {aliased['name']!r} (id"
+                           f" {aliased['id']}): use that actor, or `prov actor edit` it")
     event = log.record(conn, "actor.created", {"name": wanted, "kind": kind, "url": url,
                                                "note": note}, by=by)
     return Actor(event.seq, wanted, kind, url, note)
@@ -119,16 +143,26 @@ def resolve_or_create(
     except NotFound:
         actor = create(conn, name, by=by)
         notices.append(
-            f"created actor {actor.name!r} (kind unknown; `prov actor add` sets kind, URL, note)"
+            f"created actor {actor.name!r} (kind unknown; `prov actor edit {actor.name!r}"
+            " --kind organisation|person|account|platform` sets its kind, --url and --note"
+            " the rest; `prov actor merge` if it is an actor already known by another name)"
         )
         return actor
 
 
 def list_actors(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every actor with its counts, its former names (aliases) and, for one merged into
+    another, which."""
+    from provenance.case import actor_aliases
+
     rows = conn.execute(
         "SELECT a.*, (SELECT COUNT(*) FROM custody c WHERE c.from_actor = a.id"
         " OR c.to_actor = a.id OR c.asserted_by = a.id) AS custody_events,"
         " (SELECT COUNT(*) FROM claims k WHERE k.claimant = a.id) AS claims"
         " FROM actors a ORDER BY a.name COLLATE NOCASE"
     )
-    return [dict(r) for r in rows]
+    out = [dict(r) for r in rows]
+    for a in out:
+        a["aliases"] = actor_aliases.aliases(conn, a["id"])
+        a["merged_into"] = actor_aliases.merged_into(conn, a["id"])
+    return out

@@ -19,6 +19,7 @@ from provenance.case.bundle_events import (
     ACTOR_KEYS,
     CHECKS,
     CLAIM_KEYS,
+    EVENT_KEYS,
     INCIDENT_KEYS,
     check_events,
 )
@@ -358,6 +359,7 @@ def _merge(conn: sqlite3.Connection, bundle: Bundle, summary: ImportSummary,
     actor_map: dict[int, int] = {}
     claim_map: dict[int, int] = {}
     incident_map: dict[int, int] = {}
+    event_map: dict[int, int] = dict(done)  # source seq -> receiver seq
     # Again inside the write lock: another `prov add` may have registered one meanwhile.
     held.update(_held(conn, list(bundle.items)))
 
@@ -383,7 +385,7 @@ def _merge(conn: sqlite3.Connection, bundle: Bundle, summary: ImportSummary,
             continue
         if ev.seq in done:
             summary.events_skipped += 1
-            if ev.type == "claim.recorded":
+            if ev.type == "claim.recorded" or _corrects_claim(ev.type, ev.data):
                 claim_map[ev.seq] = done[ev.seq]
             continue
         data = dict(ev.data)
@@ -419,9 +421,13 @@ def _merge(conn: sqlite3.Connection, bundle: Bundle, summary: ImportSummary,
                 data[key] = claim_map[int(data[key])]
         for key in INCIDENT_KEYS.get(ev.type, ()):
             data[key] = incident_map[int(data[key])]
+        for key in EVENT_KEYS:
+            if data.get(key) is not None:
+                data[key] = event_map[int(data[key])]
         data["imported_from"] = origin
         recorded = log.record(conn, ev.type, data, by=by, item=ev.item)
-        if ev.type == "claim.recorded":
+        event_map[ev.seq] = recorded.seq
+        if ev.type == "claim.recorded" or _corrects_claim(ev.type, ev.data):
             claim_map[ev.seq] = recorded.seq
         summary.events_recorded += 1
     if summary.events_recorded == 0:
@@ -439,6 +445,11 @@ def _merge(conn: sqlite3.Connection, bundle: Bundle, summary: ImportSummary,
             "imported_bundle": {"database_id": source_db, "head": manifest["head"],
                                 "signature": summary.signature, "signer": summary.signer},
         }, by=by, item=sha)
+
+
+def _corrects_claim(kind: str, data: dict[str, Any]) -> bool:
+    """A correction of a claim is a claim of its own (reviews may name it)."""
+    return kind == "event.corrected" and data.get("corrects") == "claim"
 
 
 def _actor_for(conn: sqlite3.Connection, name: str, *, by: str, notices: list[str],

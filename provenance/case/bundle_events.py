@@ -27,6 +27,11 @@ INCIDENT_KEYS: dict[str, tuple[str, ...]] = {
 }
 # Event types that concern no item.
 ITEMLESS = ("actor.created", "incident.created", "incident.related")
+# Keys that name another event of the bundle (a retraction's or a correction's target),
+# translated to the receiver's sequence numbers on import.
+EVENT_KEYS = ("event",)
+# The kinds an item can be (media.sniff.KINDS, a layer above this one).
+ITEM_KINDS = ("image", "video", "audio", "scan", "document", "other")
 
 
 class _Invalid(Exception):
@@ -86,6 +91,8 @@ class _State:
         # Per item: who moved it to ready-for-review last, and whether that stands approved.
         self.submitted: dict[str, str] = {}
         self.approved: dict[str, bool] = {}
+        # Every event checked so far: seq -> (type, item), for retractions and corrections.
+        self.seen: dict[int, tuple[str, str | None]] = {}
 
     def actor(self, data: dict[str, Any], key: str) -> None:
         value = data.get(key)
@@ -294,6 +301,53 @@ def _incident_relation(st: _State, ev: BundledEvent) -> None:
     a, b = ev.data.get("incident"), ev.data.get("other")
     _need(a in st.incidents and b in st.incidents and a != b,
           "it relates incidents the bundle does not carry")
+def _target(st: _State, ev: BundledEvent) -> str:
+    """The type of the event a retraction or correction names, which the bundle must carry
+    before it, about the same item."""
+    target = ev.data.get("event")
+    _need(isinstance(target, int) and not isinstance(target, bool) and target in st.seen,
+          f"it names event {target!r}, which the bundle does not carry before it")
+    kind, item = st.seen[target]  # type: ignore[index]
+    _need(item == ev.item, "it names an event about another item")
+    _need(_text(ev.data.get("reason")), "it needs a reason")
+    return kind
+
+
+def _retracted(st: _State, ev: BundledEvent) -> None:
+    from provenance.case.corrections import RETRACTABLE
+
+    kind = _target(st, ev)
+    _need(kind in RETRACTABLE and ev.data.get("event_type") == kind,
+          f"it retracts a {kind} event, which cannot be retracted")
+
+
+def _corrected(st: _State, ev: BundledEvent) -> None:
+    kind = _target(st, ev)
+    corrects = ev.data.get("corrects")
+    _need(isinstance(ev.data.get("changed"), list), "'changed' must list the fields")
+    if corrects == "custody":
+        _need(kind in ("custody.recorded", "event.corrected"), "it corrects no custody event")
+        _custody(st, ev)
+    else:
+        _need(corrects == "claim" and kind in ("claim.recorded", "event.corrected"),
+              "it corrects no claim")
+        _claim(st, ev)
+
+
+def _reason_only(st: _State, ev: BundledEvent) -> None:
+    _need(_text(ev.data.get("reason")), "it needs a reason")
+
+
+def _reclassified(st: _State, ev: BundledEvent) -> None:
+    _need(ev.data.get("kind") in ITEM_KINDS and ev.data.get("previous_kind") in ITEM_KINDS,
+          "'kind' and 'previous_kind' must be kinds")
+    _reason_only(st, ev)
+
+
+def _labelled(key: str) -> Callable[[_State, BundledEvent], None]:
+    def check(st: _State, ev: BundledEvent) -> None:
+        _need(_text(ev.data.get(key)), f"{key!r} must be text")
+    return check
 
 
 # The event types a bundle may carry, and the check of each. A type the log gains later is
@@ -317,6 +371,14 @@ CHECKS: dict[str, Callable[[_State, BundledEvent], None]] = {
     "incident.created": _incident,
     "incident.linked": _incident_link,
     "incident.related": _incident_relation,
+    "event.retracted": _retracted,
+    "event.corrected": _corrected,
+    "item.withdrawn": _reason_only,
+    "item.reclassified": _reclassified,
+    "item.named": _labelled("name"),
+    "item.noted": _labelled("text"),
+    "item.tagged": _labelled("tag"),
+    "item.untagged": _labelled("tag"),
 }
 
 
@@ -341,6 +403,7 @@ def check_events(bundle: Bundle, imported_claims: dict[int, str] | None = None) 
                 _need(ev.type == "item.registered" or ev.item in st.registered,
                       "it comes before its item's registration")
             check(st, ev)
+            st.seen[ev.seq] = (ev.type, ev.item)
         except _Invalid as exc:
             raise refuse(bundle.subject, f"event {ev.seq} ({ev.type}): {exc}") from None
     case = bundle.manifest["case"]

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from provenance.case import actors
+from provenance.case import actors, retracted
 from provenance.errors import Ambiguous, BadInput, NotFound, ProvError, UsageProblem
 from provenance.ledger import log
 
@@ -49,6 +49,9 @@ def _choose(value: str | None, allowed: tuple[str, ...], what: str) -> str | Non
     if wanted not in allowed:
         raise UsageProblem(f"unknown {what} {value!r}; use one of: {', '.join(allowed)}")
     return wanted
+
+
+choose = _choose  # for corrections, which check a corrected claim's values the same way
 
 
 def describe_place(p: Place, *, landmark: bool = False) -> str:
@@ -211,6 +214,7 @@ def claims_for_item(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any
         d = dict(r)
         d["reviews"] = [dict(x) for x in conn.execute(
             "SELECT * FROM claim_reviews WHERE claim = ? ORDER BY id", (d["id"],))]
+        retracted.annotate(conn, d["reviews"])
         where = f"{d['place']} " if d["place"] else ""
         who = d["claimant_name"] or "unattributed"
         d["summary"] = (
@@ -222,6 +226,7 @@ def claims_for_item(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any
             + f"  [recorded by {d['recorded_by']}]"
         )
         out.append(d)
+    retracted.annotate(conn, out)
     return out
 
 
@@ -232,6 +237,12 @@ def check_for_item(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
     points = []
     excluded = []
     for c in claims_for_item(conn, sha256):
+        if c["retracted"]:
+            excluded.append(f"claim #{c['id']} (retracted)")
+            continue
+        if c["superseded_by"]:
+            excluded.append(f"claim #{c['id']} (superseded by #{c['superseded_by']})")
+            continue
         if c["status"] == "refuted":
             excluded.append(f"claim #{c['id']} (refuted)")
             continue

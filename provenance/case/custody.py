@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from provenance.case import actors
+from provenance.case import actors, retracted
 from provenance.case.when import When, capture_when, parse_when
 from provenance.errors import BadInput, UsageProblem
 from provenance.ledger import log
@@ -100,7 +100,16 @@ def events_for_item(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any
         d["when"] = when.reading() if when else None
         d["summary"] = _summary(d)
         out.append(d)
+    retracted.annotate(conn, out)
     return out
+
+
+def live_and_ignored(custody: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The events the chain's flags reason on, and a line for each one they ignore (a
+    retracted or superseded event: its correction, if any, is among the live ones)."""
+    live = [c for c in custody if retracted.is_live(c)]
+    ignored = [f"event {c['id']} ({c['struck']})" for c in custody if not retracted.is_live(c)]
+    return live, ignored
 
 
 def _when(d: dict[str, Any]) -> When | None:
@@ -146,7 +155,8 @@ def timeline_for_item(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
     for c in custody:
         when = _when(c)
         entry = {"kind": "custody", "id": c["id"], "label": f"event {c['id']}",
-                 "at": c["at_text"], "summary": c["summary"], "event": c}
+                 "at": c["at_text"], "summary": c["summary"], "event": c,
+                 "struck": c["struck"]}
         if when is None:
             undated.append({**entry, "earliest": None, "when": None, "order_uncertain": True,
                             "overlaps": [], "order_note": "undated: order unknown"})
@@ -166,14 +176,18 @@ def timeline_for_item(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
     dated.sort(key=lambda pair: pair[0].order_key())
     timeline = []
     for when, entry in dated:
-        overlaps = [other["label"] for w, other in dated if other is not entry and w.overlaps(when)]
+        # A struck-through entry orders nothing: it is shown where its date puts it.
+        overlaps = [] if entry.get("struck") else [
+            other["label"] for w, other in dated
+            if other is not entry and not other.get("struck") and w.overlaps(when)]
         entry.update({
             "earliest": when.earliest().isoformat(), "when": when.reading(),
             "order_uncertain": bool(overlaps), "overlaps": overlaps,
             "order_note": f"order uncertain: overlaps {', '.join(overlaps)}" if overlaps else None,
         })
         timeline.append(entry)
-    return {"timeline": timeline + undated, "flags": flags(custody, captured)}
+    live, ignored = live_and_ignored(custody)
+    return {"timeline": timeline + undated, "flags": flags(live, captured), "ignored": ignored}
 
 
 def _item_capture(conn: sqlite3.Connection, sha256: str) -> When | None:
@@ -295,4 +309,6 @@ def _order_key(c: dict[str, Any]) -> tuple[int, Any, int]:
 def list_for_item(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
     """`prov custody list`: the events in recorded order, plus the flags."""
     custody = events_for_item(conn, sha256)
-    return {"item": sha256, "events": custody, "flags": flags(custody, _item_capture(conn, sha256))}
+    live, ignored = live_and_ignored(custody)
+    return {"item": sha256, "events": custody, "flags": flags(live, _item_capture(conn, sha256)),
+            "ignored": ignored}

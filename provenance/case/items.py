@@ -23,10 +23,19 @@ def first_name_sql(alias: str = "i") -> str:
 
 
 def resolve(conn: sqlite3.Connection, ref: str) -> str:
-    """The full SHA-256 of the one item whose hash starts with `ref`."""
+    """The full SHA-256 of the item named `ref` (`prov name`), else of the one item whose
+    hash starts with `ref`."""
+    from provenance.case import names
+
+    named = names.item_by_name(conn, ref)
+    if named is not None:
+        return named
     prefix = ref.strip().lower()
     if not _HEX.match(prefix):
-        raise UsageProblem(f"{ref!r} is not an item: give its SHA-256 or a prefix of 6+ hex digits")
+        near = names.names_like(conn, ref.strip())
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise UsageProblem(f"{ref!r} is not an item: give its SHA-256, a prefix of 6+ hex"
+                           f" digits, or a name given with `prov name`{hint}")
     if len(prefix) < MIN_PREFIX:
         raise UsageProblem(
             f"item prefix {ref!r} is too short: give at least {MIN_PREFIX} hex digits"
@@ -65,23 +74,42 @@ def sightings(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any]]:
 
 
 def list_items(
-    conn: sqlite3.Connection, *, case: str | None = None, kind: str | None = None
+    conn: sqlite3.Connection, *, case: str | None = None, kind: str | None = None,
+    tag: str | None = None, include_withdrawn: bool = False,
 ) -> list[dict[str, Any]]:
-    """Items with their first sighting's name and the cases they appear in, oldest first."""
+    """Items with their first sighting's name, the cases they appear in, their name and tags,
+    oldest first. A case is matched whatever its letter case, and an unknown one refused
+    with the near ones; withdrawn items are left out unless asked for."""
+    from provenance.case.cases import check_case
+
+    labelled = _has_labels(conn)
     where = []
     params: list[Any] = []
     if case is not None:
-        where.append("i.sha256 IN (SELECT item FROM sightings WHERE case_name = ?)")
+        case = check_case(conn, case)
+        where.append("i.sha256 IN (SELECT item FROM sightings WHERE case_name = ?"
+                     " COLLATE NOCASE)")
         params.append(case)
     if kind is not None:
         where.append("i.kind = ?")
         params.append(kind)
+    if tag is not None:
+        if not labelled:
+            return []
+        where.append("i.sha256 IN (SELECT item FROM current_tags WHERE tag = ? COLLATE NOCASE)")
+        params.append(tag.strip())
+    if labelled and not include_withdrawn:
+        where.append("NOT EXISTS (SELECT 1 FROM withdrawals w WHERE w.item = i.sha256"
+                     " AND w.id NOT IN (SELECT event FROM retractions))")
+    labels = (", l.name, l.tags, l.withdrawn FROM items i JOIN item_labels l"
+              " ON l.item = i.sha256" if labelled
+              else ", NULL AS name, NULL AS tags, 0 AS withdrawn FROM items i")
     query = (
         "SELECT i.sha256, i.kind, i.mime, i.size, i.captured_at, i.registered_at,"
         f" {first_name_sql()} AS file_name,"
         " (SELECT COUNT(*) FROM sightings s WHERE s.item = i.sha256) AS sightings,"
         " (SELECT group_concat(DISTINCT case_name) FROM sightings s WHERE s.item = i.sha256)"
-        " AS cases FROM items i"
+        " AS cases" + labels
     )
     if where:
         query += " WHERE " + " AND ".join(where)
@@ -90,7 +118,13 @@ def list_items(
     for row in conn.execute(query, params):
         d = dict(row)
         d["cases"] = sorted(d["cases"].split(",")) if d["cases"] else []
+        d["tags"] = d["tags"].split(", ") if d["tags"] else []
+        d["withdrawn"] = bool(d["withdrawn"])
         out.append(d)
     return out
 
 
+def _has_labels(conn: sqlite3.Connection) -> bool:
+    # A database read (read-only) before migration 0012 has no names, tags or withdrawals.
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'item_labels'").fetchone() \
+        is not None

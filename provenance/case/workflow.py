@@ -47,21 +47,23 @@ def select(conn: sqlite3.Connection, refs: list[str], *, case: str | None = None
            status: str | None = None, tag: str | None = None) -> list[str]:
     """The items a bulk command acts on: those named, plus those the selections match, once
     each, in registration order. An empty selection is refused (a typo must not do nothing)."""
-    if tag is not None:
-        raise UsageProblem("--tag needs tags, which this prov does not have yet;"
-                           " select by ITEM, --case or --status")
+    if tag is not None and not tag.strip():
+        raise UsageProblem("--tag needs a tag: `prov list --tag TAG` shows its items")
     wanted = status and choose(status, STATUSES, "status")
     shas = [registry.resolve(conn, ref) for ref in refs]
-    if case is not None or wanted:
-        pool = [it["sha256"] for it in registry.list_items(conn, case=case)]
+    if case is not None or wanted or tag is not None:
+        pool = [it["sha256"] for it in registry.list_items(conn, case=case, tag=tag)]
         if case is not None and not pool:
             raise NotFound(f"no items in case {case!r}: `prov list` shows the cases held")
+        if tag is not None and not pool:
+            raise NotFound(f"no items tagged {tag!r}: `prov tag ITEM TAG` tags them")
         if wanted:
             current = current_statuses(conn)
             pool = [sha for sha in pool if current.get(sha, UNSTATUSED) == wanted]
         shas += pool
-    if not refs and case is None and not wanted:
-        raise UsageProblem("name the items: ITEM..., or select them with --case or --status")
+    if not refs and case is None and not wanted and tag is None:
+        raise UsageProblem("name the items: ITEM..., or select them with --case, --status or"
+                           " --tag")
     out = list(dict.fromkeys(shas))
     if not out:
         raise NotFound("no item matches that selection: `prov list --status S` shows them")

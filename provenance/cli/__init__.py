@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from provenance.cli import attest, capture, integrity, items, matching
+from provenance.cli import attest, capture, corrections, integrity, items, labels, matching
 from provenance.cli.bundle import bundle, import_
 from provenance.cli.common import GLOBALS, RootGroup, quick_exit
 from provenance.cli.custody import actor_app, custody_app
@@ -51,6 +51,28 @@ app.command("status")(status)
 app.command("review")(review)
 app.command("flag")(flag)
 app.add_typer(incident_app, name="incident")
+app.command("retract")(corrections.retract)
+app.command("reclassify")(corrections.reclassify)
+custody_app.command("correct")(corrections.custody_correct)
+geo_app.command("correct")(corrections.geo_correct)
+actor_app.command("rename")(corrections.actor_rename)
+actor_app.command("merge")(corrections.actor_merge)
+actor_app.command("edit")(corrections.actor_edit)
+app.command("name")(labels.name)
+app.command("note")(labels.note)
+app.command("tag")(labels.tag)
+app.command("untag")(labels.untag)
+app.command("search")(labels.search)
+app.command("cases")(labels.cases)
+app.command("get")(labels.get)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from provenance import __version__
+
+        typer.echo(f"prov {__version__}")
+        raise typer.Exit(0)
 
 
 @app.callback()
@@ -67,6 +89,11 @@ def _globals(
             help="Who records (default: $PROV_INVESTIGATOR, else the OS user).",
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_version,
+                     help="Print prov's version and exit."),
+    ] = False,
 ) -> None:
     GLOBALS.db = db
     GLOBALS.by = by

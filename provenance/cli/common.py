@@ -243,7 +243,8 @@ def evidence_line(m: dict[str, Any]) -> str:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document to stdout.")]
-ItemArg = Annotated[str, typer.Argument(help="SHA-256 or a unique prefix (6+ hex digits).")]
+ItemArg = Annotated[str, typer.Argument(
+    help="SHA-256, a unique prefix (6+ hex digits) or a name (`prov name`).")]
 
 
 def signing_key(given: Path | None) -> Path | None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, err, say
+from provenance.cli.common import GLOBALS, ItemArg, JsonOpt, boundary, emit_json, err, say
 
 custody_app = typer.Typer(
     help="Chain of custody: who captured, held, sent and published each copy, and when.",
@@ -22,7 +22,7 @@ actor_app = typer.Typer(
 @custody_app.command("add")
 @boundary
 def custody_add(
-    item: Annotated[str, typer.Argument(help="SHA-256 or a unique prefix (6+ hex digits).")],
+    item: ItemArg,
     action: Annotated[
         str,
         typer.Option(help="captured, uploaded, posted, obtained, shared, received, published,"
@@ -65,7 +65,7 @@ def custody_add(
 @custody_app.command("list")
 @boundary
 def custody_list(
-    item: Annotated[str, typer.Argument(help="SHA-256 or a unique prefix (6+ hex digits).")],
+    item: ItemArg,
     as_json: JsonOpt = False,
 ) -> None:
     """An item's custody events, in the order recorded, with the chain's flags."""
@@ -81,9 +81,12 @@ def custody_list(
     if not doc["events"]:
         say(f"no custody events for {sha[:12]}")
     for e in doc["events"]:
-        say(f"{e['id']:>6}  {e['summary']}")
+        say(f"{e['id']:>6}  {e['summary']}" + (f"  [{e['struck'].upper().split(' BY ')[0]}:"
+                                                f" {e['struck']}]" if e.get("struck") else ""))
     for f in doc["flags"]:
         say(f"     !  {f['message']}")
+    for ignored in doc.get("ignored", []):
+        say(f"     -  not checked for flags: {ignored}")
 
 
 @actor_app.command("add")
@@ -119,4 +122,8 @@ def actor_list(as_json: JsonOpt = False) -> None:
         return
     for a in rows:
         say(f"{a['id']:>6}  {a['name']:<40} {a['kind']:<12} custody {a['custody_events']},"
-            f" claims {a['claims']}")
+            f" claims {a['claims']}"
+            + (f"  (merged into actor {a['merged_into']})" if a.get("merged_into") else ""))
+        for alias in a.get("aliases", []):
+            say(f"        also known as {alias['alias']!r} ({alias['how']} by"
+                f" {alias['recorded_by']} at {alias['recorded_at']})")

@@ -11,6 +11,7 @@ import typer
 
 from provenance.cli.common import (
     GLOBALS,
+    ItemArg,
     JsonOpt,
     boundary,
     emit_json,
@@ -124,28 +125,37 @@ def list_(
     kind: Annotated[Kind | None, typer.Option(help="Only items of this kind.")] = None,
     status: Annotated[str | None, typer.Option(
         help="Only items whose review status is now this one (see `prov status`).")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only items carrying this tag.")] = None,
+    include_withdrawn: Annotated[bool, typer.Option(
+        "--include-withdrawn", help="List withdrawn items too (marked).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the items held, oldest registration first."""
+    """List the items held, oldest registration first (withdrawn ones left out)."""
     from provenance.case import items as registry
     from provenance.case import workflow
 
     conn = GLOBALS.open(write=False)
     items = workflow.with_status(
-        registry.list_items(conn, case=case, kind=kind.value if kind else None), conn, status)
+        registry.list_items(conn, case=case, kind=kind.value if kind else None, tag=tag,
+                            include_withdrawn=include_withdrawn), conn, status)
     if as_json:
         emit_json(items)
         return
     if not items:
-        say("no items" + (f" in case {case!r}" if case else ""))
+        say("no items" + (f" in case {case!r}" if case else "")
+            + (f" tagged {tag!r}" if tag else ""))
         return
     for it in items:
         cases = ",".join(it["cases"])
+        shown = f"{it['name']} ({it['file_name'] or '-'})" if it["name"] else (
+            it["file_name"] or "-")
         say(
             f"{short(it['sha256'])}  {it['kind']:<8} {_size(it['size']):>9}  "
-            f"{(it['captured_at'] or '-'):<25} {it['file_name'] or '-'}"
+            f"{(it['captured_at'] or '-'):<25} {shown}"
             + (f"  [{cases}]" if cases else "")
             + (f"  ({it['status']})" if it["status"] != workflow.UNSTATUSED else "")
+            + (f"  #{' #'.join(it['tags'])}" if it["tags"] else "")
+            + ("  WITHDRAWN" if it["withdrawn"] else "")
         )
 
 
@@ -160,7 +170,7 @@ def _size(n: int) -> str:
 
 @boundary
 def show(
-    item: Annotated[str, typer.Argument(help="SHA-256 or a unique prefix (6+ hex digits).")],
+    item: ItemArg,
     as_json: JsonOpt = False,
 ) -> None:
     """The audit trail of one item: identity, metadata, sightings, custody, claims, relations."""

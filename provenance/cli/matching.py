@@ -25,13 +25,15 @@ def match(
     max_distance: Annotated[
         int | None, typer.Option(help="Only hash matches within this many bits.")
     ] = None,
+    include_withdrawn: Annotated[bool, typer.Option(
+        "--include-withdrawn", help="Match withdrawn items too.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Which held items a file (or item) is a re-upload of, or similar to; best first."""
     from provenance.ingest.match import match as find
 
     conn = GLOBALS.open(write=False)
-    doc = find(conn, target, max_distance=max_distance)
+    doc = find(conn, target, max_distance=max_distance, include_withdrawn=include_withdrawn)
     # What matching may write (a migration, the hash cache) is committed or renamed into
     # place by now: from here on only stdout is written.
     GLOBALS.done_reading = True
@@ -44,18 +46,24 @@ def match(
     say(f"query {q['path'] or q['item']} ({q['kind']}, sha256 {short(q['sha256'])})")
     if not doc["matches"]:
         say("  no near-duplicates held")
+    if doc.get("withdrawn_left_out"):
+        say(f"  ({doc['withdrawn_left_out']} withdrawn item(s) left out: --include-withdrawn)")
     for m in doc["matches"]:
         say(f"  {m['verdict']:<10} {short(m['sha256'])}  {m['kind'] or '-':<8}"
             f" {evidence_line(m)}")
 
 
 @boundary
-def dupes(as_json: JsonOpt = False) -> None:
+def dupes(
+    include_withdrawn: Annotated[bool, typer.Option(
+        "--include-withdrawn", help="Count withdrawn items in families too.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Every near-duplicate family, its earliest known copy first."""
     from provenance.matching import dupes as core
 
     conn = GLOBALS.open()
-    families = core.families(conn)
+    families = core.families(conn, include_withdrawn=include_withdrawn)
     if as_json:
         emit_json(families)
         return

@@ -16,8 +16,13 @@ from provenance.matching.search import find_for
 
 
 def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = None,
-          crop_candidates: int | None = None) -> dict[str, Any]:
-    """`prov match FILE|ITEM`: what the file (or held item) re-uploads or resembles."""
+          crop_candidates: int | None = None, include_withdrawn: bool = False
+          ) -> dict[str, Any]:
+    """`prov match FILE|ITEM`: what the file (or held item) re-uploads or resembles.
+    Withdrawn items are left out of the matches unless asked for (the very bytes held are
+    still reported as identical, withdrawn or not)."""
+    from provenance.case.corrections import withdrawn_items
+
     held: str | None = None
     if os.path.isfile(target):
         path = target
@@ -45,6 +50,9 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
     matches = [match_json(cat, m) for m in found
                if max_distance is None or m.algorithm in ("orb", "audio")
                or m.distance <= max_distance]
+    withdrawn = set() if include_withdrawn else withdrawn_items(conn)
+    left_out = sum(1 for m in matches if m["sha256"] in withdrawn)
+    matches = [m for m in matches if m["sha256"] not in withdrawn]
     is_file = os.path.isfile(target)
     if is_file and held is not None:
         # The very bytes are held already: that is the best match there is.
@@ -58,4 +66,5 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
                   "sha256": analysis.sha256, "kind": analysis.kind, "held": held is not None,
                   "warnings": analysis.warnings},
         "matches": matches,
+        "withdrawn_left_out": left_out,
     }

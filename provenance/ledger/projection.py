@@ -15,6 +15,7 @@ from typing import Any
 from provenance.ledger import workflow_appliers
 from provenance.ledger.capture_projection import apply_capture
 from provenance.ledger.event import Event
+from provenance.ledger.projection_corrections import Appliers
 
 Applier = Callable[[sqlite3.Connection, Event], None]
 
@@ -37,6 +38,15 @@ PROJECTION_TABLES: dict[str, str] = {
     "incident_items": "id",
     "incident_relations": "id",
     "flag_changes": "id",
+    "retractions": "id",
+    "corrections": "id",
+    "withdrawals": "id",
+    "reclassifications": "id",
+    "item_names": "id",
+    "item_notes": "id",
+    "item_tags": "id",
+    "actor_aliases": "id",
+    "actor_merges": "id",
 }
 
 
@@ -317,6 +327,8 @@ def _apply_timestamp(conn: sqlite3.Connection, event: Event) -> None:
 
 # Issue 15's event types (review workflow, incidents, flags) live in their own module.
 _workflow = workflow_appliers.Appliers(attribution)
+# Issue 14's appliers: corrections, names, notes, tags, actors' renames, merges and edits.
+_FIX = Appliers(attribution, _apply_custody, _apply_claim)
 
 # Every event type of the log format, and what it does to the tables. Adding an event
 # type is adding a line here (and never changing what an existing one does).
@@ -340,4 +352,15 @@ APPLIERS: dict[str, Applier] = {
     "incident.related": _workflow.incident_relation,
     "item.flagged": _workflow.flag,
     "item.unflagged": _workflow.flag,
+    "event.retracted": _FIX.retracted,
+    "event.corrected": _FIX.corrected,
+    "item.withdrawn": _FIX.withdrawn,
+    "item.reclassified": _FIX.reclassified,
+    "item.named": _FIX.named,
+    "item.noted": _FIX.noted,
+    "item.tagged": _FIX.tagged,
+    "item.untagged": _FIX.untagged,
+    "actor.renamed": _FIX.actor_renamed,
+    "actor.merged": _FIX.actor_merged,
+    "actor.edited": _FIX.actor_edited,
 }

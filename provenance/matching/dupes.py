@@ -68,16 +68,21 @@ def _key(evidence: Evidence | None) -> tuple[int, Any]:
     return (0, evidence.when.order_key()) if evidence else (1, ())
 
 
-def families(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def families(conn: sqlite3.Connection, *, include_withdrawn: bool = False
+             ) -> list[dict[str, Any]]:
     """Re-upload families, then families that share only their sound ("same audio": a
-    picture re-upload and a re-used sound track are different claims, never one family)."""
+    picture re-upload and a re-used sound track are different claims, never one family).
+    Withdrawn items (`prov retract ITEM`) are left out unless asked for."""
+    from provenance.case.corrections import withdrawn_items
+
     earliest = _earliest(conn)
-    return (_families(conn, "re-upload", earliest)
-            + _families(conn, "same audio", earliest))
+    leave_out = set() if include_withdrawn else withdrawn_items(conn)
+    return (_families(conn, "re-upload", earliest, leave_out)
+            + _families(conn, "same audio", earliest, leave_out))
 
 
 def _families(conn: sqlite3.Connection, verdict: str,
-              earliest: dict[str, Evidence]) -> list[dict[str, Any]]:
+              earliest: dict[str, Evidence], leave_out: set[str]) -> list[dict[str, Any]]:
     """Families of one kind of relation from the recorded relations, guarded against chaining.
 
     Connected components alone would join two unrelated photos through a collage
@@ -90,6 +95,8 @@ def _families(conn: sqlite3.Connection, verdict: str,
     for item, other, algorithm, distance, detail in conn.execute(
             "SELECT item, other, algorithm, distance, detail_json FROM near_duplicates"
             " WHERE verdict = ?", (verdict,)):
+        if item in leave_out or other in leave_out:
+            continue
         edges[item].add(other)
         edges[other].add(item)
         evidence[(item, other)] = evidence[(other, item)] = {

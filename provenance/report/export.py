@@ -60,7 +60,8 @@ def _build(
         shas = [registry.resolve(conn, item)]
         scope = {"item": shas[0]}
     else:
-        shas = [it["sha256"] for it in registry.list_items(conn, case=case)]
+        shas = [it["sha256"] for it in registry.list_items(conn, case=case,
+                                                              include_withdrawn=True)]
         if not shas:
             raise NotFound(f"no items in case {case!r}: `prov list` shows the cases held")
         scope = {"case": case}

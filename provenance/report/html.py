@@ -10,6 +10,7 @@ from typing import Any
 from provenance.report import sections as sec
 from provenance.report import svgmap
 from provenance.report.collected import collected_lines
+from provenance.report.corrections import Struck, correction_lines, label_lines
 from provenance.report.workflow import figure, incident_block
 from provenance.report.workflow import lines as workflow_lines
 
@@ -46,6 +47,9 @@ nav.prov { font-size: .9em; margin-bottom: 1rem; }
 img.sensitive { cursor: pointer; }
 .incident { padding: .6rem .8rem; border-left: 5px solid #4a4740; background: #f1efe9; }
 .empty { color: #777; font-style: italic; }
+del { color: #6b675e; }
+.struck { color: #8a4b00; font-size: .9em; }
+tr.struck td:not(:last-child) { text-decoration: line-through; color: #6b675e; }
 @media print {
   body { margin: 0; max-width: none; font-size: 10.5pt; }
   nav.prov, details summary::marker { display: none; }
@@ -120,10 +124,21 @@ def _rows(rows: list[tuple[str, str]], hash_keys: tuple[str, ...] = ()) -> str:
     return "<table>" + "".join(cells) + "</table>"
 
 
-def _grid(headers: tuple[str, ...], rows: list[tuple[str, ...]], mono: set[int]) -> str:
+def _struck(text: str) -> str:
+    """A line as HTML: struck through (<del>) with who/when/why, when retracted or
+    superseded."""
+    if isinstance(text, Struck):
+        return f'<del>{escape(text)}</del> <span class="struck">({escape(text.note)})</span>'
+    return escape(text)
+
+
+def _grid(headers: tuple[str, ...], rows: list[tuple[str, ...]], mono: set[int],
+          struck_col: int | None = None) -> str:
+    """A table; with `struck_col`, a row whose cell there is not empty is struck through."""
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(
+        ('<tr class="struck">' if struck_col is not None and row[struck_col] else "<tr>")
+        + "".join(
             f'<td class="hash">{escape(v)}</td>' if i in mono else f"<td>{escape(v)}</td>"
             for i, v in enumerate(row)) + "</tr>"
         for row in rows
@@ -149,9 +164,14 @@ def _item(it: dict[str, Any], thumb_src: Callable[[str], str],
     ]
     meta = sec.metadata_rows(it)
     out.append(_rows(meta) if meta else '<p class="empty">none</p>')
+    labels = label_lines(it)
+    if labels:
+        out.append('<h3>Name, tags and notes</h3><ul id="labels">'
+                   + "".join(f"<li>{_struck(x)}</li>" for x in labels) + "</ul>")
     out.append("<h3>Sightings</h3>")
     sightings = sec.sighting_rows(it)
-    out.append(_grid(sec.SIGHTING_HEADERS, sightings, {2, 3}) if sightings
+    out.append(_grid(sec.SIGHTING_HEADERS, sightings, {2, 3},
+                     struck_col=len(sec.SIGHTING_HEADERS) - 1) if sightings
                else '<p class="empty">none</p>')
     collected = collected_lines(it)
     if collected:
@@ -160,7 +180,7 @@ def _item(it: dict[str, Any], thumb_src: Callable[[str], str],
     entries, flags = sec.custody_lines(it)
     out.append('<h3>Custody</h3><div id="custody">')
     if entries:
-        out.append('<ol class="timeline">' + "".join(f"<li>{escape(e)}</li>" for e in entries)
+        out.append('<ol class="timeline">' + "".join(f"<li>{_struck(e)}</li>" for e in entries)
                    + "</ol>")
     else:
         out.append('<p class="empty">no custody events recorded</p>')
@@ -184,6 +204,11 @@ def _item(it: dict[str, Any], thumb_src: Callable[[str], str],
         out.append("<ul>" + "".join(items) + "</ul>")
     else:
         out.append('<p class="empty">none found</p>')
+    fixes = correction_lines(it)
+    if fixes:
+        out.append('<h3>Corrections (nothing is deleted: each is an event)</h3><ul'
+                   ' id="corrections">' + "".join(f"<li>{escape(x)}</li>" for x in fixes)
+                   + "</ul>")
     out.append("<h3>Events (hash-chained log)</h3>")
     out.append(_events(it))
     out.append("</section>")
@@ -198,8 +223,8 @@ def _claims(it: dict[str, Any]) -> str:
     else:
         lis = []
         for head, reviews in blocks:
-            sub = "".join(f"<li>review: {escape(r)}</li>" for r in reviews)
-            lis.append(f"<li>{escape(head)}" + (f"<ul>{sub}</ul>" if sub else "") + "</li>")
+            sub = "".join(f"<li>review: {_struck(r)}</li>" for r in reviews)
+            lis.append(f"<li>{_struck(head)}" + (f"<ul>{sub}</ul>" if sub else "") + "</li>")
         out.append("<ul>" + "".join(lis) + "</ul>")
     verdict, pairs = sec.geo_check_lines(it)
     if verdict or pairs:

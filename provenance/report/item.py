@@ -6,7 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
-from provenance.case import claims, custody, workflow
+from provenance.case import claims, corrections, custody, names, retracted, workflow
 from provenance.case import items as registry
 from provenance.ledger import log
 from provenance.matching import relations
@@ -34,6 +34,14 @@ def item_report(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
         "collected": collected_for_item(conn, sha256),
     }
     report["workflow"] = workflow.for_item(conn, sha256)
+    retracted.annotate(conn, report["sightings"])
+    labels = names.labels(conn, sha256)
+    report.update(
+        name=labels["name"], names=labels["names"], tags=labels["tags"],
+        tag_history=labels["tag_history"], notes=labels["notes"],
+        withdrawn=corrections.withdrawal(conn, sha256),
+        corrections=corrections.for_item(conn, sha256),
+    )
     report["events"] = log.events(conn, sha256)
     return report
 

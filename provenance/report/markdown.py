@@ -9,6 +9,7 @@ from typing import Any
 from provenance.report import sections as sec
 from provenance.report import svgmap
 from provenance.report.collected import collected_lines
+from provenance.report.corrections import Struck, correction_lines, label_lines
 from provenance.report.text import printable
 from provenance.report.workflow import lines as workflow_lines
 
@@ -51,6 +52,13 @@ def _code(value: str) -> _Markup:
                    else _md(value or ""))
 
 
+def _struck(text: str) -> str:
+    """A line as Markdown: struck through, with who/when/why, when retracted or superseded."""
+    if isinstance(text, Struck):
+        return f"~~{_md(text)}~~ ({_md(text.note)})"
+    return _md(text)
+
+
 def render_markdown(doc: dict[str, Any]) -> str:
     ok, verify = sec.verify_lines(doc)
     db = doc.get("database") or {}
@@ -85,6 +93,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
 def _item(it: dict[str, Any]) -> list[str]:
     out = [f"## Item {_md(it['sha256'])}", "", "### Identity", ""]
     out += _table(("field", "value"), sec.identity_rows(it))
+    labels = label_lines(it)
+    if labels:
+        out += ["", "### Name, tags and notes", ""]
+        out += [f"- {_struck(x)}" for x in labels]
     out += ["", "### Metadata (from the file itself)", ""]
     rows = sec.metadata_rows(it)
     out += _table(("field", "value"), rows) if rows else ["(none)"]
@@ -97,13 +109,14 @@ def _item(it: dict[str, Any]) -> list[str]:
                 *(printable(line).replace("`", "'") for line in collected), "```"]
     out += ["", "### Custody", ""]
     entries, flags = sec.custody_lines(it)
-    out += [f"{n}. {_md(e)}" for n, e in enumerate(entries, 1)] or ["(no custody events recorded)"]
+    out += [f"{n}. {_struck(e)}" for n, e in enumerate(entries, 1)] or [
+        "(no custody events recorded)"]
     out += [f"- **flag:** {_md(f)}" for f in flags]
     out += ["", "### Geolocation claims", ""]
     claims = sec.claim_blocks(it)
     for head, reviews in claims:
-        out.append(f"- {_md(head)}")
-        out += [f"  - review: {_md(r)}" for r in reviews]
+        out.append(f"- {_struck(head)}")
+        out += [f"  - review: {_struck(r)}" for r in reviews]
     if not claims:
         out.append("(none)")
     verdict, pairs = sec.geo_check_lines(it)
@@ -121,6 +134,10 @@ def _item(it: dict[str, Any]) -> list[str]:
     out += ["", "### Near-duplicates", ""]
     dupes = sec.near_duplicate_lines(it)
     out += [f"- {_md(line)}" for line, _ in dupes] or ["(none found)"]
+    fixes = correction_lines(it)
+    if fixes:
+        out += ["", "### Corrections (nothing is deleted: each is an event)", ""]
+        out += [f"- {_md(x)}" for x in fixes]
     out += ["", "### Events (hash-chained log)", ""]
     events = sec.event_rows(it)
     out += _table(sec.EVENT_HEADERS, [(*r[:4], _code(r[4]), _code(r[5])) for r in events])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from provenance.case.when import capture_when
+from provenance.report.corrections import line as struck_line
 
 # Normalised metadata in the order an examiner reads it; other keys follow, sorted.
 META_ORDER = (
@@ -92,14 +93,16 @@ def credential_line(meta: dict[str, Any]) -> str:
     return describe(meta.get("c2pa"))
 
 
-SIGHTING_HEADERS = ("recorded", "by", "source URL", "path", "case", "title", "note")
+SIGHTING_HEADERS = ("recorded", "by", "source URL", "path", "case", "title", "note",
+                    "retracted")
 
 
 def sighting_rows(it: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One row per sighting; a retracted one says so in its last column (struck through)."""
     return [
         (s.get("recorded_at") or "", s.get("recorded_by") or "", s.get("source_url") or "",
          s.get("path") or s.get("file_name") or "", s.get("case_name") or "",
-         s.get("title") or "", s.get("note") or "")
+         s.get("title") or "", s.get("note") or "", s.get("struck") or "")
         for s in it.get("sightings") or []
     ]
 
@@ -110,9 +113,10 @@ def custody_lines(it: dict[str, Any]) -> tuple[list[str], list[str]]:
     if not custody:
         return [], []
     if isinstance(custody, dict):
-        entries = [timeline_line(e) for e in custody.get("timeline", [])]
+        entries = [struck_line(timeline_line(e), e) for e in custody.get("timeline", [])]
         flags = [f.get("message", str(f)) if isinstance(f, dict) else str(f)
                  for f in custody.get("flags", [])]
+        flags += [f"not checked: {x}" for x in custody.get("ignored", [])]
         return entries, flags
     return [describe(e) for e in custody], []
 
@@ -133,11 +137,11 @@ def claim_blocks(it: dict[str, Any]) -> list[tuple[str, list[str]]]:
         if isinstance(c, dict) and c.get("id") is not None and not c.get("summary"):
             head = f"claim {c['id']}: {head}"
         reviews = [
-            f"{r.get('status')} by {r.get('recorded_by')} at {r.get('recorded_at')}:"
-            f" {r.get('reason')}" if isinstance(r, dict) else str(r)
+            struck_line(f"{r.get('status')} by {r.get('recorded_by')} at {r.get('recorded_at')}:"
+                        f" {r.get('reason')}", r) if isinstance(r, dict) else str(r)
             for r in (c.get("reviews") or [] if isinstance(c, dict) else [])
         ]
-        out.append((head, reviews))
+        out.append((struck_line(head, c), reviews))
     return out
 
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from provenance.report.collected import collected_lines
+from provenance.report.corrections import correction_lines, label_lines, line, plain
 from provenance.report.sections import META_ORDER, credential_line, meta_value, timeline_line
 
 # What must not reach a terminal raw: C0 and C1 controls and DEL (line breaks, carriage
@@ -47,6 +48,10 @@ def render_show(doc: dict[str, Any]) -> str:
         _line("registered", f"{doc['registered_at']} by {doc['registered_by']}"
               + ("" if doc["stored"] else "  (referenced, not copied)"))
     )
+    labels = label_lines(doc)
+    if labels:
+        out.append("")
+        out.extend("  " + plain(x) for x in labels)
     meta = doc.get("metadata") or {}
     shown = [(label, meta_value(meta, key)) for key, label in META_ORDER
              if meta.get(key) is not None]
@@ -69,9 +74,10 @@ def render_show(doc: dict[str, Any]) -> str:
             f"{k} {s[v]!r}" for k, v in (("case", "case_name"), ("title", "title"),
                                          ("note", "note")) if s.get(v)
         )
-        out.append(f"  {s['recorded_at']}  {s['recorded_by']}: {where}"
-                   + (f"  ({extra})" if extra else "")
-                   + (f"  [seen at source {s['seen_at']}]" if s.get("seen_at") else ""))
+        out.append("  " + plain(line(
+            f"{s['recorded_at']}  {s['recorded_by']}: {where}"
+            + (f"  ({extra})" if extra else "")
+            + (f"  [seen at source {s['seen_at']}]" if s.get("seen_at") else ""), s)))
 
     if doc.get("collected"):
         out += ["", f"collected ({len(doc['collected'])} capture(s))", *collected_lines(doc)]
@@ -82,6 +88,10 @@ def render_show(doc: dict[str, Any]) -> str:
         from provenance.report.workflow import lines as workflow_lines
 
         out += ["", "review workflow", *("  " + line for line in workflow_lines(doc))]
+    fixes = correction_lines(doc)
+    if fixes:
+        out += ["", "corrections (nothing is deleted: each is an event)"]
+        out.extend("  " + x for x in fixes)
 
     events = doc.get("events") or []
     out.append("")
@@ -100,9 +110,11 @@ def _render_custody(custody: Any) -> list[str]:
         return out
     entries = custody.get("timeline", []) if isinstance(custody, dict) else custody
     for c in entries:
-        out.append("  " + timeline_line(c))
+        out.append("  " + plain(line(timeline_line(c), c)))
     for flag in (custody.get("flags", []) if isinstance(custody, dict) else []):
         out.append(f"  ! {flag.get('message', flag) if isinstance(flag, dict) else flag}")
+    for ignored in (custody.get("ignored", []) if isinstance(custody, dict) else []):
+        out.append(f"  not checked for flags: {ignored}")
     return out
 
 
@@ -111,10 +123,11 @@ def _render_claims(claims: list[dict[str, Any]], check: Any) -> list[str]:
     if not claims:
         out.append("  (none)")
     for c in claims:
-        out.append("  " + (c.get("summary") or str(c)))
+        out.append("  " + plain(line(c.get("summary") or str(c), c)))
         for r in c.get("reviews", []):
-            out.append(f"      review: {r.get('status')} by {r.get('recorded_by')}"
-                       f" at {r.get('recorded_at')}: {r.get('reason')}")
+            out.append("      review: " + plain(line(
+                f"{r.get('status')} by {r.get('recorded_by')} at {r.get('recorded_at')}:"
+                f" {r.get('reason')}", r)))
     if check and isinstance(check, dict):
         near = check.get("gps_nearest_place")
         if near:
