@@ -276,7 +276,14 @@ def test_the_views_mark_retracted_and_superseded_entries(prov, db, item):
     assert conn.execute("SELECT COUNT(*) FROM unverified_claims").fetchone()[0] == 0
     log = [r[0] for r in conn.execute("SELECT what FROM corrections_log ORDER BY id")]
     assert log == ["retracted", "corrected", "retracted"]
+    # The map keeps the retracted claim, marked (migration 0018).
+    label, why = conn.execute("SELECT label, retracted FROM map_points WHERE source = 'claim'"
+                              ).fetchone()
+    assert label.startswith("[RETRACTED] ") and "no basis" in why
     conn.close()
+    exported = invoke(db, "export", "--format", "geojson", item).json()
+    props = [f["properties"] for f in exported["features"] if f["properties"]["kind"] == "claim"]
+    assert props[0]["label"].startswith("[RETRACTED] claim") and "no basis" in props[0]["struck"]
     ds = serve_app.build(db)
     facets = asyncio.run(ds.client.get("/evidence/current_tags.json?_facet=tag")).json()
     assert facets["facet_results"]["tag"]["results"][0]["value"] == "uniforms"

@@ -22,7 +22,7 @@ from provenance.case.when import parse_when
 KML_NS = "http://www.opengis.net/kml/2.2"
 POINT_COLUMNS = ("kind", "label", "item", "item_status", "latitude", "longitude", "radius_m",
                  "place", "source", "status", "when", "when_earliest", "when_latest",
-                 "recorded_by", "recorded_at", "url")
+                 "recorded_by", "recorded_at", "url", "struck")
 TIMELINE_COLUMNS = ("kind", "label", "item", "item_status", "as_recorded", "precision",
                     "approximate", "utc_offset_known", "earliest", "latest", "source", "detail",
                     "recorded_by", "recorded_at")
@@ -80,11 +80,14 @@ def point_rows(conn: sqlite3.Connection, doc: dict[str, Any]) -> list[dict[str, 
                 "source": "the file's own metadata (EXIF GPS)", "status": "as recorded in the file",
                 "when": when.get("text"), "when_earliest": when.get("earliest"),
                 "when_latest": when.get("latest"), "recorded_by": it.get("registered_by"),
-                "recorded_at": it.get("registered_at"), "url": None})
+                "recorded_at": it.get("registered_at"), "url": None, "struck": None})
         for c in it.get("claims") or []:
+            # A retracted or superseded claim stays on the map, marked: never hidden.
+            mark = ("[RETRACTED] " if c.get("retracted") else
+                    f"[SUPERSEDED by #{c['superseded_by']}] " if c.get("superseded_by") else "")
             rows.append({
-                "kind": "claim", "label": f"claim {c['id']}" + (f": {c['place']}"
-                                                                if c.get("place") else ""),
+                "kind": "claim", "label": f"{mark}claim {c['id']}" + (
+                    f": {c['place']}" if c.get("place") else ""),
                 "item": sha, "item_status": status, "latitude": c["latitude"],
                 "longitude": c["longitude"], "radius_m": c["radius_m"], "place": c.get("place"),
                 "source": f"{c.get('claimant_name') or 'unattributed'} ({c['method']}"
@@ -92,7 +95,7 @@ def point_rows(conn: sqlite3.Connection, doc: dict[str, Any]) -> list[dict[str, 
                           + ")",
                 "status": c["status"], "when": None, "when_earliest": None, "when_latest": None,
                 "recorded_by": c["recorded_by"], "recorded_at": c["recorded_at"],
-                "url": c.get("source_url")})
+                "url": c.get("source_url"), "struck": c.get("struck")})
     for inc in _incidents(conn, doc):
         if inc.get("latitude") is None:
             continue
@@ -104,7 +107,8 @@ def point_rows(conn: sqlite3.Connection, doc: dict[str, Any]) -> list[dict[str, 
             "source": f"incident recorded by {inc['recorded_by']}",
             "status": _incident_status(inc), "when": when.get("text"),
             "when_earliest": when.get("earliest"), "when_latest": when.get("latest"),
-            "recorded_by": inc["recorded_by"], "recorded_at": inc["recorded_at"], "url": None})
+            "recorded_by": inc["recorded_by"], "recorded_at": inc["recorded_at"], "url": None,
+            "struck": None})
     return rows
 
 
