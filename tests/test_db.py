@@ -42,6 +42,7 @@ EXPECTED_SCHEMA = {
     "claim_reviews": ["id", "claim", "status", "reason", "recorded_at", "recorded_by"],
     "timestamps": ["id", "events", "head", "gen_time", "tsa", "tsa_name", "serial", "policy",
                    "response", "recorded_at", "recorded_by"],
+    "fixity_checks": ["item", "event", "result"],
 }
 
 

@@ -32,11 +32,12 @@ def test_migration_names_and_their_sql_are_exactly_as_recorded_in_databases():
 
 
 def test_event_types_and_hash_prefixes_are_the_log_format():
-    assert sorted(projection.APPLIERS) == [
+    assert sorted(projection.APPLIERS) == sorted([
         "actor.created", "c2pa.read", "checkpoint.timestamped", "claim.recorded",
         "claim.reviewed", "custody.recorded", "item.registered", "item.restored", "item.stored",
         "near_duplicate.found", "sighting.recorded",
-    ]
+        "fixity.checked",
+    ])
     assert event.FORMAT == 1
     assert event_log.LEAF_PREFIX == b"prov:event:v1\x00"
     assert event_log.CHAIN_PREFIX == b"prov:chain:v1\x00"

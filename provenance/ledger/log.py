@@ -128,15 +128,21 @@ class ChainReport:
     replayed: list[Event]
 
 
-def check_chain(conn: sqlite3.Connection) -> ChainReport:
-    """Recompute every hash in order; report the first break and what follows from it."""
+def check_chain(
+    conn: sqlite3.Connection, *, after: int = 0, previous: str | None = None
+) -> ChainReport:
+    """Recompute every hash in order; report the first break and what follows from it.
+
+    With `after` and `previous` (a checkpoint's length and head), only the events after it.
+    """
     problems: list[str] = []
-    previous = genesis(database_id(conn))
-    expected_seq = 1
+    if previous is None:
+        previous = genesis(database_id(conn))
+    expected_seq = after + 1
     good: list[Event] = []
     broken = False
     count = 0
-    for row in conn.execute("SELECT * FROM events ORDER BY seq"):
+    for row in conn.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq", (after,)):
         count += 1
         seq = row["seq"]
         if broken:
