@@ -82,9 +82,10 @@ def _db_id(conn: sqlite3.Connection) -> str:
 
 
 def touched_problems(conn: sqlite3.Connection, after: int, new: list[Event],
-                     statements: list[str]) -> list[str]:
+                     statements: list[str]) -> tuple[list[str], int]:
     """Replay the new events with the earlier history of the items they touch; compare the
-    rows that replay produces, and every row created after the checkpoint."""
+    rows that replay produces, and every row created after the checkpoint. Also returns how
+    many events were replayed."""
     items = sorted({e.item for e in new if e.item})
     history: dict[int, Event] = {e.seq: e for e in new}
     for start in range(0, len(items), 500):
@@ -96,14 +97,14 @@ def touched_problems(conn: sqlite3.Connection, after: int, new: list[Event],
     try:
         rebuilt = projection.replay([history[s] for s in sorted(history)], statements)
     except (sqlite3.DatabaseError, KeyError, ValueError, TypeError) as exc:
-        return [f"the events after the checkpoint cannot be replayed: {exc}"]
+        return [f"the events after the checkpoint cannot be replayed: {exc}"], len(history)
     actual = sqlite3.connect(":memory:")
     try:
         for statement in statements:
             actual.execute(statement)
         for table in projection.PROJECTION_TABLES:
             _copy_subset(conn, rebuilt, actual, table, after, items)
-        return projection.compare(actual, rebuilt)
+        return projection.compare(actual, rebuilt), len(history)
     finally:
         rebuilt.close()
         actual.close()

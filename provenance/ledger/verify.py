@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance.ledger import checkpoint as checkpoints
-from provenance.ledger import evidence, fixity, incremental, log, projection
+from provenance.ledger import evidence, fixity, incremental, log, replaycheck
 from provenance.ledger.db import migrations, split_sql
 
 
@@ -27,6 +27,9 @@ class VerifyReport:
     since: dict[str, Any] | None = None
     # With --rehash-older-than: the fixity.checked event recording this run's re-hashes.
     fixity_event: int | None = None
+    # How many events were replayed to rebuild the tables compared (all, or with --since
+    # the new ones and the earlier history of the items they touch).
+    replayed: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -40,6 +43,7 @@ class VerifyReport:
             "timestamps": self.timestamps,
             "since": self.since,
             "fixity_event": self.fixity_event,
+            "replayed": self.replayed,
         }
 
 
@@ -101,6 +105,8 @@ def _verify(
     problems: list[str] = []
     warnings: list[str] = []
     total = int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+    statements = [s for _, sql in migrations() for s in split_sql(sql)]
+    compared: list[str] = []
     if since_doc is not None:
         # Its truncation, rewrite, signature and time-stamp checks run below, as for
         # --checkpoint; a truncated log has nothing after the checkpoint to check.
@@ -111,23 +117,30 @@ def _verify(
         else:
             chain = log.ChainReport(total, "", ["the log is shorter than the checkpoint"], [])
     else:
-        chain = log.check_chain(conn)
+        replayer = replaycheck.Replayer(statements)
+        try:
+            chain = log.check_chain(conn, on_event=replayer.apply)
+            compared = _compare_replayed(conn, chain, replayer)
+        finally:
+            replayer.close()
     problems.extend(chain.problems)
     log_broken = bool(problems)
     last = conn.execute("SELECT chain_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     head = str(last[0]) if last else chain.head
 
-    statements = [s for _, sql in migrations() for s in split_sql(sql)]
     schema_problems, schema_warnings = _check_schema(conn, statements)
     problems.extend(schema_problems)
     warnings.extend(schema_warnings)
+    replayed = 0
     if log_broken:
         problems.append("projections not compared: the log itself is broken")
     elif since_doc is not None:
-        problems.extend(incremental.touched_problems(conn, after, chain.replayed, statements))
+        found, replayed = incremental.touched_problems(conn, after, chain.replayed, statements)
+        problems.extend(found)
         problems.extend(incremental.row_set_problems(conn))
     else:
-        problems.extend(_check_projections(conn, chain.replayed, statements))
+        problems.extend(compared)
+        replayed = chain.events
     problems.extend(fixity.check_sealed(conn, after=after))
 
     sound = not problems
@@ -162,6 +175,7 @@ def _verify(
         problems=problems,
         warnings=warnings,
         files_checked=store.checked,
+        replayed=replayed,
         checkpoint=checkpoint_info,
         timestamps=list(dict.fromkeys(stamped)),
         since=({"file": str(plan.since), "events": after, "head": since_doc["head"]}
@@ -244,14 +258,11 @@ def _check_schema(
         wanted.close()
 
 
-def _check_projections(
-    conn: sqlite3.Connection, events: list[log.Event], statements: list[str]
-) -> list[str]:
-    try:
-        rebuilt = projection.replay(events, statements)
-    except (sqlite3.DatabaseError, KeyError, ValueError, TypeError) as exc:
-        return [f"the log cannot be replayed: {exc}"]
-    try:
-        return projection.compare(conn, rebuilt)
-    finally:
-        rebuilt.close()
+def _compare_replayed(conn: sqlite3.Connection, chain: log.ChainReport,
+                      replayer: replaycheck.Replayer) -> list[str]:
+    """The tables against the replay, once the whole chain checked out."""
+    if chain.problems:
+        return []  # said below: "projections not compared"
+    if replayer.error is not None:
+        return [replayer.error]
+    return replaycheck.compare(conn, replayer.finish())
