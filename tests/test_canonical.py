@@ -75,3 +75,21 @@ def test_every_event_of_a_real_log(prov, db, tmp_path):
         body = json.loads(payload)
         assert canonical.dumps(body) == rfc8785.dumps(body).decode("utf-8") == payload
         assert log.canonical(body) == payload
+
+
+@pytest.mark.parametrize("text", [
+    '{"a":1,"b":2}', '{"b":1,"a":2}', '{"a":1.0}', '{"a":1}', '{"a":1e2}', '{"a":100}',
+    '{"a":"\\u00e9"}', '{"a":"é"}', '{"a": 1}', '{"a":9007199254740993}', '{"a":"\\u001F"}',
+    '{"a":"\\u001f"}', '{"é":1,"z":2}', '{"z":2,"é":1}', '{"a":NaN}', '[1,2]', '"x"',
+])
+def test_loads_accepts_exactly_the_canonical_texts(text):
+    try:
+        reference = rfc8785.dumps(json.loads(text)).decode("utf-8") == text
+    except (ValueError, rfc8785.CanonicalizationError):
+        reference = False
+    try:
+        canonical.loads(text)
+        ours = True
+    except ValueError:
+        ours = False
+    assert ours == reference

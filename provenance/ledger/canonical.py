@@ -60,6 +60,36 @@ def dumps(value: Any) -> str:
     return _exact(value)
 
 
+def loads(text: str) -> Any:
+    """Parse `text`, refusing it (ValueError) unless it is the canonical JSON of its value.
+
+    What `prov verify` does to every payload, with one parse: when the text is ASCII and has
+    no float nor out-of-range integer, the C encoder's output is the canonical form.
+    """
+    unsafe = False
+
+    def number(text: str) -> float:
+        nonlocal unsafe
+        unsafe = True
+        return float(text)
+
+    def integer(text: str) -> int:
+        nonlocal unsafe
+        value = int(text)
+        if value > _INT_MAX or value < -_INT_MAX:
+            unsafe = True
+        return value
+
+    body = json.loads(text, parse_float=number, parse_int=integer, parse_constant=number)
+    if not unsafe and text.isascii():
+        same = _ENCODER.encode(body) == text
+    else:
+        same = dumps(body) == text
+    if not same:
+        raise ValueError("payload is not canonical JSON")
+    return body
+
+
 def _exact(value: Any) -> str:
     parts: list[str] = []
     _dump(value, parts.append)
