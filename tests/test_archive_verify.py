@@ -93,7 +93,7 @@ def test_an_event_edited_before_or_after_the_checkpoint_is_caught(archive, tmp_p
     body["recorded_by"] = "mallory"
     conn.execute("UPDATE events SET payload = ? WHERE seq = ?", (log.canonical(body), seq))
     conn.close()
-    run = invoke(copy, "verify", "--since", str(cp))
+    run = invoke(copy, "verify", "--since", str(cp), "--full-chain")
     assert run.exit_code == 1
     assert f"event {seq}" in run.stdout and "edited" in run.stdout
 
@@ -116,6 +116,32 @@ def test_a_table_row_changed_before_or_after_the_checkpoint_is_caught(archive, t
     conn.close()
     run = invoke(copy, "verify", "--since", str(cp))
     assert run.exit_code == 1 and expected in run.stdout, run.output
+
+
+def test_a_history_rewritten_before_the_checkpoint_is_caught_without_full_chain(archive,
+                                                                               tmp_path):
+    """An insider edits an early event and recomputes every hash after it: the chain checks
+    from the genesis, but no longer reaches the checkpoint's head."""
+    db, cp, before = archive
+    copy = _copy(db, tmp_path)
+    conn = sqlite3.connect(copy, isolation_level=None)
+    _drop_log_triggers(conn)
+    seq = before // 3
+    body = json.loads(conn.execute("SELECT payload FROM events WHERE seq = ?",
+                                   (seq,)).fetchone()[0])
+    body["recorded_by"] = "mallory"
+    conn.execute("UPDATE events SET payload = ? WHERE seq = ?", (log.canonical(body), seq))
+    previous = conn.execute("SELECT chain_hash FROM events WHERE seq = ?",
+                            (seq - 1,)).fetchone()[0]
+    for n, payload in conn.execute("SELECT seq, payload FROM events WHERE seq >= ?"
+                                   " ORDER BY seq", (seq,)).fetchall():
+        leaf = log.leaf_hash(payload)
+        previous = log.chain_hash(previous, leaf)
+        conn.execute("UPDATE events SET leaf_hash = ?, chain_hash = ? WHERE seq = ?",
+                     (leaf, previous, n))
+    conn.close()
+    run = invoke(copy, "verify", "--since", str(cp))
+    assert run.exit_code == 1 and "history rewritten" in run.stdout, run.output
 
 
 def test_a_checkpoint_of_another_database_is_refused_in_one_line(archive, tmp_path):

@@ -56,11 +56,20 @@ def test_since_checks_the_events_and_originals_after_the_checkpoint(prov, checkp
     assert "from checkpoint at event 4" in prov("verify", "--since", str(checkpointed)).stdout
 
 
-def test_since_catches_an_event_edited_before_the_checkpoint(prov, db, checkpointed):
+def test_full_chain_catches_an_event_edited_before_the_checkpoint(prov, db, checkpointed):
     edit_payload(db, 1, "make", "Canon")
-    run = prov("verify", "--since", str(checkpointed))
+    run = prov("verify", "--since", str(checkpointed), "--full-chain")
     assert run.exit_code == 1
     assert "event 1: payload does not match its hash (edited, before the checkpoint)" in run.stdout
+    # Without --full-chain the log before the checkpoint is not read: the full verify is
+    # what catches this edit (the README says so).
+    assert prov("verify", "--since", str(checkpointed)).exit_code == 0
+    assert "event 1 (item.registered): payload does not match" in prov("verify").stdout
+
+
+def test_full_chain_needs_since(prov, checkpointed):
+    run = prov("verify", "--full-chain")
+    assert run.exit_code == 2 and "--since" in run.stderr
 
 
 def test_since_catches_a_consistent_rewrite_before_the_checkpoint(prov, db, checkpointed):

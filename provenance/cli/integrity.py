@@ -23,8 +23,12 @@ def verify(
         help="PEM certificates of the time-stamping authority, its root CA included: check the"
              " checkpoint's RFC 3161 time-stamp and every one the log records.")] = None,
     since: Annotated[Path | None, typer.Option(
-        help="Incremental: start from this checkpoint of this database (its part of the log is"
-             " re-hashed, only events after it replayed; see the README).")] = None,
+        help="Incremental: start from this checkpoint of this database; only the events after"
+             " it are checked and replayed (see the README).")] = None,
+    full_chain: Annotated[bool, typer.Option(
+        "--full-chain", help="With --since: re-hash the log before the checkpoint too (reads"
+                             " the whole log; catches a payload edited without its hashes).")
+    ] = False,
     rehash_older_than: Annotated[str | None, typer.Option(
         help="Re-hash only stored originals with no check recorded within this age (e.g. 90d),"
              " and record what was found (one fixity.checked event per run).")] = None,
@@ -45,7 +49,11 @@ def verify(
             raise UsageProblem("--no-rehash and --rehash-older-than contradict: give one")
         days = parse_age(rehash_older_than)
     mode = "none" if no_rehash else ("due" if days is not None else "all")
-    plan = Plan(since=since, rehash=mode, older_than_days=days, by=GLOBALS.investigator)
+    if full_chain and since is None:
+        raise UsageProblem("--full-chain goes with --since CHECKPOINT (a full verify re-hashes"
+                           " the whole log anyway)")
+    plan = Plan(since=since, full_chain=full_chain, rehash=mode, older_than_days=days,
+                by=GLOBALS.investigator)
     conn = GLOBALS.open(write=days is not None)
     result = run(conn, checkpoint_file=checkpoint, public_key=public_key, tsa_cert=tsa_cert,
                  plan=plan)
