@@ -70,6 +70,7 @@ EXPECTED_SCHEMA = {
     "actor_aliases": ["id", "actor", "alias", "how", "recorded_at", "recorded_by"],
     "actor_merges": ["id", "actor", "into_actor", "reason", "recorded_at", "recorded_by"],
     "search_state": ["source", "max_id"],
+    "fixity_checks": ["item", "event", "result"],
 }
 
 

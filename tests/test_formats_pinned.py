@@ -44,6 +44,7 @@ def test_event_types_and_hash_prefixes_are_the_log_format():
         "event.retracted", "event.corrected", "item.withdrawn", "item.reclassified",
         "item.named", "item.noted", "item.tagged", "item.untagged",
         "actor.renamed", "actor.merged", "actor.edited",
+        "fixity.checked",
     ])
     assert event.FORMAT == 1
     assert event_log.LEAF_PREFIX == b"prov:event:v1\x00"

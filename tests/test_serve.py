@@ -55,7 +55,8 @@ def _fts_objects(conn: Any) -> dict[str, str]:
         name: re.sub(r"\s+", " ", sql)
         for name, sql in conn.execute(
             "SELECT name, sql FROM sqlite_master WHERE (name LIKE '%_fts' OR type = 'trigger')"
-            " AND name NOT LIKE 'events_%' AND name NOT LIKE 'meta_%'")
+            " AND name NOT LIKE 'events_%' AND name NOT LIKE 'meta_%'"
+            " AND name NOT LIKE 'fixity_checks_%'")
     }
 
 

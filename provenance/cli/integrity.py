@@ -22,13 +22,41 @@ def verify(
     tsa_cert: Annotated[Path | None, typer.Option(
         help="PEM certificates of the time-stamping authority, its root CA included: check the"
              " checkpoint's RFC 3161 time-stamp and every one the log records.")] = None,
+    since: Annotated[Path | None, typer.Option(
+        help="Incremental: start from this checkpoint of this database; only the events after"
+             " it are checked and replayed (see the README).")] = None,
+    full_chain: Annotated[bool, typer.Option(
+        "--full-chain", help="With --since: re-hash the log before the checkpoint too (reads"
+                             " the whole log; catches a payload edited without its hashes).")
+    ] = False,
+    rehash_older_than: Annotated[str | None, typer.Option(
+        help="Re-hash only stored originals with no check recorded within this age (e.g. 90d),"
+             " and record what was found (one fixity.checked event per run).")] = None,
+    no_rehash: Annotated[bool, typer.Option(
+        "--no-rehash", help="Do not re-hash stored originals (log and tables only).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-check everything: the hash chain, the tables against the log, the stored originals."""
+    from provenance.errors import UsageProblem
+    from provenance.ledger.verify import Plan
     from provenance.ledger.verify import verify as run
 
-    conn = GLOBALS.open(write=False)
-    result = run(conn, checkpoint_file=checkpoint, public_key=public_key, tsa_cert=tsa_cert)
+    days = None
+    if rehash_older_than is not None:
+        from provenance.ledger.fixity import parse_age
+
+        if no_rehash:
+            raise UsageProblem("--no-rehash and --rehash-older-than contradict: give one")
+        days = parse_age(rehash_older_than)
+    mode = "none" if no_rehash else ("due" if days is not None else "all")
+    if full_chain and since is None:
+        raise UsageProblem("--full-chain goes with --since CHECKPOINT (a full verify re-hashes"
+                           " the whole log anyway)")
+    plan = Plan(since=since, full_chain=full_chain, rehash=mode, older_than_days=days,
+                by=GLOBALS.investigator)
+    conn = GLOBALS.open(write=days is not None)
+    result = run(conn, checkpoint_file=checkpoint, public_key=public_key, tsa_cert=tsa_cert,
+                 plan=plan)
     if as_json:
         emit_json(result.to_json())
     else:
@@ -39,9 +67,13 @@ def verify(
         for statement in result.timestamps:
             say(f"time-stamp: {statement}")
         verdict = "OK" if result.ok else "FAILED"
+        start = (f" (from checkpoint at event {result.since['events']})"
+                 if result.since else "")
+        recorded = (f"; recorded as event {result.fixity_event}"
+                    if result.fixity_event is not None else "")
         say(
-            f"{verdict}: {result.events} events, head {result.head[:16]}…,"
-            f" {result.files_checked} originals re-hashed"
+            f"{verdict}: {result.events} events{start}, head {result.head[:16]}…,"
+            f" {result.files_checked} originals re-hashed{recorded}"
         )
     if not result.ok:
         raise typer.Exit(1)

@@ -139,6 +139,27 @@ def verify_signature(doc: dict[str, Any], key_path: Path) -> bool | None:
     return True
 
 
+def load_for(conn: sqlite3.Connection, path: Path) -> dict[str, Any]:
+    """A checkpoint of this database to start an incremental verify from; any other refused
+    (nothing after its head could be trusted to follow from it)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("format") != FORMAT:
+            raise ValueError(f"unknown format {doc.get('format')!r}")
+        events, head = int(doc["events"]), str(doc["head"])
+        bytes.fromhex(head)
+        if events < 0 or len(head) != 64:
+            raise ValueError("its events or head are out of range")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UsageProblem(f"--since {path}: not a prov checkpoint ({exc})") from None
+    if doc.get("database_id") != database_id(conn):
+        raise UsageProblem(
+            f"--since {path}: this checkpoint belongs to another database"
+            f" ({doc.get('database_id')!r}); pass a checkpoint made by `prov checkpoint` on"
+            " this one, or run `prov verify` without --since")
+    return doc
+
+
 @dataclass
 class CheckpointResult:
     problems: list[str] = field(default_factory=list)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance.ledger import checkpoint as checkpoints
-from provenance.ledger import evidence, log, projection
+from provenance.ledger import evidence, fixity, incremental, log, replaycheck
 from provenance.ledger.db import migrations, split_sql
 
 
@@ -23,6 +23,13 @@ class VerifyReport:
     checkpoint: dict[str, Any] | None = None
     # With --tsa-cert: one sentence per RFC 3161 stamp that verified ("log head … existed at").
     timestamps: list[str] = field(default_factory=list)
+    # With --since: the checkpoint the check started from ({"file", "events", "head"}).
+    since: dict[str, Any] | None = None
+    # With --rehash-older-than: the fixity.checked event recording this run's re-hashes.
+    fixity_event: int | None = None
+    # How many events were replayed to rebuild the tables compared (all, or with --since
+    # the new ones and the earlier history of the items they touch).
+    replayed: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -34,7 +41,26 @@ class VerifyReport:
             "files_checked": self.files_checked,
             "checkpoint": self.checkpoint,
             "timestamps": self.timestamps,
+            "since": self.since,
+            "fixity_event": self.fixity_event,
+            "replayed": self.replayed,
         }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to check: from a checkpoint or from scratch, and which originals to re-hash.
+
+    rehash: "all" (every original), "none" (--no-rehash), or "due" (only those a recorded
+    fixity schedule says are due, `older_than_days`; their re-hashes are recorded).
+    With `since`, "all" means the originals registered after the checkpoint.
+    """
+
+    since: Path | None = None
+    full_chain: bool = False  # with since: re-hash the log before the checkpoint too
+    rehash: str = "all"
+    older_than_days: int | None = None
+    by: str = "prov"
 
 
 def verify(
@@ -43,47 +69,89 @@ def verify(
     checkpoint_file: Path | None = None,
     public_key: Path | None = None,
     tsa_cert: Path | None = None,
+    plan: Plan | None = None,
 ) -> VerifyReport:
     """Check the log, the tables and the store as they stood at one moment.
 
     Everything is read in one read transaction, so a `prov add` committing meanwhile is either
-    wholly seen or not at all: its rows never look "inserted by hand".
+    wholly seen or not at all: its rows never look "inserted by hand". A scheduled re-hash
+    (`plan.rehash == "due"`) records what it found afterwards, in one write transaction.
     """
+    plan = plan or Plan()
+    since_doc = checkpoints.load_for(conn, plan.since) if plan.since is not None else None
     own = not conn.in_transaction
     if own:
         conn.execute("BEGIN")
     try:
-        report, unnamed = _verify(conn, checkpoint_file, public_key, tsa_cert)
+        report, unnamed, rehashed = _verify(conn, checkpoint_file, public_key, tsa_cert, plan,
+                                            since_doc)
     finally:
         if own and conn.in_transaction:
             conn.execute("ROLLBACK")
     problems, warnings = evidence.unnamed_problems(conn, unnamed)
     report.problems.extend(problems)
     report.warnings.extend(warnings)
+    if rehashed:  # a run with nothing due records nothing
+        report.fixity_event = fixity.record(conn, rehashed, days=plan.older_than_days,
+                                            by=plan.by)
     report.ok = not report.problems
     return report
 
 
 def _verify(
     conn: sqlite3.Connection, checkpoint_file: Path | None, public_key: Path | None,
-    tsa_cert: Path | None = None,
-) -> tuple[VerifyReport, list[Path]]:
-    chain = log.check_chain(conn)
-    problems = list(chain.problems)
+    tsa_cert: Path | None, plan: Plan, since_doc: dict[str, Any] | None,
+) -> tuple[VerifyReport, list[Path], list[tuple[str, str]] | None]:
+    after = int(since_doc["events"]) if since_doc else 0
+    problems: list[str] = []
     warnings: list[str] = []
+    total = int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+    statements = [s for _, sql in migrations() for s in split_sql(sql)]
+    compared: list[str] = []
+    if since_doc is not None:
+        # Its truncation, rewrite, signature and time-stamp checks run below, as for
+        # --checkpoint; a truncated log has nothing after the checkpoint to check.
+        checkpoint_file = checkpoint_file or plan.since
+        if total >= after:
+            if plan.full_chain:
+                problems.extend(
+                    incremental.prefix_problems(conn, after, str(since_doc["head"])))
+            chain = log.check_chain(conn, after=after, previous=str(since_doc["head"]))
+        else:
+            chain = log.ChainReport(total, "", ["the log is shorter than the checkpoint"], [])
+    else:
+        replayer = replaycheck.Replayer(statements)
+        try:
+            chain = log.check_chain(conn, on_event=replayer.apply)
+            compared = _compare_replayed(conn, chain, replayer)
+        finally:
+            replayer.close()
+    problems.extend(chain.problems)
+    log_broken = bool(problems)
     last = conn.execute("SELECT chain_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     head = str(last[0]) if last else chain.head
 
-    statements = [s for _, sql in migrations() for s in split_sql(sql)]
     schema_problems, schema_warnings = _check_schema(conn, statements)
     problems.extend(schema_problems)
     warnings.extend(schema_warnings)
-    if not chain.problems:
-        problems.extend(_check_projections(conn, chain.replayed, statements))
-    else:
+    replayed = 0
+    if log_broken:
         problems.append("projections not compared: the log itself is broken")
+    elif since_doc is not None:
+        found, replayed = incremental.touched_problems(conn, after, chain.replayed, statements)
+        problems.extend(found)
+        problems.extend(incremental.row_set_problems(conn))
+    else:
+        problems.extend(compared)
+        replayed = chain.events
+    problems.extend(fixity.check_sealed(conn, after=after))
 
-    store = evidence.check_store(conn)
+    sound = not problems
+    store, rehashed = _check_originals(conn, plan, after)
+    if rehashed and not sound:
+        # Chaining a record onto a log or tables that do not check out would bury the damage.
+        warnings.append("the re-hashes were not recorded: the log or tables are not sound")
+        rehashed = None
     problems.extend(store.problems)
     warnings.extend(store.warnings)
 
@@ -105,15 +173,46 @@ def _verify(
             stamped.insert(0, checkpoint_info["timestamp"]["statement"])
     report = VerifyReport(
         ok=not problems,
-        events=chain.events,
+        events=total,
         head=head,
         problems=problems,
         warnings=warnings,
         files_checked=store.checked,
+        replayed=replayed,
         checkpoint=checkpoint_info,
         timestamps=list(dict.fromkeys(stamped)),
+        since=({"file": str(plan.since), "events": after, "head": since_doc["head"]}
+               if since_doc is not None else None),
     )
-    return report, store.unnamed
+    return report, store.unnamed, rehashed
+
+
+def _check_originals(conn: sqlite3.Connection, plan: Plan, after: int
+                     ) -> tuple[evidence.StoreCheck, list[tuple[str, str]] | None]:
+    """Re-hash what the plan asks for; with a schedule, also what it found, to record."""
+    if plan.rehash == "all" and plan.since is None:
+        return evidence.check_store(conn), None
+    result = evidence.StoreCheck(0, [], [], [])
+    if plan.rehash == "none":
+        return result, None
+    wanted: dict[str, int] = {}
+    if plan.rehash == "due":
+        # The schedule covers new originals too: never checked, so due.
+        assert plan.older_than_days is not None
+        due = fixity.due(conn, plan.older_than_days)
+        result.problems.extend(due.problems)
+        wanted.update(due.items)
+    elif plan.since is not None:
+        # Originals registered (or first stored) after the checkpoint.
+        for sha, size in conn.execute(
+                "SELECT sha256, size FROM items WHERE stored = 1 AND sha256 IN"
+                " (SELECT item FROM events WHERE seq > ? AND type IN"
+                " ('item.registered', 'item.stored', 'item.restored'))", (after,)):
+            wanted[str(sha)] = int(size)
+    done = fixity.rehash(conn, sorted(wanted.items()))
+    result.checked = len(done.results)
+    result.problems.extend(done.problems)
+    return result, (done.results if plan.rehash == "due" else None)
 
 
 def _schema_objects(conn: sqlite3.Connection, kind: str) -> dict[str, str]:
@@ -162,14 +261,11 @@ def _check_schema(
         wanted.close()
 
 
-def _check_projections(
-    conn: sqlite3.Connection, events: list[log.Event], statements: list[str]
-) -> list[str]:
-    try:
-        rebuilt = projection.replay(events, statements)
-    except (sqlite3.DatabaseError, KeyError, ValueError, TypeError) as exc:
-        return [f"the log cannot be replayed: {exc}"]
-    try:
-        return projection.compare(conn, rebuilt)
-    finally:
-        rebuilt.close()
+def _compare_replayed(conn: sqlite3.Connection, chain: log.ChainReport,
+                      replayer: replaycheck.Replayer) -> list[str]:
+    """The tables against the replay, once the whole chain checked out."""
+    if chain.problems:
+        return []  # said below: "projections not compared"
+    if replayer.error is not None:
+        return [replayer.error]
+    return replaycheck.compare(conn, replayer.finish())
