@@ -98,6 +98,12 @@ def touched_problems(conn: sqlite3.Connection, after: int, new: list[Event],
         for row in conn.execute(
                 f"SELECT * FROM events WHERE item IN ({marks}) AND seq <= ?", (*part, after)):
             history[row["seq"]] = log.event_from_row(row)
+    # Events about no item (actors created, renamed and merged; incidents and their
+    # relations; stamps) are what later events of any item may build on: replayed whole.
+    # They are few beside the items' events (an archive names hundreds of actors, not
+    # millions), so this stays cheap.
+    for row in conn.execute("SELECT * FROM events WHERE item IS NULL AND seq <= ?", (after,)):
+        history[row["seq"]] = log.event_from_row(row)
     try:
         rebuilt = projection.replay([history[s] for s in sorted(history)], statements)
     except (sqlite3.DatabaseError, KeyError, ValueError, TypeError) as exc:
