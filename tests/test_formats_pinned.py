@@ -35,7 +35,7 @@ def test_event_types_and_hash_prefixes_are_the_log_format():
     assert sorted(projection.APPLIERS) == [
         "actor.created", "c2pa.read", "checkpoint.timestamped", "claim.recorded",
         "claim.reviewed", "custody.recorded", "item.registered", "item.restored", "item.stored",
-        "near_duplicate.found", "sighting.recorded",
+        "near_duplicate.found", "ocr.recorded", "sighting.recorded", "text_layer.read",
     ]
     assert event.FORMAT == 1
     assert event_log.LEAF_PREFIX == b"prov:event:v1\x00"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.errors import ProvError
+from provenance.ingest import reading
 from provenance.ingest.analysis import Analysis, analyse_all, discard, display_name, expand
 from provenance.ledger import evidence, log
 from provenance.ledger.db import db_path_of, store_dir, transaction
@@ -91,6 +92,8 @@ def register(
                 by=by,
                 item=sha,
             )
+            for found in analysis.readings:  # the text read off its pages, with the means
+                log.record(conn, found["type"], found["data"], by=by, item=sha)
             status, kind = "new", analysis.kind
         else:
             status, kind = "known", known["kind"]
@@ -147,8 +150,13 @@ def add_paths(
     on_total: Callable[[int], None] | None = None,
     progress: Callable[[AddResult], None] | None = None,
     check_matches: bool = True,
+    plan: reading.Plan | None = None,
 ) -> list[AddResult]:
-    """Register every file named or found under the folders named, in order."""
+    """Register every file named or found under the folders named, in order.
+
+    `plan` says which pages get OCR and within which limits; when OCR was due but Tesseract
+    or a language is missing, the first file concerned says how to install it (once).
+    """
     results: list[AddResult] = []
     usable: list[str] = []
     expanded = list(expand(paths))
@@ -166,7 +174,12 @@ def add_paths(
     store = evidence.EvidenceStore.beside(conn)
     store.sweep_staging()
     stage = str(store.staging) if copy else None
-    for analysis in analyse_all(usable, kind, stage_dir=stage):
+    hint = plan.engine.install_hint() if plan is not None and plan.engine else None
+    for analysis in analyse_all(usable, kind, stage_dir=stage, plan=plan):
+        if hint and (analysis.ocr_missing
+                     or any(r["type"] == "ocr.recorded" for r in analysis.readings)):
+            analysis.warnings.append(hint)
+            hint = None
         analysis_path = analysis.path
         try:
             try:

@@ -27,7 +27,11 @@ PROJECTION_TABLES: dict[str, str] = {
     "claims": "id",
     "claim_reviews": "id",
     "timestamps": "id",
+    "page_text": "item_id, source, page",
 }
+
+# Tables whose rows have no single-column key: compared as multisets.
+_MULTISET = ("hashes", "page_text")
 
 
 def attribution(event: Event) -> tuple[str, str]:
@@ -84,13 +88,13 @@ def compare(actual: sqlite3.Connection, expected: sqlite3.Connection) -> list[st
         key = 0
         have_by_key = {row[key]: row for row in have}
         want_by_key = {row[key]: row for row in want}
-        if table == "hashes":
+        if table in _MULTISET:
             # Hash rows have no natural single key; compare as multisets.
             extra = len(set(have) - set(want))
             missing = len(set(want) - set(have))
             if extra or missing or len(have) != len(want):
                 problems.append(
-                    f"table hashes: {extra} row(s) not in the log, {missing} row(s) missing"
+                    f"table {table}: {extra} row(s) not in the log, {missing} row(s) missing"
                 )
             continue
         for k, row in want_by_key.items():
@@ -299,6 +303,22 @@ def _apply_timestamp(conn: sqlite3.Connection, event: Event) -> None:
     )
 
 
+def _apply_page_text(conn: sqlite3.Connection, event: Event) -> None:
+    """Text read off an item's pages (OCR or a PDF's text layer): one row per page. A later
+    reading by the same means replaces the earlier one's rows (the log keeps both)."""
+    d = event.data
+    conn.execute("DELETE FROM page_text WHERE item_id = ? AND source = ?",
+                 (event.item, d["source"]))
+    languages = "+".join(d.get("languages") or []) or None
+    for p in d["pages"]:
+        conn.execute(
+            "INSERT INTO page_text (item_id, page, source, text, engine, engine_version,"
+            " languages, event_id, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (event.item, p["page"], d["source"], p["text"], d["engine"], d.get("engine_version"),
+             languages, event.seq, *attribution(event)),
+        )
+
+
 # Every event type of the log format, and what it does to the tables. Adding an event
 # type is adding a line here (and never changing what an existing one does).
 APPLIERS: dict[str, Applier] = {
@@ -313,4 +333,6 @@ APPLIERS: dict[str, Applier] = {
     "near_duplicate.found": _apply_relation,
     "c2pa.read": _apply_credential,
     "checkpoint.timestamped": _apply_timestamp,
+    "ocr.recorded": _apply_page_text,
+    "text_layer.read": _apply_page_text,
 }

@@ -166,6 +166,11 @@ def _item(it: dict[str, Any], thumb_src: Callable[[str], str],
         out.append("<ul>" + "".join(items) + "</ul>")
     else:
         out.append('<p class="empty">none found</p>')
+    blocks = sec.page_text_blocks(it)
+    if blocks:
+        out.append("<h3>Text read off its pages</h3>")
+        for head, lines in blocks:
+            out.append(f"<h4>{escape(head)}</h4><pre>{escape(chr(10).join(lines))}</pre>")
     out.append("<h3>Events (hash-chained log)</h3>")
     out.append(_events(it))
     out.append("</section>")

@@ -6,7 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
-from provenance.case import claims, custody
+from provenance.case import claims, custody, pagetext
 from provenance.case import items as registry
 from provenance.ledger import log
 from provenance.matching import relations
@@ -30,6 +30,7 @@ def item_report(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
         "claims": claims.claims_for_item(conn, sha256),
         "geo_check": claims.check_for_item(conn, sha256),
         "near_duplicates": relations.near_duplicates_for_item(conn, sha256),
+        "page_text": pagetext.page_texts(conn, sha256),
     }
     report["events"] = log.events(conn, sha256)
     return report

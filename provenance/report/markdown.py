@@ -113,6 +113,11 @@ def _item(it: dict[str, Any]) -> list[str]:
     out += ["", "### Near-duplicates", ""]
     dupes = sec.near_duplicate_lines(it)
     out += [f"- {_md(line)}" for line, _ in dupes] or ["(none found)"]
+    blocks = sec.page_text_blocks(it)
+    if blocks:
+        out += ["", "### Text read off its pages", ""]
+        for head, lines in blocks:
+            out += [f"**{_md(head)}**", ""] + [f"> {_md(line)}  " for line in lines] + [""]
     out += ["", "### Events (hash-chained log)", ""]
     events = sec.event_rows(it)
     out += _table(sec.EVENT_HEADERS, [(*r[:4], _code(r[4]), _code(r[5])) for r in events])

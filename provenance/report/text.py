@@ -5,7 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from provenance.report.sections import META_ORDER, credential_line, meta_value, timeline_line
+from provenance.report.sections import (
+    META_ORDER,
+    credential_line,
+    meta_value,
+    page_text_blocks,
+    timeline_line,
+)
 
 # What must not reach a terminal raw: C0 and C1 controls and DEL (line breaks, carriage
 # returns, escape sequences that move the cursor or recolour), the Unicode line and paragraph
@@ -74,6 +80,12 @@ def render_show(doc: dict[str, Any]) -> str:
     out.extend(_render_custody(doc.get("custody")))
     out.extend(_render_claims(doc.get("claims") or [], doc.get("geo_check")))
     out.extend(_render_near_duplicates(doc.get("near_duplicates") or []))
+    blocks = page_text_blocks(doc)
+    if blocks:
+        out.extend(["", f"text read off its pages ({len(blocks)})"])
+        for head, lines in blocks:
+            out.append(f"  {head}")
+            out.extend(f"    {line}" for line in lines)
 
     events = doc.get("events") or []
     out.append("")
