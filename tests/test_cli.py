@@ -13,7 +13,7 @@ from provenance.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("numpy", "PIL", "av", "fitz", "pymupdf", "geopy", "datasette", "cv2", "exifread",
-         "pdqhash", "imagehash", "sqlite_utils", "cryptography")
+         "pdqhash", "imagehash", "sqlite_utils", "cryptography", "pypdfium2", "pytesseract")
 
 
 def _commands() -> list[str]:

@@ -115,13 +115,17 @@ def read_document(path: str, kind: str, page_count: int | None, plan: Plan | Non
                                f" {plan.pages} OCR'd pages")
         out.warnings.append(f"OCR'd {len(chosen)} of {len(due)} pages that need it"
                             f" (limit {plan.pages}; --ocr-pages raises it)")
+    # The render budget counts the OCR between pages too (pages are rendered as they are
+    # read), so each page chosen brings its own OCR time to it.
+    budget = document.RENDER_SECONDS + plan.seconds * len(chosen)
     try:
-        for number, img in document.render_pages(path, max_side=OCR_SIDE,
+        for number, img in document.render_pages(path, max_side=OCR_SIDE, seconds=budget,
                                                  only=frozenset(chosen)):
             _read_page(reading, number, img, plan, out)
     except BadInput as exc:  # RenderBudget included: pages read so far are kept
-        reading.skipped.append(f"rendering stopped: {exc.reason}")
-        out.warnings.append(f"OCR stopped: {exc.reason}")
+        why = exc.reason.split(";")[0]
+        reading.skipped.append(f"stopped after {len(reading.pages)} page(s): {why}")
+        out.warnings.append(f"OCR stopped after {len(reading.pages)} page(s): {why}")
     if reading.pages or reading.skipped:
         out.events.append({"type": "ocr.recorded", "data": reading.to_event()})
     return out
