@@ -50,9 +50,14 @@ def wants_ocr(plan: Plan | None, kind: str) -> bool:
 
 
 def read_image(data: bytes, kind: str, plan: Plan | None, name: str) -> Readings:
-    """OCR of an image file (page 1), when its kind or the plan asks for it."""
+    """OCR of an image file (page 1), when its kind or the plan asks for it, or of the sheet
+    in a photo of a printed page (flattened first: matching/pages.py), to name that page."""
     out = Readings()
-    if plan is None or not wants_ocr(plan, kind):
+    if plan is None:
+        return out
+    if not wants_ocr(plan, kind):
+        if kind == "image" and plan.engine is not None and plan.engine.usable:
+            return _read_sheet(data, plan)
         return out
     if plan.engine is None or not plan.engine.usable:
         out.engine_missing = True
@@ -129,6 +134,39 @@ def read_document(path: str, kind: str, page_count: int | None, plan: Plan | Non
     if reading.pages or reading.skipped:
         out.events.append({"type": "ocr.recorded", "data": reading.to_event()})
     return out
+
+
+def _read_sheet(data: bytes, plan: Plan) -> Readings:
+    """OCR of the page a photo shows, if it shows one (recorded with how it was read)."""
+    from PIL import Image
+
+    from provenance.matching import pages
+
+    out = Readings()
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            w, h = probe.size
+            if w * h > DECODE_PIXELS:
+                return out
+            probe.draft("RGB", (min(w, 3000), min(h, 3000)))
+            img = probe.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return out  # the image's own decoding reports what is wrong with it
+    sheet = pages.rectify(img)
+    if sheet is None:
+        return out
+    assert plan.engine is not None
+    reading = _ocr_reading(plan.engine)
+    _read_page(reading, 1, sheet, plan, out)
+    if reading.pages and len(pages.words(reading.pages[0].text)) >= pages.MIN_WORDS:
+        event = reading.to_event()
+        event["options"] = f"{event['options']}; {SHEET}"
+        out.events.append({"type": "ocr.recorded", "data": event})
+    return out
+
+
+# How the text of a photographed page was read, as the event records it.
+SHEET = "the sheet found in the photo, flattened and evenly lit (matching/pages.py)"
 
 
 def _ocr_reading(engine: ocr.Engine) -> ocr.Reading:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.errors import ProvError
-from provenance.ingest import reading
+from provenance.ingest import pagematch, reading
 from provenance.ingest.analysis import Analysis, analyse_all, discard, display_name, expand
 from provenance.ledger import evidence, log
 from provenance.ledger.db import db_path_of, store_dir, transaction
@@ -231,7 +231,8 @@ def check_new_item(
         put_features(store_dir(db_path_of(conn)), sha, analysis.features)
     cat = catalogue(conn)
     matches = find_for(cat, analysis, exclude=sha, crop_candidates=ADD_CROP_CANDIDATES)
-    found = [match_json(cat, m) for m in matches]
+    found = pagematch.check(conn, analysis.kind, analysis.readings,
+                            [match_json(cat, m) for m in matches], exclude=sha)
     if found:
         with transaction(conn):
             for m in found:
