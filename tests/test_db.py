@@ -42,6 +42,8 @@ EXPECTED_SCHEMA = {
     "claim_reviews": ["id", "claim", "status", "reason", "recorded_at", "recorded_by"],
     "timestamps": ["id", "events", "head", "gen_time", "tsa", "tsa_name", "serial", "policy",
                    "response", "recorded_at", "recorded_by"],
+    "page_text": ["item_id", "page", "source", "text", "engine", "engine_version", "languages",
+                  "event_id", "recorded_at", "recorded_by"],
 }
 
 

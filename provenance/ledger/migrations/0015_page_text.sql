@@ -18,7 +18,8 @@ CREATE TABLE page_text (
     PRIMARY KEY (item_id, source, page)
 );
 
--- Full-text search over page text, kept in step by triggers as sqlite-utils writes them, so
+-- Full-text search over page text, exactly as sqlite-utils' `enable_fts(["text"],
+-- create_triggers=True, tokenize="unicode61")` writes it (tests/test_serve.py checks), so
 -- Datasette offers a search box on page_text. Tokenizer unicode61, not trigram, measured on
 -- the questionnaire's text: trigram finds no query shorter than three characters, which is
 -- most Korean words (소형, 치수, 모자: 0 hits); unicode61 splits Hangul at spaces like any
@@ -26,8 +27,8 @@ CREATE TABLE page_text (
 -- query (항목*), which is how Russian endings are found too (буква*).
 CREATE VIRTUAL TABLE "page_text_fts" USING FTS5 (
     "text",
-    content="page_text",
-    tokenize="unicode61"
+    tokenize='unicode61',
+    content="page_text"
 );
 CREATE TRIGGER "page_text_ai" AFTER INSERT ON "page_text" BEGIN
   INSERT INTO "page_text_fts" (rowid, "text") VALUES (new.rowid, new."text");
