@@ -19,9 +19,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-# The sheet must cover this share of the photo, and its sides this ratio (A4 is 1.414, US
+# The sheet must cover this share of the photo, no more than MAX_AREA of it (an image that is
+# all page, a screenshot or a scan, is not a photo of a sheet: it is OCR'd only when asked,
+# `prov add --ocr`, `prov ocr`), and its sides this ratio (A4 is 1.414, US
 # letter 1.294): a photo of a wall or a sky is not taken for a page.
 MIN_AREA = 0.15
+MAX_AREA = 0.9
 ASPECT = (1.15, 1.75)
 # A page is named when the photo shows at least RECALL of its words and at most EXTRA of the
 # photo's readable words are missing from it. Two filled-in copies of the questionnaire-like
@@ -140,7 +143,7 @@ def rectify(img: Image, side: int = 2000) -> Image | None:
     if n < 2:
         return None
     big = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    if stats[big, cv2.CC_STAT_AREA] < MIN_AREA * mask.size:
+    if not MIN_AREA * mask.size <= stats[big, cv2.CC_STAT_AREA] <= MAX_AREA * mask.size:
         return None
     contours, _ = cv2.findContours((labels == big).astype(np.uint8), cv2.RETR_EXTERNAL,
                                    cv2.CHAIN_APPROX_SIMPLE)
