@@ -1,6 +1,6 @@
 """Photographed pages: recall and false page links (issue 18), through `prov match`'s core.
 
-    .venv/bin/python bench/pages.py [PHOTOS_PER_PAGE] [FORMS]
+    .venv/bin/python bench/pages.py [PHOTOS_PER_PAGE] [FORMS] [SEED_OFFSET]
 
 Documents: FORMS filled-in copies of one blank form (default 18: same layout, different
 answers), the 3-page questionnaire and the 4-page four-language document: 20 documents, 25
@@ -13,7 +13,6 @@ page link.
 
 from __future__ import annotations
 
-import io
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from fixtures.documents import write_questionnaire  # noqa: E402
 def main() -> None:
     per_page = int(sys.argv[1]) if len(sys.argv) > 1 else 4
     forms = int(sys.argv[2]) if len(sys.argv) > 2 else 18
+    offset = int(sys.argv[3]) if len(sys.argv) > 3 else 0  # another set of photos
     from provenance.ingest import match as matching
     from provenance.ingest import register
     from provenance.ingest.reading import Plan
@@ -53,7 +53,7 @@ def main() -> None:
             for page, _ in text_layers(doc):
                 img = ph.page_picture(doc, page)
                 for k in range(per_page):
-                    seed = 1000 * docs.index(doc) + 10 * page + k
+                    seed = 1000 * docs.index(doc) + 10 * page + k + offset
                     photo = d / f"photo-{doc.stem}-{page}-{k}.jpg"
                     photo.write_bytes(ph.photograph(img, seed))
                     result = matching.match(conn, str(photo))
@@ -65,7 +65,11 @@ def main() -> None:
                         found += 1
                     else:
                         misses.append(f"{doc.name} p{page} seed {seed}")
-                    false += len(links - {right})
+                    wrong = links - {right}
+                    false += len(wrong)
+                    names = {v: k for k, v in sha.items()}
+                    misses.extend(f"FALSE: {doc.name} p{page} seed {seed} -> {names.get(s)} p{p}"
+                                  for s, p in wrong)
         took = time.perf_counter() - started
         print("| documents | pages | photos | found | recall | false page links |"
               " s / photo |")
@@ -75,7 +79,6 @@ def main() -> None:
               f" {took / total:.1f} |")
         for miss in misses:
             print("missed:", miss)
-        _ = io
 
 
 if __name__ == "__main__":

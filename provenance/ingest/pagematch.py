@@ -42,6 +42,13 @@ def check(conn: sqlite3.Connection, kind: str, readings: list[dict[str, Any]],
                 said = pages.agreement(ours, theirs)
                 if said is not None and not said.same_page:
                     continue  # same layout, other words: another copy of the form
+                if said is None and kind == "image" and len(pages.words(theirs)) >= \
+                        pages.MIN_WORDS:
+                    # A photographed sheet whose words could not be read, matched by its
+                    # pixels to a page with words: the layout agrees, the text is unchecked,
+                    # and another filled-in copy of the form would look the same.
+                    m = {**m, "verdict": "similar",
+                         "detail": {**m.get("detail", {}), "text": "not confirmed"}}
         kept.append(m)
     if kind in ("image", "scan") and 1 in mine:
         linked = {(m["sha256"], m.get("page")) for m in kept if m["verdict"] == "re-upload"}

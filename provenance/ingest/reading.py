@@ -158,7 +158,9 @@ def _read_sheet(data: bytes, plan: Plan) -> Readings:
     assert plan.engine is not None
     reading = _ocr_reading(plan.engine)
     _read_page(reading, 1, sheet, plan, out)
-    if reading.pages and len(pages.words(reading.pages[0].text)) >= pages.MIN_WORDS:
+    # Recorded however little was read: a sheet whose words cannot be read is one whose page
+    # link by pixels alone is not confirmed (ingest/pagematch.py).
+    if reading.pages or reading.skipped:
         event = reading.to_event()
         event["options"] = f"{event['options']}; {SHEET}"
         out.events.append({"type": "ocr.recorded", "data": event})
