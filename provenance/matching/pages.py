@@ -22,10 +22,11 @@ if TYPE_CHECKING:
 # The sheet must cover this share of the photo, no more than MAX_AREA of it (an image that is
 # all page, a screenshot or a scan, is not a photo of a sheet: it is OCR'd only when asked,
 # `prov add --ocr`, `prov ocr`), and its sides this ratio (A4 is 1.414, US
-# letter 1.294): a photo of a wall or a sky is not taken for a page.
+# letter 1.294; seen in perspective a sheet looks up to ~30% longer or shorter: 3 of 25
+# bench photos fell outside 1.15-1.75): a photo of a wall or a sky is not taken for a page.
 MIN_AREA = 0.15
 MAX_AREA = 0.9
-ASPECT = (1.15, 1.75)
+ASPECT = (1.05, 2.0)
 # A page is named when the photo shows at least RECALL of its words and at most EXTRA of the
 # photo's readable words are missing from it. Two filled-in copies of the bench's form
 # (bench/pages.py) differ in 8-10 of ~35 words: measured on 8 photos, the copy photographed
@@ -42,10 +43,40 @@ MIN_WORDS = 8
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+_HANGUL_GAP = re.compile(r"(?<=[\uac00-\ud7af])\s+(?=[\uac00-\ud7af])")
+_HANGUL_RUN = re.compile(r"[\uac00-\ud7af]+")
+
+
 def words(text: str) -> set[str]:
-    """The page's words for comparison: lower-cased, two characters or more, or a number."""
-    return {w for w in (m.group(0).lower() for m in _WORD.finditer(text))
-            if len(w) >= 2 and not w.startswith("_")}
+    """The page's words for comparison: lower-cased, two characters or more, or a number.
+
+    Korean is compared by syllable pairs across its spaces: Tesseract spaces Hangul unevenly
+    (항목을 came out 항 목 을 on a photographed page), so its words cannot be relied on.
+    """
+    text = _HANGUL_GAP.sub("", text)
+    out: set[str] = set()
+    for m in _WORD.finditer(text):
+        w = m.group(0).lower()
+        if len(w) < 2 or w.startswith("_"):
+            continue
+        if _HANGUL_RUN.fullmatch(w):
+            out.update(w[i:i + 2] for i in range(len(w) - 1))
+        else:
+            out.add(w)
+    return out
+
+
+def _found(word: str, among: set[str]) -> bool:
+    """The word is among the others, or (a word of 4+ letters) one OCR misread by a letter:
+    размерь for размеры. Numbers must be exact: 55107 is not 55108."""
+    if word in among:
+        return True
+    if word.isdigit() or len(word) < 4:
+        return False
+    from difflib import SequenceMatcher
+
+    return any(abs(len(o) - len(word)) <= 2 and SequenceMatcher(None, word, o).ratio() >= 0.8
+               for o in among)
 
 
 def readable(word: str) -> bool:
@@ -90,8 +121,9 @@ def agreement(photo_text: str, page_text: str) -> Agreement | None:
     seen = {w for w in words(photo_text) if readable(w)}
     if len(held) < MIN_WORDS or len(seen) < MIN_WORDS // 2:
         return None
-    shared = held & seen
-    return Agreement(len(shared) / len(held), len(seen - held) / len(seen), len(shared))
+    shared = {w for w in held if _found(w, seen)}
+    extra = {w for w in seen if not _found(w, held)}
+    return Agreement(len(shared) / len(held), len(extra) / len(seen), len(shared))
 
 
 def find_pages(conn: sqlite3.Connection, photo_text: str, *, exclude: str | None = None,
