@@ -13,7 +13,10 @@ from provenance.media import document, pdfrender
 def test_the_stored_questionnaire_is_what_the_generator_writes(tmp_path: Path) -> None:
     pytest.importorskip("pymupdf")
     written = documents.write_questionnaire(tmp_path / "q.pdf")
-    assert written.read_bytes() == documents.WRITTEN.read_bytes()
+    # The same pages and words (the bytes differ between PyMuPDF versions: 1.26 and 2.0 do).
+    assert pdfrender.text_layers(written) == pdfrender.text_layers(documents.WRITTEN)
+    assert document.document_metadata(written)["title"] == \
+        document.document_metadata(documents.WRITTEN)["title"]
 
 
 def test_a_cut_off_pdf_is_mended_and_its_surviving_pages_read(tmp_path: Path) -> None:
