@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance.case import items as registry
+from provenance.case import pagetext
 from provenance.errors import UsageProblem
 from provenance.ingest import register as ingest
 from provenance.ledger.db import open_db, store_dir, transaction
@@ -81,6 +82,8 @@ def build(path: Path, *, by: str) -> tuple[dict[str, Any], list[str]]:
             raise UsageProblem(f"demo fixture {file} failed to register: {result.error}")
         shas[name] = result.sha256
         steps.append(f"registered {name:<13} {result.sha256[:12]}  {file.name}")
+        if name == "questionnaire":
+            steps.extend(_page_text(conn, result.sha256))
     steps.extend(_story(conn, shas, by=by))
     steps.extend(_repost(conn, files["arrival"], path.parent / "seed-media", by=by))
     steps.extend(_intercept(conn, path.parent / "seed-media", by=by))
@@ -89,6 +92,16 @@ def build(path: Path, *, by: str) -> tuple[dict[str, Any], list[str]]:
     steps.extend(_workflow(conn, shas, by=by))
     sha = registry.resolve(conn, shas["arrival"])
     return report.item_report(conn, sha), steps
+
+
+def _page_text(conn: sqlite3.Connection, sha: str) -> list[str]:
+    """What the questionnaire says, page by page, as read at registration (issue 18)."""
+    out = []
+    for r in pagetext.page_texts(conn, sha):
+        means = "text layer" if r["source"] == "text-layer" else f"OCR, {r['engine']}"
+        lines = [line for line in r["text"].splitlines() if line.strip()]
+        out.append(f"  page {r['page']} ({means}): " + " | ".join(lines[:3]))
+    return out
 
 
 def _repost(conn: sqlite3.Connection, arrival: Path, folder: Path, *, by: str) -> list[str]:
@@ -121,6 +134,8 @@ def _intercept(conn: sqlite3.Connection, folder: Path, *, by: str) -> list[str]:
         if result.sha256 is None:
             raise UsageProblem(f"demo fixture {file} failed to register: {result.error}")
         steps.append(f"registered {name:<13} {result.sha256[:12]}  {file.name}")
+        if name == "questionnaire":
+            steps.extend(_page_text(conn, result.sha256))
         for m in result.matches:
             covers = m["detail"].get("covers_seconds")
             where = f", seconds {covers[0]:g}-{covers[1]:g} of it" if covers else ""

@@ -13,7 +13,7 @@ from provenance.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("numpy", "PIL", "av", "fitz", "pymupdf", "geopy", "datasette", "cv2", "exifread",
-         "pdqhash", "imagehash", "sqlite_utils", "cryptography")
+         "pdqhash", "imagehash", "sqlite_utils", "cryptography", "pypdfium2", "pytesseract")
 
 
 def _commands() -> list[str]:
@@ -103,6 +103,9 @@ def test_demo_builds_the_seed_case_and_shows_it(tmp_path):
     assert re.search(r"same audio as \w{12} \(audio, seconds (9|10)[.\d]*-(39|40|41)[.\d]* of it\)",
                      result.stdout), result.stdout
     assert "43.3491" in result.stdout
+    # The questionnaire's text, read off its pages at registration (issue 18).
+    assert "page 1 (text layer): АНКЕТА РАЗМЕРОВ ОБМУНДИРОВАНИЯ" in result.stdout
+    assert "Лист 1 из 3 / 페이지 1" in result.stdout
     assert "Sergeevka training camp" in result.stdout and "verified" in result.stdout
     assert "published by CNN" in result.stdout and "refuted" in result.stdout
     # One C2PA-signed photo, trusted on the demo's anchor; one checkpoint stamped (issue 17).

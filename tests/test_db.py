@@ -71,6 +71,8 @@ EXPECTED_SCHEMA = {
     "actor_merges": ["id", "actor", "into_actor", "reason", "recorded_at", "recorded_by"],
     "search_state": ["source", "max_id"],
     "fixity_checks": ["item", "event", "result"],
+    "page_text": ["item_id", "page", "source", "text", "engine", "engine_version", "languages",
+                  "event_id", "recorded_at", "recorded_by"],
 }
 
 

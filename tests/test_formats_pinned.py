@@ -45,6 +45,8 @@ def test_event_types_and_hash_prefixes_are_the_log_format():
         "item.named", "item.noted", "item.tagged", "item.untagged",
         "actor.renamed", "actor.merged", "actor.edited",
         "fixity.checked",
+        # issue 18: text read off pages
+        "ocr.recorded", "text_layer.read",
     ])
     assert event.FORMAT == 1
     assert event_log.LEAF_PREFIX == b"prov:event:v1\x00"

@@ -68,6 +68,9 @@ def test_the_fts_migration_is_what_sqlite_utils_enable_fts_writes(tmp_path: Path
     theirs["sightings"].enable_fts(["title", "note"], create_triggers=True)
     theirs["custody"].enable_fts(["note"], create_triggers=True)
     theirs["claims"].enable_fts(["place", "note"], create_triggers=True)
+    # Page text (issue 18): its own table, indexed with the tokenizer chosen for Hangul.
+    theirs.execute("CREATE TABLE page_text (item_id TEXT, page INTEGER, text TEXT)")
+    theirs["page_text"].enable_fts(["text"], create_triggers=True, tokenize="unicode61")
     assert _fts_objects(ours) == _fts_objects(theirs.conn)
     assert theirs["sightings"].detect_fts() == "sightings_fts"
 

@@ -158,6 +158,22 @@ def _credential(st: _State, ev: BundledEvent) -> None:
     _need(isinstance(ev.data.get("c2pa"), dict), "'c2pa' must be the credential's reading")
 
 
+def _page_text(st: _State, ev: BundledEvent) -> None:
+    d = ev.data
+    source = "ocr" if ev.type == "ocr.recorded" else "text-layer"
+    _need(d.get("source") == source, f"'source' must be {source!r}")
+    _need(_text(d.get("engine")), "'engine' must name what read the text")
+    _need(isinstance(d.get("languages"), list)
+          and all(isinstance(x, str) for x in d["languages"]), "'languages' must be a list")
+    pages = d.get("pages")
+    _need(isinstance(pages, list) and all(
+        isinstance(p, dict) and isinstance(p.get("page"), int) and p["page"] >= 1
+        and isinstance(p.get("text"), str) for p in pages),
+        "'pages' must be a list of {page, text}")
+    assert isinstance(pages, list)
+    _need(len({p["page"] for p in pages}) == len(pages), "a page is read twice")
+
+
 def _actor(st: _State, ev: BundledEvent) -> None:
     d = ev.data
     _need(ev.item is None, "an actor belongs to no item")
@@ -379,6 +395,8 @@ CHECKS: dict[str, Callable[[_State, BundledEvent], None]] = {
     "item.noted": _labelled("text"),
     "item.tagged": _labelled("tag"),
     "item.untagged": _labelled("tag"),
+    "ocr.recorded": _page_text,
+    "text_layer.read": _page_text,
 }
 
 

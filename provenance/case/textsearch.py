@@ -47,10 +47,11 @@ SOURCES: tuple[Source, ...] = (
     Source("claim note", "claims", "note"),
     Source("review reason", "claim_reviews", "reason",
            item="(SELECT k.item FROM claims k WHERE k.id = claim_reviews.claim)"),
-    # OCR page text (issue 18) would be:
-    # Source("page text", "page_text", "text", item="item_id", row_id="rowid",
-    #        retractable=False),
-    # provided page_text rows are only ever added (the index reads each source once, by id).
+    # Text read off pages (issue 18: OCR, PDF text layers). A later reading by the same
+    # means replaces an item's rows, so the index goes by the reading's event (always new)
+    # and a hit counts only while that reading's rows are still the current ones.
+    Source("page text", "page_text", "text", item="item_id", row_id="event_id",
+           retractable=False, current="event_id IS NOT NULL"),
 )
 _BY_KEY = {s.key: s for s in SOURCES}
 TRIGRAM = 3

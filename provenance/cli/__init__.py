@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from provenance.cli import attest, capture, corrections, integrity, items, labels, matching
+from provenance.cli import attest, capture, corrections, integrity, items, labels, matching, ocr
 from provenance.cli.bundle import bundle, import_
 from provenance.cli.common import GLOBALS, RootGroup, quick_exit
 from provenance.cli.custody import actor_app, custody_app
@@ -45,6 +45,7 @@ app.command("checkpoint")(integrity.checkpoint)
 app.command("keygen")(integrity.keygen)
 app.command("demo")(items.demo)
 app.command("c2pa")(attest.c2pa)
+app.command("ocr")(ocr.ocr_)
 app.add_typer(attest.timestamp_app, name="timestamp")
 app.command("capture")(capture.capture)
 app.command("status")(status)

@@ -20,6 +20,8 @@ from provenance.cli.common import (
     say,
     short,
 )
+from provenance.cli.ocr import OcrPagesOpt, OcrTimeoutOpt
+from provenance.cli.ocr import plan as ocr_plan
 
 
 class Kind(StrEnum):
@@ -58,6 +60,12 @@ def add(
     c2pa_trust: Annotated[Path | None, typer.Option(
         "--c2pa-trust", help="PEM trust anchors for C2PA credentials (default: $PROV_C2PA_TRUST).",
     )] = None,
+    ocr: Annotated[bool | None, typer.Option(
+        "--ocr/--no-ocr", help="--ocr: read the text of every image and every document page"
+        " (scans and pages without a text layer are always read); --no-ocr: read none.",
+    )] = None,
+    ocr_timeout: OcrTimeoutOpt = 60.0,
+    ocr_pages: OcrPagesOpt = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """Register files: each new content becomes an item, each copy a sighting."""
@@ -66,11 +74,12 @@ def add(
 
     conn = GLOBALS.open()
     sighting = ingest.Sighting(case=case, source_url=source_url, title=title, note=note)
+    reading = ocr_plan(bool(ocr), ocr_timeout, ocr_pages, enabled=ocr is not False)
     bar = _Progress()
     with c2pa.trust_list(c2pa.load_trust(c2pa_trust)):
         results = ingest.add_paths(
             conn, paths, sighting, by=GLOBALS.investigator, kind=kind.value if kind else None,
-            copy=not no_copy, on_total=bar.start, progress=bar.step,
+            copy=not no_copy, on_total=bar.start, progress=bar.step, plan=reading,
         )
     bar.finish()
     for r in results:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.errors import BadInput
-from provenance.ingest import extract
+from provenance.ingest import extract, reading
 from provenance.media import sniff
 
 CHUNK = 1 << 20
@@ -42,6 +42,8 @@ class Analysis:
     features: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    readings: list[dict[str, Any]] = field(default_factory=list)  # text read off its pages
+    ocr_missing: bool = False
 
 
 def display_name(path: str) -> tuple[str, str | None]:
@@ -176,8 +178,8 @@ def discard(analysis: Analysis) -> None:
     analysis.staged_copy = None
 
 
-def analyse(path: str, requested_kind: str | None = None, stage_dir: str | None = None
-            ) -> Analysis:
+def analyse(path: str, requested_kind: str | None = None, stage_dir: str | None = None,
+            plan: reading.Plan | None = None) -> Analysis:
     """Identity, kind, metadata and perceptual hashes of one file. Never raises."""
     shown, raw_hex = display_name(path)
     result = Analysis(path=shown, file_name=os.path.basename(shown), real_path=path)
@@ -199,13 +201,15 @@ def analyse(path: str, requested_kind: str | None = None, stage_dir: str | None 
         # their own source lines on stderr: each becomes part of this file's one warning.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            extracted = extract.extract(path, kind, result.mime, data=read.data)
+            extracted = extract.extract(path, kind, result.mime, data=read.data, plan=plan)
         result.warnings.extend(decoder_warnings(caught))
         result.metadata = extracted.metadata
         result.raw_metadata = extracted.raw_metadata
         result.hashes = extracted.hashes
         result.query_hashes = extracted.query_hashes
         result.features = extracted.features
+        result.readings = extracted.readings
+        result.ocr_missing = extracted.ocr_missing
         result.warnings.extend(extracted.warnings)
         if extracted.mime:
             result.mime = extracted.mime
@@ -234,13 +238,13 @@ def decoder_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
 
 def analyse_all(
     paths: list[str], requested_kind: str | None, workers: int | None = None,
-    stage_dir: str | None = None,
+    stage_dir: str | None = None, plan: reading.Plan | None = None,
 ) -> Iterator[Analysis]:
     """Analyse files in order, in a process pool when there are enough to pay for it."""
     workers = workers or os.cpu_count() or 1
     if len(paths) < POOL_THRESHOLD or workers < 2:
         for path in paths:
-            yield analyse(path, requested_kind, stage_dir)
+            yield analyse(path, requested_kind, stage_dir, plan)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -253,7 +257,8 @@ def analyse_all(
                              initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         kinds = [requested_kind] * len(paths)
         stages = [stage_dir] * len(paths)
-        yield from pool.map(analyse, paths, kinds, stages, chunksize=1)
+        plans = [plan] * len(paths)
+        yield from pool.map(analyse, paths, kinds, stages, plans, chunksize=1)
 
 
 def die_with_parent(parent: int) -> None:

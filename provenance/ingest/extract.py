@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from provenance.errors import BadInput
+from provenance.ingest import reading
 from provenance.matching import hashing, keyframes
 from provenance.matching.localmatch import local_features
 from provenance.media import c2pa, document, exif
@@ -30,10 +32,16 @@ class Extracted:
     warnings: list[str] = field(default_factory=list)
     mime: str | None = None
     kind: str | None = None  # set when the container shows another kind than sniffing did
+    # Text read off the pages: event payloads ({"type", "data"}) recorded with the item.
+    readings: list[dict[str, Any]] = field(default_factory=list)
+    ocr_missing: bool = False  # OCR was due, but Tesseract (or all its languages) is missing
 
 
-def extract(path: str, kind: str, mime: str, data: bytes | None = None) -> Extracted:
+def extract(path: str, kind: str, mime: str, data: bytes | None = None,
+            plan: reading.Plan | None = None) -> Extracted:
     out = _extract_kind(path, kind, mime, data)
+    if plan is not None or kind in ("document", "scan"):
+        _read_text(out, path, kind, mime, data, plan)
     if c2pa.applies_to(out.mime or mime):
         # The file's content credential, read and judged once, as part of registration.
         reading = c2pa.read(path, out.mime or mime, data)
@@ -41,6 +49,26 @@ def extract(path: str, kind: str, mime: str, data: bytes | None = None) -> Extra
         if reading.failures:
             out.raw_metadata["c2pa"] = {"validation_status": reading.failures}
     return out
+
+
+def _read_text(out: Extracted, path: str, kind: str, mime: str, data: bytes | None,
+               plan: reading.Plan | None) -> None:
+    """Add the text read off the item's pages (see ingest/reading.py) to what was extracted."""
+    if (out.mime or mime) == "application/pdf" or kind == "document":
+        if out.metadata.get("needs_password"):
+            return  # the warning already says the pages cannot be read
+        found = reading.read_document(path, out.kind or kind, out.metadata.get("page_count"),
+                                      plan)
+    elif (out.kind or kind) in ("image", "scan"):
+        if data is None:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        found = reading.read_image(data, out.kind or kind, plan, path)
+    else:
+        return
+    out.readings.extend(found.events)
+    out.warnings.extend(found.warnings)
+    out.ocr_missing = found.engine_missing
 
 
 def _extract_kind(path: str, kind: str, mime: str, data: bytes | None = None) -> Extracted:
@@ -195,6 +223,9 @@ def extract_document(path: str) -> Extracted:
     except document.RenderBudget as exc:
         # The bytes are evidence whatever their drawing costs: registered, with fewer hashes.
         out.warnings.append(f"{exc.reason} of {meta['page_count']}")
+    except BadInput as exc:
+        # A damaged page: the pages before it are hashed, the file is registered.
+        out.warnings.append(f"{exc.reason}; {len(pages)} page(s) hashed")
     out.features = keyframes.pack(pages, "page")
     return out
 
@@ -209,7 +240,6 @@ def extract_audio(path: str, mime: str) -> Extracted:
     container holds a picture stream is extracted as the video it is; one sniffed as video
     (or named as video) is refused, with the fix.
     """
-    from provenance.errors import BadInput
     from provenance.media import audio
 
     try:

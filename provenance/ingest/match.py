@@ -8,11 +8,13 @@ from typing import Any
 
 from provenance.case import items as registry
 from provenance.errors import BadInput, UsageProblem
+from provenance.ingest import pagematch, reading
 from provenance.ingest.analysis import analyse
 from provenance.ledger.evidence import EvidenceStore
 from provenance.matching import matchrule
 from provenance.matching.catalogue import catalogue, match_json
 from provenance.matching.search import find_for
+from provenance.media import ocr
 
 
 def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = None,
@@ -37,7 +39,7 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
             raise UsageProblem(f"item {held[:12]}: no copy matching the item is reachable (every"
                                " copy found has other bytes now); `prov verify` lists them")
         path = str(original)
-    analysis = analyse(path)
+    analysis = analyse(path, plan=reading.Plan(ocr.engine()))
     if analysis.error:
         raise BadInput(target, analysis.error)
     if held is None and analysis.sha256 and conn.execute(
@@ -47,9 +49,11 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
     found = find_for(cat, analysis, exclude=held,
                      crop_candidates=matchrule.CROP_CANDIDATES if crop_candidates is None
                      else crop_candidates)
-    matches = [match_json(cat, m) for m in found
-               if max_distance is None or m.algorithm in ("orb", "audio")
-               or m.distance <= max_distance]
+    checked = pagematch.check(conn, analysis.kind, analysis.readings,
+                              [match_json(cat, m) for m in found], exclude=held)
+    matches = [m for m in checked
+               if max_distance is None or m["algorithm"] in ("orb", "audio", "page-text")
+               or m["distance"] <= max_distance]
     withdrawn = set() if include_withdrawn else withdrawn_items(conn)
     left_out = sum(1 for m in matches if m["sha256"] in withdrawn)
     matches = [m for m in matches if m["sha256"] not in withdrawn]

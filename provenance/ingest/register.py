@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.errors import ProvError
-from provenance.ingest import warc_in
+from provenance.ingest import pagematch, reading, warc_in
 from provenance.ingest.analysis import (
     Analysis,
     analyse,
@@ -104,6 +104,8 @@ def register(
                 by=by,
                 item=sha,
             )
+            for found in analysis.readings:  # the text read off its pages, with the means
+                log.record(conn, found["type"], found["data"], by=by, item=sha)
             status, kind = "new", analysis.kind
         else:
             status, kind = "known", known["kind"]
@@ -165,8 +167,13 @@ def add_paths(
     on_total: Callable[[int], None] | None = None,
     progress: Callable[[AddResult], None] | None = None,
     check_matches: bool = True,
+    plan: reading.Plan | None = None,
 ) -> list[AddResult]:
-    """Register every file named or found under the folders named, in order."""
+    """Register every file named or found under the folders named, in order.
+
+    `plan` says which pages get OCR and within which limits; when OCR was due but Tesseract
+    or a language is missing, the first file concerned says how to install it (once).
+    """
     results: list[AddResult] = []
     usable: list[str] = []
     expanded = list(expand(paths))
@@ -184,7 +191,12 @@ def add_paths(
     store = evidence.EvidenceStore.beside(conn)
     store.sweep_staging()
     stage = str(store.staging) if copy else None
-    for analysis in analyse_all(usable, kind, stage_dir=stage):
+    hint = plan.engine.install_hint() if plan is not None and plan.engine else None
+    for analysis in analyse_all(usable, kind, stage_dir=stage, plan=plan):
+        if hint and (analysis.ocr_missing
+                     or any(r["type"] == "ocr.recorded" for r in analysis.readings)):
+            analysis.warnings.append(hint)
+            hint = None
         analysis_path = analysis.path
         archive = kind is None and not analysis.error and warc_in.is_archive(analysis.real_path)
         if archive:
@@ -275,7 +287,8 @@ def check_new_item(
         put_features(store_dir(db_path_of(conn)), sha, analysis.features)
     cat = catalogue(conn)
     matches = find_for(cat, analysis, exclude=sha, crop_candidates=ADD_CROP_CANDIDATES)
-    found = [match_json(cat, m) for m in matches]
+    found = pagematch.check(conn, analysis.kind, analysis.readings,
+                            [match_json(cat, m) for m in matches], exclude=sha)
     if found:
         with transaction(conn):
             for m in found:

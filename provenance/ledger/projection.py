@@ -47,7 +47,11 @@ PROJECTION_TABLES: dict[str, str] = {
     "item_tags": "id",
     "actor_aliases": "id",
     "actor_merges": "id",
+    "page_text": "item_id, source, page",
 }
+
+# Tables whose rows have no single-column key: compared as multisets.
+_MULTISET = ("hashes", "page_text")
 
 
 def attribution(event: Event) -> tuple[str, str]:
@@ -104,13 +108,13 @@ def compare(actual: sqlite3.Connection, expected: sqlite3.Connection) -> list[st
         key = 0
         have_by_key = {row[key]: row for row in have}
         want_by_key = {row[key]: row for row in want}
-        if table == "hashes":
+        if table in _MULTISET:
             # Hash rows have no natural single key; compare as multisets.
             extra = len(set(have) - set(want))
             missing = len(set(want) - set(have))
             if extra or missing or len(have) != len(want):
                 problems.append(
-                    f"table hashes: {extra} row(s) not in the log, {missing} row(s) missing"
+                    f"table {table}: {extra} row(s) not in the log, {missing} row(s) missing"
                 )
             continue
         for k, row in want_by_key.items():
@@ -329,6 +333,21 @@ def _apply_timestamp(conn: sqlite3.Connection, event: Event) -> None:
 _workflow = workflow_appliers.Appliers(attribution)
 # Issue 14's appliers: corrections, names, notes, tags, actors' renames, merges and edits.
 _FIX = Appliers(attribution, _apply_custody, _apply_claim)
+def _apply_page_text(conn: sqlite3.Connection, event: Event) -> None:
+    """Text read off an item's pages (OCR or a PDF's text layer): one row per page. A later
+    reading by the same means replaces the earlier one's rows (the log keeps both)."""
+    d = event.data
+    conn.execute("DELETE FROM page_text WHERE item_id = ? AND source = ?",
+                 (event.item, d["source"]))
+    languages = "+".join(d.get("languages") or []) or None
+    for p in d["pages"]:
+        conn.execute(
+            "INSERT INTO page_text (item_id, page, source, text, engine, engine_version,"
+            " languages, event_id, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (event.item, p["page"], d["source"], p["text"], d["engine"], d.get("engine_version"),
+             languages, event.seq, *attribution(event)),
+        )
+
 
 # Every event type of the log format, and what it does to the tables. Adding an event
 # type is adding a line here (and never changing what an existing one does).
@@ -366,4 +385,6 @@ APPLIERS: dict[str, Applier] = {
     # A scheduled re-hash of stored originals: its rows are in fixity_checks, which is not a
     # projection (see ledger/fixity.py); the event seals them and changes no table.
     "fixity.checked": _apply_nothing,
+    "ocr.recorded": _apply_page_text,
+    "text_layer.read": _apply_page_text,
 }

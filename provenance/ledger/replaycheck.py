@@ -89,7 +89,9 @@ def compare(actual: sqlite3.Connection, expected: sqlite3.Connection) -> list[st
         if table == "hashes":
             problems.extend(_compare_hashes(have_all, want))
         else:
-            problems.extend(_compare_keyed(table, columns, have_all, want))
+            # The key is the ordering columns (one for most tables; page_text's three).
+            index = [columns.index(c.strip()) for c in order.split(",")]
+            problems.extend(_compare_keyed(table, columns, have_all, want, index))
     return problems
 
 
@@ -101,22 +103,31 @@ def _chain(first: tuple[Any, ...] | None, rest: Iterator[tuple[Any, ...]]
 
 
 def _compare_keyed(table: str, columns: list[str], have: Iterator[tuple[Any, ...]],
-                   want: Iterator[tuple[Any, ...]]) -> list[str]:
+                   want: Iterator[tuple[Any, ...]], index: list[int] | None = None
+                   ) -> list[str]:
     problems: list[str] = []
     extra: list[Any] = []
+    index = index or [0]
+
+    def key(row: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
+        return tuple(_order(row[i]) for i in index)
+
+    def shown(row: tuple[Any, ...]) -> Any:
+        return row[index[0]] if len(index) == 1 else tuple(row[i] for i in index)
+
     a, b = next(have, None), next(want, None)
     while a is not None or b is not None:
-        if b is None or (a is not None and _order(a[0]) < _order(b[0])):
+        if b is None or (a is not None and key(a) < key(b)):
             assert a is not None
-            extra.append(a[0])
+            extra.append(shown(a))
             a = next(have, None)
-        elif a is None or _order(b[0]) < _order(a[0]):
-            problems.append(f"table {table}: row {b[0]} is missing (the log records it)")
+        elif a is None or key(b) < key(a):
+            problems.append(f"table {table}: row {shown(b)} is missing (the log records it)")
             b = next(want, None)
         else:
             for name, x, y in zip(columns, a, b, strict=True):
                 if x != y:
-                    problems.append(f"table {table}: row {b[0]} column {name} is"
+                    problems.append(f"table {table}: row {shown(b)} column {name} is"
                                     f" {projection._clip(x)}, the log says {projection._clip(y)}")
             a, b = next(have, None), next(want, None)
     problems += [f"table {table}: row {k} is not in the log (inserted by hand)" for k in extra]

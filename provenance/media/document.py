@@ -1,4 +1,4 @@
-"""Document extraction (PDF and what else PyMuPDF opens): metadata, and pages rendered for hashing.
+"""Document extraction (PDF, read through PDFium): metadata, and pages rendered for hashing.
 
 Encrypted PDFs: a file that needs a password still yields metadata (`encrypted` and
 `needs_password` true, page count if the structure is readable, other fields None since the
@@ -7,7 +7,8 @@ evidence whether or not prov can read them. Only `render_pages` refuses it, so t
 no page hashes and the caller can say why. A PDF with only an owner password (printing or
 copying restrictions) opens without one and is rendered like any other.
 
-PyMuPDF is imported inside the functions so that `prov --help` stays instant.
+The PDF library (pypdfium2) is behind media/pdfrender.py and imported inside its functions,
+so that `prov --help` stays instant.
 """
 
 from __future__ import annotations
@@ -25,15 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from provenance.errors import BadInput
+from provenance.media import pdfrender
 
 if TYPE_CHECKING:
-    import pymupdf
     from PIL.Image import Image
 
 
 Source = str | Path | bytes
 
-ENCRYPTED = "encrypted; prov cannot render it without the password"
+ENCRYPTED = pdfrender.ENCRYPTED
 
 # D:YYYYMMDDHHmmSSOHH'mm' with every part after the year optional (PDF 1.7, 7.9.4).
 _PDF_DATE = re.compile(
@@ -48,25 +49,33 @@ def document_metadata(source: Source, *, password: str | None = None) -> dict[st
     Dates keep the precision the file gives: "2024", "2024-10", "2024-10-17", or a full
     timestamp, with its offset when recorded. Raises BadInput for a file that cannot be opened.
     """
-    with _open(source) as doc:
-        locked = bool(doc.needs_pass) and not (password and doc.authenticate(password))
-        raw = {} if locked else {k: v for k, v in (doc.metadata or {}).items() if v}
-        return {
-            "page_count": doc.page_count,
-            "format": raw.get("format"),
-            "producer": raw.get("producer"),
-            "creator": raw.get("creator"),
-            "author": raw.get("author"),
-            "title": raw.get("title"),
-            "subject": raw.get("subject"),
-            "created_at": parse_pdf_date(raw.get("creationDate")),
-            "modified_at": parse_pdf_date(raw.get("modDate")),
-            "encrypted": locked or bool(raw.get("encryption")),
-            "needs_password": locked,
-            # MuPDF rebuilt a broken cross-reference table: pages may be missing or partial.
-            "repaired": bool(doc.is_repaired),
-            "raw": raw,
-        }
+    read = pdfrender.metadata(source, password)
+    raw = {_INFO_KEYS.get(k, k): v for k, v in read["info"].items()}
+    if read["encrypted"] and not read["needs_password"]:
+        raw["encryption"] = "standard security handler"
+    return {
+        "page_count": read["page_count"],
+        "format": read["format"],
+        "producer": raw.get("producer"),
+        "creator": raw.get("creator"),
+        "author": raw.get("author"),
+        "title": raw.get("title"),
+        "subject": raw.get("subject"),
+        "created_at": parse_pdf_date(raw.get("creationDate")),
+        "modified_at": parse_pdf_date(raw.get("modDate")),
+        "encrypted": read["encrypted"],
+        "needs_password": read["needs_password"],
+        # The cross-reference table was broken and is rebuilt on reading: pages may be
+        # missing or partial.
+        "repaired": read["repaired"],
+        "raw": raw,
+    }
+
+
+# The info dictionary's keys under the names prov's records have always used.
+_INFO_KEYS = {"Title": "title", "Author": "author", "Subject": "subject", "Keywords": "keywords",
+              "Creator": "creator", "Producer": "producer", "CreationDate": "creationDate",
+              "ModDate": "modDate", "Trapped": "trapped"}
 
 
 # Wall-clock seconds one document's pages may take to render. A page's cost is the drawing
@@ -90,14 +99,14 @@ class RenderBudget(BadInput):
 
 def render_pages(
     source: Source, *, max_side: int = 512, password: str | None = None,
-    seconds: float | None = None,
+    seconds: float | None = None, only: frozenset[int] | None = None,
 ) -> Iterator[tuple[int, Image]]:
     """Yield (page number from 1, RGB image) for every page, longer side `max_side` px.
 
     Rendering to a fixed pixel size, not a DPI, makes an A4 scan and a letter-size original
     of the same page comparable. Raises BadInput if the document is encrypted or a page
     cannot be rendered, and RenderBudget (after the pages done in time) when rendering takes
-    longer than `seconds` (RENDER_SECONDS) in all or PAGE_SECONDS for one page: MuPDF cannot
+    longer than `seconds` (RENDER_SECONDS) in all or PAGE_SECONDS for one page: PDFium cannot
     be interrupted inside a page, so pages are rendered in a child process, killed at the
     deadline.
     """
@@ -105,7 +114,7 @@ def render_pages(
 
     budget = RENDER_SECONDS if seconds is None else seconds
     if not hasattr(os, "fork"):
-        for number, width, height, samples in _render(source, max_side, password):
+        for number, width, height, samples in _render(source, max_side, password, only):
             yield number, PILImage.frombytes("RGB", (width, height), samples)
         return
     subject = _subject(source)
@@ -113,7 +122,7 @@ def render_pages(
     pid = os.fork()
     if pid == 0:  # the child: render, send each page, never return into the caller's code
         os.close(read_fd)
-        _child(source, max_side, password, write_fd)
+        _child(source, max_side, password, write_fd, only)
     os.close(write_fd)
     deadline = time.monotonic() + budget
     done = 0
@@ -145,30 +154,13 @@ def render_pages(
 
 
 def _render(
-    source: Source, max_side: int, password: str | None
+    source: Source, max_side: int, password: str | None, only: frozenset[int] | None = None
 ) -> Iterator[tuple[int, int, int, bytes]]:
-    import pymupdf
-
-    subject = _subject(source)
-    with _open(source) as doc:
-        if doc.needs_pass and not (password and doc.authenticate(password)):
-            raise BadInput(subject, ENCRYPTED)
-        if doc.page_count == 0:
-            raise BadInput(subject, "the document has no pages")
-        for index in range(doc.page_count):
-            try:
-                page = doc.load_page(index)
-                rect = page.rect
-                zoom = max_side / max(rect.width, rect.height, 1.0)
-                pix = page.get_pixmap(
-                    matrix=pymupdf.Matrix(zoom, zoom), colorspace=pymupdf.csRGB, alpha=False
-                )
-            except (RuntimeError, ValueError) as exc:
-                raise BadInput(subject, f"page {index + 1} cannot be rendered: {exc}") from None
-            yield index + 1, pix.width, pix.height, bytes(pix.samples)
+    return pdfrender.render(source, max_side, password, only=only)
 
 
-def _child(source: Source, max_side: int, password: str | None, fd: int) -> NoReturn:
+def _child(source: Source, max_side: int, password: str | None, fd: int,
+           only: frozenset[int] | None = None) -> NoReturn:
     """Render in the forked child and send each page down the pipe; end without cleanup."""
     code = 0
     try:
@@ -177,7 +169,7 @@ def _child(source: Source, max_side: int, password: str | None, fd: int) -> NoRe
 
             ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
         try:
-            for page in _render(source, max_side, password):
+            for page in _render(source, max_side, password, only):
                 _send(fd, ("page", *page))
             _send(fd, ("end",))
         except BadInput as exc:
@@ -253,31 +245,4 @@ def parse_pdf_date(text: str | None) -> str | None:
 
 
 def _subject(source: Source) -> str:
-    return "<document bytes>" if isinstance(source, bytes) else str(source)
-
-
-def _open(source: Source) -> pymupdf.Document:
-    import pymupdf
-
-    subject = _subject(source)
-    try:
-        if isinstance(source, bytes):
-            doc = pymupdf.open(stream=source)
-        else:
-            if not Path(source).is_file():
-                raise BadInput(subject, "no such file")
-            doc = pymupdf.open(Path(source))
-    except pymupdf.EmptyFileError:
-        raise BadInput(subject, "empty file") from None
-    except (pymupdf.FileDataError, RuntimeError, ValueError) as exc:
-        raise BadInput(subject, f"corrupt or unsupported document: {exc}") from None
-    if (
-        not doc.is_pdf
-        and doc.metadata
-        and str(doc.metadata.get("format", "")).startswith(("PNG", "JPEG", "Image"))
-    ):
-        doc.close()
-        raise BadInput(subject, "an image, not a document: register it as an image")
-    return doc
-
-
+    return pdfrender.subject(source)

@@ -209,6 +209,11 @@ def _item(it: dict[str, Any], thumb_src: Callable[[str], str],
         out.append('<h3>Corrections (nothing is deleted: each is an event)</h3><ul'
                    ' id="corrections">' + "".join(f"<li>{escape(x)}</li>" for x in fixes)
                    + "</ul>")
+    blocks = sec.page_text_blocks(it)
+    if blocks:
+        out.append("<h3>Text read off its pages</h3>")
+        for head, lines in blocks:
+            out.append(f"<h4>{escape(head)}</h4><pre>{escape(chr(10).join(lines))}</pre>")
     out.append("<h3>Events (hash-chained log)</h3>")
     out.append(_events(it))
     out.append("</section>")

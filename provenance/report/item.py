@@ -6,7 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
-from provenance.case import claims, corrections, custody, names, retracted, workflow
+from provenance.case import claims, corrections, custody, names, pagetext, retracted, workflow
 from provenance.case import items as registry
 from provenance.ledger import log
 from provenance.matching import relations
@@ -32,6 +32,7 @@ def item_report(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
         "geo_check": claims.check_for_item(conn, sha256),
         "near_duplicates": relations.near_duplicates_for_item(conn, sha256),
         "collected": collected_for_item(conn, sha256),
+        "page_text": pagetext.page_texts(conn, sha256),
     }
     report["workflow"] = workflow.for_item(conn, sha256)
     retracted.annotate(conn, report["sightings"])

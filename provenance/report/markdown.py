@@ -138,6 +138,11 @@ def _item(it: dict[str, Any]) -> list[str]:
     if fixes:
         out += ["", "### Corrections (nothing is deleted: each is an event)", ""]
         out += [f"- {_md(x)}" for x in fixes]
+    blocks = sec.page_text_blocks(it)
+    if blocks:
+        out += ["", "### Text read off its pages", ""]
+        for head, lines in blocks:
+            out += [f"**{_md(head)}**", ""] + [f"> {_md(line)}  " for line in lines] + [""]
     out += ["", "### Events (hash-chained log)", ""]
     events = sec.event_rows(it)
     out += _table(sec.EVENT_HEADERS, [(*r[:4], _code(r[4]), _code(r[5])) for r in events])

@@ -173,6 +173,18 @@ def near_duplicate_lines(it: dict[str, Any]) -> list[tuple[str, str | None]]:
 EVENT_HEADERS = ("seq", "recorded", "by", "type", "leaf hash", "chain hash")
 
 
+def page_text_blocks(it: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """(heading, lines of text) per page reading: page, means, engine, version, languages."""
+    out = []
+    for r in it.get("page_text") or []:
+        means = "text layer" if r["source"] == "text-layer" else "OCR"
+        engine = " ".join(x for x in (r.get("engine"), r.get("engine_version")) if x)
+        langs = f", languages {r['languages']}" if r.get("languages") else ""
+        head = f"page {r['page']} ({means}, {engine}{langs}; event {r['event_id']})"
+        out.append((head, (r.get("text") or "").splitlines() or ["(no text found)"]))
+    return out
+
+
 def event_rows(it: dict[str, Any]) -> list[tuple[str, ...]]:
     return [
         (str(e.get("seq")), e.get("recorded_at") or "", e.get("recorded_by") or "",

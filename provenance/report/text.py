@@ -7,7 +7,13 @@ from typing import Any
 
 from provenance.report.collected import collected_lines
 from provenance.report.corrections import correction_lines, label_lines, line, plain
-from provenance.report.sections import META_ORDER, credential_line, meta_value, timeline_line
+from provenance.report.sections import (
+    META_ORDER,
+    credential_line,
+    meta_value,
+    page_text_blocks,
+    timeline_line,
+)
 
 # What must not reach a terminal raw: C0 and C1 controls and DEL (line breaks, carriage
 # returns, escape sequences that move the cursor or recolour), the Unicode line and paragraph
@@ -92,6 +98,12 @@ def render_show(doc: dict[str, Any]) -> str:
     if fixes:
         out += ["", "corrections (nothing is deleted: each is an event)"]
         out.extend("  " + x for x in fixes)
+    blocks = page_text_blocks(doc)
+    if blocks:
+        out.extend(["", f"text read off its pages ({len(blocks)})"])
+        for head, lines in blocks:
+            out.append(f"  {head}")
+            out.extend(f"    {line}" for line in lines)
 
     events = doc.get("events") or []
     out.append("")

@@ -1,0 +1,195 @@
+"""Reading the text of an item's pages at registration or later: text layers, then OCR.
+
+What is read, by what: a PDF page's text layer is read directly (PDFium); a scan's pages, a
+document page without a text layer and an image of kind `scan` are OCR'd (Tesseract); any
+other image, or every page, only when asked (`prov add --ocr`, `prov ocr`). Each reading is
+one event payload (`text_layer.read`, `ocr.recorded`), recorded with the item.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from provenance.errors import BadInput
+from provenance.media import document, ocr, pdfrender
+
+# Pages whose text layer is read; the rest of a longer document is registered without it.
+TEXT_PAGES = 5000
+# A page whose text layer has fewer letters than this is treated as having none (a scan
+# often carries a page number or a scanner's stamp as text, not its content).
+MIN_LAYER_LETTERS = 20
+# Pages are OCR'd at this long side in pixels: A4 at 300 dpi, Tesseract's preferred size.
+OCR_SIDE = 2480
+# An image file larger than this (pixels) is not decoded for OCR at all: a 30,000 x 30,000
+# PNG is 2.7 GB of pixels. Such an image is registered without text, with a warning.
+DECODE_PIXELS = 200_000_000
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to read at registration, with the limits (picklable: sent to pool workers)."""
+
+    engine: ocr.Engine | None  # None: OCR off
+    every_image: bool = False  # --ocr: OCR images of every kind and every document page
+    seconds: float = ocr.OCR_SECONDS
+    pages: int = ocr.OCR_PAGES
+    max_pixels: int = ocr.OCR_PIXELS
+
+
+@dataclass
+class Readings:
+    events: list[dict[str, Any]] = field(default_factory=list)  # (type, payload) as dicts
+    warnings: list[str] = field(default_factory=list)
+    engine_missing: bool = False  # OCR was due but no engine could run
+
+
+def wants_ocr(plan: Plan | None, kind: str) -> bool:
+    return plan is not None and (kind == "scan" or plan.every_image)
+
+
+def read_image(data: bytes, kind: str, plan: Plan | None, name: str) -> Readings:
+    """OCR of an image file (page 1), when its kind or the plan asks for it, or of the sheet
+    in a photo of a printed page (flattened first: matching/pages.py), to name that page."""
+    out = Readings()
+    if plan is None:
+        return out
+    if not wants_ocr(plan, kind):
+        if kind == "image" and plan.engine is not None and plan.engine.usable:
+            return _read_sheet(data, plan)
+        return out
+    if plan.engine is None or not plan.engine.usable:
+        out.engine_missing = True
+        return out
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            w, h = probe.size
+            if w * h > DECODE_PIXELS:
+                out.warnings.append(f"text not read: the image is {w} x {h} pixels, more than"
+                                    f" {DECODE_PIXELS // 1_000_000} MP to decode for OCR")
+                return out
+            Image.MAX_IMAGE_PIXELS = None  # size checked above, against our own limit
+            probe.draft("RGB", (w, h))
+            img = probe.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        out.warnings.append(f"text not read: the image cannot be decoded for OCR ({exc})")
+        return out
+    reading = _ocr_reading(plan.engine)
+    _read_page(reading, 1, img, plan, out)
+    if reading.pages or reading.skipped:
+        out.events.append({"type": "ocr.recorded", "data": reading.to_event()})
+    return out
+
+
+def read_document(path: str, kind: str, page_count: int | None, plan: Plan | None,
+                  *, force_ocr: bool = False) -> Readings:
+    """Text layers of a PDF's pages, then OCR of the pages that need it (see the module)."""
+    out = Readings()
+    layers: dict[int, str] = {}
+    try:
+        found = pdfrender.text_layers(path, max_pages=TEXT_PAGES)
+    except BadInput as exc:
+        out.warnings.append(f"text layer not read: {exc.reason}")
+        found = []
+    if page_count and page_count > TEXT_PAGES:
+        out.warnings.append(f"text layers read on the first {TEXT_PAGES} of {page_count} pages")
+    layers = {n: ocr.tidy(t) for n, t in found}
+    with_text = [(n, t) for n, t in layers.items() if _letters(t) >= MIN_LAYER_LETTERS]
+    if with_text:
+        out.events.append({"type": "text_layer.read", "data": ocr.Reading(
+            "text-layer", pdfrender.ENGINE, pdfrender.version(), [],
+            [ocr.PageText(n, t) for n, t in with_text]).to_event()})
+    if plan is None:
+        return out
+    every = kind == "scan" or plan.every_image or force_ocr
+    total = page_count or len(layers)
+    due = [n for n in range(1, total + 1)
+           if every or _letters(layers.get(n, "")) < MIN_LAYER_LETTERS]
+    if not due:
+        return out
+    if plan.engine is None or not plan.engine.usable:
+        out.engine_missing = True
+        return out
+    chosen = due[: plan.pages]
+    reading = _ocr_reading(plan.engine)
+    if len(due) > len(chosen):
+        reading.skipped.append(f"pages {chosen[-1] + 1}-{due[-1]}: over the limit of"
+                               f" {plan.pages} OCR'd pages")
+        out.warnings.append(f"OCR'd {len(chosen)} of {len(due)} pages that need it"
+                            f" (limit {plan.pages}; --ocr-pages raises it)")
+    # The render budget counts the OCR between pages too (pages are rendered as they are
+    # read), so each page chosen brings its own OCR time to it.
+    budget = document.RENDER_SECONDS + plan.seconds * len(chosen)
+    try:
+        for number, img in document.render_pages(path, max_side=OCR_SIDE, seconds=budget,
+                                                 only=frozenset(chosen)):
+            _read_page(reading, number, img, plan, out)
+    except BadInput as exc:  # RenderBudget included: pages read so far are kept
+        why = exc.reason.split(";")[0]
+        reading.skipped.append(f"stopped after {len(reading.pages)} page(s): {why}")
+        out.warnings.append(f"OCR stopped after {len(reading.pages)} page(s): {why}")
+    if reading.pages or reading.skipped:
+        out.events.append({"type": "ocr.recorded", "data": reading.to_event()})
+    return out
+
+
+def _read_sheet(data: bytes, plan: Plan) -> Readings:
+    """OCR of the page a photo shows, if it shows one (recorded with how it was read)."""
+    from PIL import Image
+
+    from provenance.matching import pages
+
+    out = Readings()
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            w, h = probe.size
+            if w * h > DECODE_PIXELS:
+                return out
+            probe.draft("RGB", (min(w, 3000), min(h, 3000)))
+            img = probe.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return out  # the image's own decoding reports what is wrong with it
+    sheet = pages.rectify(img)
+    if sheet is None:
+        return out
+    assert plan.engine is not None
+    reading = _ocr_reading(plan.engine)
+    _read_page(reading, 1, sheet, plan, out)
+    # Recorded however little was read: a sheet whose words cannot be read is one whose page
+    # link by pixels alone is not confirmed (ingest/pagematch.py).
+    if reading.pages or reading.skipped:
+        event = reading.to_event()
+        event["options"] = f"{event['options']}; {SHEET}"
+        out.events.append({"type": "ocr.recorded", "data": event})
+    return out
+
+
+# How the text of a photographed page was read, as the event records it.
+SHEET = "the sheet found in the photo, flattened and evenly lit (matching/pages.py)"
+
+
+def _ocr_reading(engine: ocr.Engine) -> ocr.Reading:
+    return ocr.Reading("ocr", ocr.ENGINE, engine.version, list(engine.languages))
+
+
+def _read_page(reading: ocr.Reading, number: int, img: Any, plan: Plan, out: Readings) -> None:
+    assert plan.engine is not None
+    try:
+        text = ocr.read_picture(img, plan.engine, seconds=plan.seconds,
+                                max_pixels=plan.max_pixels)
+    except ocr.PageTimeout as exc:
+        reading.skipped.append(f"page {number}: {exc}")
+        out.warnings.append(f"text not read on page {number}: {exc} (--ocr-timeout raises it)")
+        return
+    except (RuntimeError, OSError) as exc:
+        reading.skipped.append(f"page {number}: Tesseract failed ({exc})")
+        out.warnings.append(f"text not read on page {number}: Tesseract failed ({exc})")
+        return
+    reading.pages.append(ocr.PageText(number, text))
+
+
+def _letters(text: str) -> int:
+    return sum(ch.isalpha() for ch in text)
