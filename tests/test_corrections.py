@@ -202,6 +202,18 @@ def test_a_withdrawn_item_is_kept_but_left_out_of_list_dupes_and_match(prov, db,
     assert "WITHDRAWN" in prov("show", reupload).stdout
     again = prov("retract", reupload[:10], "--reason", "again")
     assert again.exit_code == 2 and "already withdrawn" in again.stderr
+    # A new copy registered later is not pointed at the withdrawn item either; the relation
+    # is still recorded (a fact about the pixels), and the add says one was left out.
+    third = tmp_path / "third.jpg"
+    third.write_bytes(images.encode(images.resize(picture, 0.4), "JPEG", quality=75))
+    run = prov("add", str(third), "--json")
+    added = run.json()[0]
+    assert reupload not in [m["sha256"] for m in added["matches"]]
+    assert original in [m["sha256"] for m in added["matches"]]
+    assert added["withdrawn_left_out"] == 1
+    fourth = tmp_path / "fourth.jpg"
+    fourth.write_bytes(images.encode(images.resize(picture, 0.45), "JPEG", quality=70))
+    assert "and 1 withdrawn item(s) it resembles" in prov("add", str(fourth)).stdout
     assert prov("verify").exit_code == 0
 
 

@@ -99,6 +99,9 @@ def add(
             say(f"{r.status:<6} {short(r.sha256)}  {r.kind:<8} {r.path}")
             for m in r.matches:
                 say(f"       ↳ {m['verdict']} of {short(m['sha256'])} ({evidence_line(m)})")
+            if r.withdrawn_left_out:
+                say(f"       ↳ and {r.withdrawn_left_out} withdrawn item(s) it resembles"
+                    " (recorded; `prov show` lists them)")
     if any(r.status == "error" for r in results):
         raise typer.Exit(1)
 

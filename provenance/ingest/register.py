@@ -35,6 +35,9 @@ class AddResult:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     matches: list[dict[str, Any]] = field(default_factory=list)
+    # Near-duplicates among withdrawn items: recorded in the log (a fact about the pixels),
+    # not shown among the matches (`prov retract ITEM` leaves an item out of matching).
+    withdrawn_left_out: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +48,7 @@ class AddResult:
             "error": self.error,
             "warnings": self.warnings,
             "matches": self.matches,
+            "withdrawn_left_out": self.withdrawn_left_out,
         }
 
 
@@ -300,4 +304,8 @@ def check_new_item(
                     "other": m["sha256"], "algorithm": m["algorithm"], "distance": m["distance"],
                     "verdict": m["verdict"], "detail": detail,
                 }, by=by, item=sha)
-    result.matches = found
+    from provenance.case.corrections import withdrawn_items
+
+    withdrawn = withdrawn_items(conn)
+    result.matches = [m for m in found if m["sha256"] not in withdrawn]
+    result.withdrawn_left_out = len(found) - len(result.matches)
