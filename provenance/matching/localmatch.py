@@ -71,6 +71,16 @@ IDENTITY_EXPLAINED = 0.9
 IDENTITY_SCALE = 0.03
 IDENTITY_TURN = 1.0  # degrees
 IDENTITY_SHIFT = 0.02  # of FEATURE_SIDE
+# Content that differs where the pictures overlap: see _contradicted. Measured
+# (bench/README-hashing.md, "Overlays"): copies under every transformation of
+# bench/robustness_images.py at most 0.2 of the busy rows, screenshots of a photo at most
+# 0.4; different photos in one app's chrome 0.33 and more, under one channel logo ...
+CONTENT_ROWS = 10
+CONTENT_MIN = 5
+AGREE_RADIUS = 4.0
+AGREE_BITS = 64
+MAX_CONTRADICTED = 0.3
+SAME_SCALE = 1.25  # within this factor both pictures' keypoints are counted
 
 
 @dataclass(frozen=True)
@@ -204,24 +214,45 @@ def _spread(keypoints: Any, shape: tuple[int, ...]) -> list[Any]:
     return [keypoints[i] for i in chosen]
 
 
+@dataclass(frozen=True)
+class Verification:
+    """What keypoint verification found: the inliers that count (0: not the same picture),
+    and, when the agreement was rejected as an overlay's (chrome, caption bar, logo,
+    letterhead), which of the query's upright keypoints made it (indices into
+    `query.part(mirrored=False)`), so that the caller can look again without them."""
+
+    inliers: int
+    overlay: np.ndarray
+
+
 def verify(query: LocalFeatures, stored: LocalFeatures) -> int:
     """How many keypoint matches agree on one plausible similarity transform (0 if none).
 
     The query's upright keypoints are matched with the stored picture's upright ones and,
     where it has them, with its mirrored ones: a mirrored re-post is then a plain similarity.
     """
+    return check(query, stored).inliers
+
+
+def check(query: LocalFeatures, stored: LocalFeatures) -> Verification:
+    """`verify`, with the query keypoints of an agreement rejected as an overlay's."""
     upright = query.part(mirrored=False)
     best = _verify(upright, stored.part(mirrored=False))
-    if best < LOCAL_MATCH_INLIERS:
-        best = max(best, _verify(upright, stored.part(mirrored=True)))
+    if best.inliers < LOCAL_MATCH_INLIERS:
+        other = _verify(upright, stored.part(mirrored=True))
+        overlay = np.union1d(best.overlay, other.overlay)
+        best = Verification(max(best.inliers, other.inliers), overlay)
     return best
 
 
-def _verify(query: LocalFeatures, stored: LocalFeatures) -> int:
+_NONE = np.zeros(0, np.int64)
+
+
+def _verify(query: LocalFeatures, stored: LocalFeatures) -> Verification:
     import cv2
 
     if len(query.descriptors) < 8 or len(stored.descriptors) < 8:
-        return 0
+        return Verification(0, _NONE)
     # Lowe's ratio test against the best rival more than _DISTINCT px from the best match.
     rivals = min(_RIVALS, len(stored.descriptors))
     dist, nearest = cv2.batchDistance(query.descriptors, stored.descriptors, cv2.CV_32S,
@@ -232,26 +263,27 @@ def _verify(query: LocalFeatures, stored: LocalFeatures) -> int:
     rival = dist[np.arange(len(dist)), np.argmax(apart, axis=1)]
     good = np.flatnonzero(apart.any(axis=1) & (dist[:, 0] < _RATIO * rival))
     if len(good) < 8:
-        return 0
+        return Verification(0, _NONE)
     src, dst = query.points[good], stored.points[nearest[good, 0]]
     transform, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
                                                   ransacReprojThreshold=4.0, maxIters=2000)
     if transform is None or mask is None:
-        return 0
+        return Verification(0, _NONE)
     scale = float(np.hypot(transform[0, 0], transform[1, 0]))
     if not _SCALE_RANGE[0] <= scale <= _SCALE_RANGE[1]:
-        return 0
+        return Verification(0, _NONE)
     inliers = mask.ravel().astype(bool)
     # Many matches piled on one small patch (a shared logo, a caption) are not the same photo:
     # count only inliers spread over distinct cells of a 8x8 grid of the stored image.
     pts = dst[inliers]
     if len(pts) == 0:
-        return 0
+        return Verification(0, _NONE)
     span = np.maximum(stored.points.max(axis=0), 1.0)
     cells = np.unique((np.minimum(pts / span * 8, 7)).astype(np.int32), axis=0)
     counted = int(min(inliers.sum(), len(cells) * 4))
     if counted < 8:
-        return counted
+        return Verification(counted, _NONE)
+    overlay = Verification(0, good[inliers])
     # Agreement only an overlay explains (an app's chrome, a caption bar, a channel logo, a
     # letterhead) leaves the content where the pictures overlap unexplained: see _explained.
     on_stored = _overlap(query.points, transform, stored.points)
@@ -259,11 +291,68 @@ def _verify(query: LocalFeatures, stored: LocalFeatures) -> int:
     # The overlap itself must be a good share of one of the pictures (all of a crop, all of
     # the photo inside a screenshot), not a strip where an overlay met an overlay.
     if max(_share(on_stored, stored.points), _share(on_query, query.points)) < MIN_OVERLAP:
-        return 0
+        return overlay
     explained = max(_explained(stored.points, pts, on_stored),
                     _explained(query.points, src[inliers], on_query))
     needed = IDENTITY_EXPLAINED if _is_identity(transform) else MIN_EXPLAINED
-    return counted if explained >= needed else 0
+    if explained < needed:
+        return overlay
+    if _contradicted(query, stored, transform, dist, nearest) > MAX_CONTRADICTED:
+        return overlay
+    return Verification(counted, _NONE)
+
+
+def _contradicted(query: LocalFeatures, stored: LocalFeatures, transform: np.ndarray,
+                  dist: np.ndarray, nearest: np.ndarray) -> float:
+    """The share of the overlap's busy rows where the content differs (0: none; 1: all).
+
+    The overlap is cut into CONTENT_ROWS horizontal bands. A band is busy when it holds at
+    least CONTENT_MIN keypoints of a picture, and differs when none of them finds its
+    counterpart in the other picture: a keypoint of that one within AGREE_RADIUS px of where
+    the transform puts it, its descriptor within AGREE_BITS. An overlay (status bar,
+    caption lines, a logo, a letterhead's header) agrees in its own bands; the different
+    photo or body between them agrees nowhere. A copy, however re-encoded, agrees a little
+    in nearly every band (bench/README-hashing.md, "Overlays").
+
+    Counted on the coarser picture (the one the transform enlarges): a small copy has no
+    counterpart for the original's fine detail, but the original has one for nearly every
+    keypoint of the copy. When both are at about one scale (a smooth picture keeps keypoints
+    only on its logo), on both, and the larger share counts. `dist` and `nearest` are the
+    query's nearest stored descriptors, as verification found them.
+    """
+    scale = float(np.hypot(transform[0, 0], transform[1, 0]))
+    forward = _differing(query, stored, transform, dist, nearest)
+    backward = _differing(stored, query, _inverse(transform))
+    if scale < 1 / SAME_SCALE:
+        return backward
+    if scale > SAME_SCALE:
+        return forward
+    return max(forward, backward)
+
+
+def _differing(coarse: LocalFeatures, fine: LocalFeatures, transform: np.ndarray,
+               dist: np.ndarray | None = None, nearest: np.ndarray | None = None) -> float:
+    """_contradicted counted on the keypoints of `coarse` (see there)."""
+    import cv2
+
+    if dist is None or nearest is None:
+        dist, nearest = cv2.batchDistance(coarse.descriptors, fine.descriptors, cv2.CV_32S,
+                                          normType=cv2.NORM_HAMMING,
+                                          K=min(_RIVALS, len(fine.descriptors)))
+    mapped = coarse.points @ transform[:, :2].T + transform[:, 2]
+    where = fine.points[nearest]
+    near = np.hypot(*np.moveaxis(where - mapped[:, None, :], 2, 0)) <= AGREE_RADIUS
+    agreed = (near & (dist <= AGREE_BITS)).any(axis=1)
+    box = _overlap(coarse.points, transform, fine.points)
+    inside = np.all((mapped >= box[:2]) & (mapped <= box[2:]), axis=1)
+    if not inside.any():
+        return 0.0
+    rows = np.clip(((mapped[inside, 1] - box[1]) / max(box[3] - box[1], 1e-6)
+                    * CONTENT_ROWS).astype(np.int64), 0, CONTENT_ROWS - 1)
+    count = np.bincount(rows, minlength=CONTENT_ROWS)
+    hits = np.bincount(rows[agreed[inside]], minlength=CONTENT_ROWS)
+    busy = count >= CONTENT_MIN
+    return float((busy & (hits == 0)).sum() / max(int(busy.sum()), 1))
 
 
 def _share(box: np.ndarray, points: np.ndarray) -> float:

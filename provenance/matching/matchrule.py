@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 # their hashes are far: a 20% crop moves PDQ well past any threshold, but the original
 # is usually still among the nearest few.
 CROP_CANDIDATES = 8
+# Candidates asked for again once verification rejected agreement as an overlay's (see
+# find): as many for `prov add` as for `prov match`, so both give one answer.
+LOOK_AGAIN = CROP_CANDIDATES
 ALGORITHMS = ("pdq", "phash")
 _LIMITS = {"pdq": hashing.PDQ_SIMILAR, "phash": hashing.PHASH_SIMILAR}
 
@@ -278,6 +281,8 @@ def find(
     query's PDQ quality, the matched hashes' qualities and every stored hash's quality of
     the item must reach hashing.PDQ_MIN_QUALITY.
     """
+    import numpy as np
+
     exclude = exclude or set()
     by_algo = {a: [h for h in query if h.algorithm == a] for a in ALGORITHMS}
     qualities = [h.quality for h in by_algo["pdq"] if h.region == "full" and h.quality is not None]
@@ -302,7 +307,9 @@ def find(
                  if k not in crop]
         crop += [k for k in candidates if k not in crop]
     matches: list[Match] = []
-    for key in sorted(candidates | set(crop)):
+    overlay: list[np.ndarray] = []
+
+    def consider(key: int) -> None:
         p, h = pdq.get(key), phash.get(key)
         quality = _quality(stored, key, query_quality, p)
         verdict = hashing.verdict(p.distance if p else None, pdq_quality=quality,
@@ -310,19 +317,46 @@ def find(
         inliers = None
         if verdict != "re-upload" and key in crop and query_features is not None and \
                 load_features is not None:
-            from provenance.matching.localmatch import verify
+            from provenance.matching.localmatch import check
 
             other = load_features(key)
             if other is not None:
-                inliers = verify(query_features, other)
+                found = check(query_features, other)
+                inliers = found.inliers
+                overlay.append(found.overlay)
                 verdict = hashing.verdict(p.distance if p else None, pdq_quality=quality,
                                           phash_distance=h.distance if h else None,
                                           local_inliers=inliers)
-        if verdict is None:
-            continue
-        matches.append(_describe(key, verdict, p, h, inliers, stored))
+        if verdict is not None:
+            matches.append(_describe(key, verdict, p, h, inliers, stored))
+
+    seen = candidates | set(crop)
+    for key in sorted(seen):
+        consider(key)
+    # Keypoints whose agreement only an overlay explained (an app's chrome, a channel's
+    # logo, a letterhead) voted for the pictures sharing that overlay: the candidates are
+    # asked for again without them, so the photo inside a screenshot gets its own vote
+    # (frequent descriptors down-weighted by what verification found).
+    shared = np.unique(np.concatenate(overlay)) if overlay else np.zeros(0, np.int64)
+    if keypoint_index is not None and query_features is not None and len(shared):
+        again = keypoint_index.candidates(_without(query_features, shared), LOOK_AGAIN,
+                                          exclude | seen)
+        crop += again
+        for key in again:
+            consider(key)
     matches.sort(key=lambda m: ({"re-upload": 0, "similar": 1}[m.verdict], _rank(m)))
     return matches
+
+
+def _without(features: LocalFeatures, drop: np.ndarray) -> LocalFeatures:
+    """The upright keypoints of `features` except those at the indices `drop`."""
+    import numpy as np
+
+    from provenance.matching.localmatch import LocalFeatures
+
+    upright = features.part(mirrored=False)
+    keep = np.setdiff1d(np.arange(len(upright.points)), drop)
+    return LocalFeatures(upright.points[keep], upright.descriptors[keep])
 
 
 def _quality(stored: StoredSet, key: int, query_quality: int | None, p: _Best | None
