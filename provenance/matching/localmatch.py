@@ -81,6 +81,14 @@ AGREE_RADIUS = 4.0
 AGREE_BITS = 64
 MAX_CONTRADICTED = 0.3
 SAME_SCALE = 1.25  # within this factor both pictures' keypoints are counted
+# Two shots of one scene seconds apart (a burst, HDR on and off) are "similar", not a
+# re-upload: at one scale, turned 0.4-10 degrees, the centre moved 1.5% of the picture or
+# more. Measured (bench/overlays.py, bench/README-hashing.md): generated burst pairs turned
+# 0.54-1.38 degrees and moved 2.0-2.5%, all 24 caught; of the 2,021 copies that keypoints
+# verify in bench/robustness_images.py, none (their turn at one scale at most 0.26 degrees
+# where the centre moved, 1.39 degrees only for a copy halved in size, centre in place).
+CAPTURE_TURN = (0.4, 10.0)
+CAPTURE_SHIFT = 0.015
 
 
 @dataclass(frozen=True)
@@ -223,6 +231,8 @@ class Verification:
 
     inliers: int
     overlay: np.ndarray
+    # The pictures agree, but as two captures of one scene (see _is_capture), not one upload.
+    capture: bool = False
 
 
 def verify(query: LocalFeatures, stored: LocalFeatures) -> int:
@@ -240,8 +250,10 @@ def check(query: LocalFeatures, stored: LocalFeatures) -> Verification:
     best = _verify(upright, stored.part(mirrored=False))
     if best.inliers < LOCAL_MATCH_INLIERS:
         other = _verify(upright, stored.part(mirrored=True))
-        overlay = np.union1d(best.overlay, other.overlay)
-        best = Verification(max(best.inliers, other.inliers), overlay)
+        winner = other if other.inliers > best.inliers else best
+        overlay = (winner.overlay if winner.inliers >= LOCAL_MATCH_INLIERS
+                   else np.union1d(best.overlay, other.overlay))
+        best = Verification(winner.inliers, overlay, winner.capture)
     return best
 
 
@@ -299,7 +311,7 @@ def _verify(query: LocalFeatures, stored: LocalFeatures) -> Verification:
         return overlay
     if _contradicted(query, stored, transform, dist, nearest) > MAX_CONTRADICTED:
         return overlay
-    return Verification(counted, _NONE)
+    return Verification(counted, _NONE, _is_capture(transform, query.points))
 
 
 def _contradicted(query: LocalFeatures, stored: LocalFeatures, transform: np.ndarray,
@@ -390,6 +402,18 @@ def _explained(points: np.ndarray, inliers: np.ndarray, box: np.ndarray) -> floa
     count = np.bincount(cells(points[inside]), minlength=EXPLAIN_GRID ** 2)
     hit = np.bincount(cells(inliers), minlength=EXPLAIN_GRID ** 2) > 0
     return float(count[hit].sum() / count.sum())
+
+
+def _is_capture(transform: np.ndarray, points: np.ndarray) -> bool:
+    """Same scale, but turned by CAPTURE_TURN degrees and its centre moved CAPTURE_SHIFT: two
+    shots of one scene seconds apart (the camera moved in the hand), not one picture
+    re-encoded, resized, cropped or padded, which is never turned by a degree."""
+    scale = float(np.hypot(transform[0, 0], transform[1, 0]))
+    turn = abs(float(np.degrees(np.arctan2(transform[1, 0], transform[0, 0]))))
+    centre = (points.min(axis=0) + points.max(axis=0)) / 2
+    moved = float(np.hypot(*(transform[:, :2] @ centre + transform[:, 2] - centre)))
+    return (abs(scale - 1) <= IDENTITY_SCALE and CAPTURE_TURN[0] <= turn <= CAPTURE_TURN[1]
+            and moved >= CAPTURE_SHIFT * FEATURE_SIDE)
 
 
 def _is_identity(transform: np.ndarray) -> bool:

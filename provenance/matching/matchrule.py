@@ -314,19 +314,28 @@ def find(
         quality = _quality(stored, key, query_quality, p)
         verdict = hashing.verdict(p.distance if p else None, pdq_quality=quality,
                                   phash_distance=h.distance if h else None)
+        # PDQ beyond its match threshold, confirmed by pHash: the hashes see one layout
+        # (one letterhead, one scene) and keypoints decide whether it is one picture.
+        unsure = verdict == "re-upload" and p is not None and p.distance > hashing.PDQ_MATCH
         inliers = None
-        if verdict != "re-upload" and key in crop and query_features is not None and \
-                load_features is not None:
-            from provenance.matching.localmatch import check
+        if (verdict != "re-upload" or unsure) and key in crop and query_features is not None \
+                and load_features is not None:
+            from provenance.matching.localmatch import LOCAL_MATCH_INLIERS, check
 
             other = load_features(key)
             if other is not None:
                 found = check(query_features, other)
                 inliers = found.inliers
                 overlay.append(found.overlay)
-                verdict = hashing.verdict(p.distance if p else None, pdq_quality=quality,
-                                          phash_distance=h.distance if h else None,
-                                          local_inliers=inliers)
+                if unsure and (len(found.overlay) or found.capture):
+                    verdict = "similar"  # agreement on an overlay only, or another capture
+                elif not unsure:
+                    verdict = hashing.verdict(p.distance if p else None, pdq_quality=quality,
+                                              phash_distance=h.distance if h else None,
+                                              local_inliers=inliers)
+                    if verdict == "re-upload" and found.capture and \
+                            inliers >= LOCAL_MATCH_INLIERS:
+                        verdict = "similar"
         if verdict is not None:
             matches.append(_describe(key, verdict, p, h, inliers, stored))
 
