@@ -25,6 +25,7 @@ CROP_CANDIDATES = 8
 # Candidates asked for again once verification rejected agreement as an overlay's (see
 # find): as many for `prov add` as for `prov match`, so both give one answer.
 LOOK_AGAIN = CROP_CANDIDATES
+OVERLAY_RADIUS = 24.0  # px of localmatch.FEATURE_SIDE
 ALGORITHMS = ("pdq", "phash")
 _LIMITS = {"pdq": hashing.PDQ_SIMILAR, "phash": hashing.PHASH_SIMILAR}
 
@@ -358,14 +359,20 @@ def find(
 
 
 def _without(features: LocalFeatures, drop: np.ndarray) -> LocalFeatures:
-    """The upright keypoints of `features` except those at the indices `drop`."""
+    """The upright keypoints of `features` except those at the indices `drop` and those
+    within OVERLAY_RADIUS px of them (the rest of the overlay's lettering and edges, which
+    did not pass the ratio test but still vote for every picture sharing the overlay)."""
     import numpy as np
 
     from provenance.matching.localmatch import LocalFeatures
 
     upright = features.part(mirrored=False)
-    keep = np.setdiff1d(np.arange(len(upright.points)), drop)
-    return LocalFeatures(upright.points[keep], upright.descriptors[keep])
+    points = upright.points
+    near = np.zeros(len(points), bool)
+    for start in range(0, len(drop), 64):  # bounded memory: 64 x n distances at a time
+        gap = points[:, None, :] - points[drop[start:start + 64]][None, :, :]
+        near |= (np.hypot(gap[..., 0], gap[..., 1]) <= OVERLAY_RADIUS).any(axis=1)
+    return LocalFeatures(points[~near], upright.descriptors[~near])
 
 
 def _quality(stored: StoredSet, key: int, query_quality: int | None, p: _Best | None
