@@ -331,23 +331,27 @@ def _contradicted(query: LocalFeatures, stored: LocalFeatures, transform: np.nda
 
     Counted on the coarser picture (the one the transform enlarges): a small copy has no
     counterpart for the original's fine detail, but the original has one for nearly every
-    keypoint of the copy. When both are at about one scale (a smooth picture keeps keypoints
-    only on its logo), on both, and the larger share counts. `dist` and `nearest` are the
+    keypoint of the copy. When both are at about one scale, on the one with more busy bands
+    (a smooth picture under a logo keeps keypoints on the logo only). `dist` and `nearest` are the
     query's nearest stored descriptors, as verification found them.
     """
     scale = float(np.hypot(transform[0, 0], transform[1, 0]))
     forward = _differing(query, stored, transform, dist, nearest)
     backward = _differing(stored, query, _inverse(transform))
     if scale < 1 / SAME_SCALE:
-        return backward
+        return backward[0]
     if scale > SAME_SCALE:
-        return forward
-    return max(forward, backward)
+        return forward[0]
+    # At one scale, the picture with more busy bands says more (a smooth picture under a
+    # logo has keypoints only on the logo, and they all agree).
+    return max(forward, backward, key=lambda side: (side[1], -side[0]))[0]
 
 
 def _differing(coarse: LocalFeatures, fine: LocalFeatures, transform: np.ndarray,
-               dist: np.ndarray | None = None, nearest: np.ndarray | None = None) -> float:
-    """_contradicted counted on the keypoints of `coarse` (see there)."""
+               dist: np.ndarray | None = None, nearest: np.ndarray | None = None
+               ) -> tuple[float, int]:
+    """_contradicted counted on the keypoints of `coarse` (see there): the share of its
+    busy bands that differ, and how many bands are busy."""
     import cv2
 
     if dist is None or nearest is None:
@@ -361,13 +365,13 @@ def _differing(coarse: LocalFeatures, fine: LocalFeatures, transform: np.ndarray
     box = _overlap(coarse.points, transform, fine.points)
     inside = np.all((mapped >= box[:2]) & (mapped <= box[2:]), axis=1)
     if not inside.any():
-        return 0.0
+        return 0.0, 0
     rows = np.clip(((mapped[inside, 1] - box[1]) / max(box[3] - box[1], 1e-6)
                     * CONTENT_ROWS).astype(np.int64), 0, CONTENT_ROWS - 1)
     count = np.bincount(rows, minlength=CONTENT_ROWS)
     hits = np.bincount(rows[agreed[inside]], minlength=CONTENT_ROWS)
     busy = count >= CONTENT_MIN
-    return float((busy & (hits == 0)).sum() / max(int(busy.sum()), 1))
+    return float((busy & (hits == 0)).sum() / max(int(busy.sum()), 1)), int(busy.sum())
 
 
 def _share(box: np.ndarray, points: np.ndarray) -> float:
