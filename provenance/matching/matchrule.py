@@ -281,6 +281,12 @@ def find(
     No verdict is "re-upload" unless both pictures carry information: the lower of the
     query's PDQ quality, the matched hashes' qualities and every stored hash's quality of
     the item must reach hashing.PDQ_MIN_QUALITY.
+
+    Agreement only an overlay explains (localmatch.check) is no re-upload; its keypoints are
+    then left out and the keypoint index is asked again for LOOK_AGAIN candidates. Two
+    captures of one scene (localmatch's capture rule) are "similar", and so is a hash link
+    that rests on pHash beyond PDQ_MATCH when keypoints find overlay-only agreement or
+    another capture.
     """
     import numpy as np
 
