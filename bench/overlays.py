@@ -11,7 +11,10 @@ candidates and at `prov match`'s. Counted per set:
 - false links: any other copy or gallery item called a re-upload (copies of one base are
   one picture; everything else is a different one);
 - burst pairs: two shots of one generated scene seconds apart (camera moved ~2%, new sensor
-  noise), registered without their scene: shot B called a re-upload of shot A.
+  noise), registered without their scene: shot B called a re-upload of shot A;
+- pages and video, through `prov add` and `prov match` on a real database: different
+  documents on one letterhead, two filled copies of one blank form, different clips
+  carrying one channel's logo on every frame: re-upload links between different items.
 
     .venv/bin/python bench/overlays.py [--generated 24] [--distractors 200] [--only social]
 """
@@ -128,6 +131,69 @@ def bursts(count: int) -> str:
             f"similar {similar}/{count}; other scenes called re-uploads: {strangers}")
 
 
+def _links(paths: list[Path]) -> list[tuple[str, str, str]]:
+    """Register `paths` one by one with `prov add` in a fresh database; every re-upload link
+    between two of them (a, the earlier one b, what decided it)."""
+    import tempfile
+
+    from provenance.ingest import register as ingest
+    from provenance.ingest.match import match
+    from provenance.ledger.db import open_db
+
+    out: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = open_db(Path(tmp) / "evidence.db", create=True)
+        names: dict[str, str] = {}
+        for path in paths:
+            held = ingest.add_paths(conn, [str(path)], ingest.Sighting(), by="bench")
+            for m in match(conn, held[0].sha256)["matches"]:
+                if m["verdict"] == "re-upload" and m["sha256"] in names:
+                    out.append((path.name, names[m["sha256"]],
+                                f"{m['algorithm']} {m['distance']:g}"))
+            names[held[0].sha256] = path.name
+    return out
+
+
+def pages(count: int) -> list[str]:
+    """`count` different documents on one letterhead, and two filled copies of one form."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        letters = [O.write_letterhead(Path(tmp) / f"letter{s}.pdf", seed=s,
+                                      pages=1 + (s % 3 == 0)) for s in range(count)]
+        forms = [O.write_filled_form(Path(tmp) / f"form{s}.pdf", seed=s) for s in range(2)]
+        rows = []
+        for name, group in ((f"{count} documents on one letterhead", letters),
+                            ("two filled copies of one blank form", forms)):
+            links = _links(group)
+            n = len(group)
+            rows.append(f"| {name} | {len(links)}/{n * (n - 1) // 2} | "
+                        + ("; ".join(f"{a}->{b} {how}" for a, b, how in links) or "-") + " |")
+    return rows
+
+
+def video_logo(count: int) -> str:
+    """`count` different clips, each re-posted with one channel's badge on every frame."""
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+
+    from fixtures import video as V
+
+    def badge(frame: np.ndarray) -> np.ndarray:
+        return np.asarray(O.channel_logo(Image.fromarray(frame)))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = []
+        for s in range(count):
+            raw = V.write_video(Path(tmp) / f"raw{s}.mp4", seed=500 + s, seconds=8)
+            clips.append(V.transcode(raw, Path(tmp) / f"clip{s}.mp4", transform=badge))
+        links = _links(clips)
+    return (f"| {count} clips, one channel logo | {len(links)}/{count * (count - 1) // 2} | "
+            + ("; ".join(f"{a}->{b} {how}" for a, b, how in links) or "-") + " |")
+
+
 def main() -> None:
     global _BASE, _NAMED
     import multiprocessing
@@ -140,6 +206,10 @@ def main() -> None:
     parser.add_argument("--robustness", action="store_true",
                         help="also every transformation of bench/robustness_images.py")
     parser.add_argument("--bursts", type=int, default=24)
+    parser.add_argument("--documents", type=int, default=10,
+                        help="documents on one letterhead (0: no page sets)")
+    parser.add_argument("--clips", type=int, default=10,
+                        help="clips under one channel logo (0: no video set)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     start = time.perf_counter()
@@ -173,6 +243,12 @@ def main() -> None:
         run_set(name, transform, n, args.jobs, scored)
     if args.bursts and not args.only:
         print("\n" + bursts(args.bursts))
+    if (args.documents or args.clips) and not args.only:
+        print("\n| set | re-upload links between different items | which |\n|---|---|---|")
+    if args.documents and not args.only:
+        print("\n".join(pages(args.documents)), flush=True)
+    if args.clips and not args.only:
+        print(video_logo(args.clips), flush=True)
     print(f"\n{time.perf_counter() - start:.0f} s, load {os.getloadavg()[0]:.1f}")
 
 

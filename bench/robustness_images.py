@@ -182,16 +182,16 @@ def _analyse_stored(job: tuple[int, int]) -> Analysed:
 
 
 _VERIFIED: dict[int, int] = {}  # gallery key -> inliers, for the query being run
-_verify = localmatch.verify
+_check = localmatch.check
 
 
-def _verify_recorded(query: LocalFeatures, stored: LocalFeatures) -> int:
-    """localmatch.verify, recording its answer per gallery key (the margin below threshold)."""
+def _verify_recorded(query: LocalFeatures, stored: LocalFeatures) -> localmatch.Verification:
+    """localmatch.check, recording its inliers per gallery key (the margin below threshold)."""
     assert _GALLERY is not None
-    inliers = _verify(query, stored)
+    found = _check(query, stored)
     key = _GALLERY.loaded
-    _VERIFIED[key] = max(inliers, _VERIFIED.get(key, 0))
-    return inliers
+    _VERIFIED[key] = max(found.inliers, _VERIFIED.get(key, 0))
+    return found
 
 
 def _query(job: tuple[int, int]) -> dict[str, Any]:
@@ -289,7 +289,7 @@ def main() -> None:
           f"(K={k_add}) | false matches (either K) |")
     print("|---|---|---|---|---|---|")
     jobs = [(r, i) for r in range(len(_ROWS)) for i in range(n)]
-    localmatch.verify = _verify_recorded  # what find() calls
+    localmatch.check = _verify_recorded  # what find() calls
     with ctx.Pool(args.jobs) as pool:
         results = pool.map(_query, jobs, chunksize=4)
     false_total = pairs_total = low_linked = low_copies = 0

@@ -71,6 +71,27 @@ IDENTITY_EXPLAINED = 0.9
 IDENTITY_SCALE = 0.03
 IDENTITY_TURN = 1.0  # degrees
 IDENTITY_SHIFT = 0.02  # of FEATURE_SIDE
+# Content that differs where the pictures overlap: see _contradicted. Measured on the
+# pairs of bench/overlays.py and bench/robustness_images.py (64 bases, real and generated)
+# that the rules above let through: every copy that keypoints verify under the robustness
+# transformations has at most 0.2 of its busy bands differing (1 of 2,021 lost, a 0.25x
+# copy the hashes find anyway), screenshots of a photo at most 0.4 (3 of 174 lost); of
+# the agreements between different pictures, 1,576 in one app's chrome, 207 under one
+# caption bar and 452 under one channel logo, 0, 0 and 2 remain above MAX_CONTRADICTED.
+CONTENT_ROWS = 10
+CONTENT_MIN = 5
+AGREE_RADIUS = 4.0
+AGREE_BITS = 64
+MAX_CONTRADICTED = 0.3
+SAME_SCALE = 1.25  # within this factor both pictures' keypoints are counted
+# Two shots of one scene seconds apart (a burst, HDR on and off) are "similar", not a
+# re-upload: at one scale, turned 0.4-10 degrees, the centre moved 1.5% of the picture or
+# more. Measured (bench/overlays.py, bench/README-hashing.md): generated burst pairs turned
+# 0.54-1.38 degrees and moved 2.0-2.5%, all 24 caught; of the 2,021 copies that keypoints
+# verify in bench/robustness_images.py, none (their turn at one scale at most 0.26 degrees
+# where the centre moved, 1.39 degrees only for a copy halved in size, centre in place).
+CAPTURE_TURN = (0.4, 10.0)
+CAPTURE_SHIFT = 0.015
 
 
 @dataclass(frozen=True)
@@ -204,24 +225,49 @@ def _spread(keypoints: Any, shape: tuple[int, ...]) -> list[Any]:
     return [keypoints[i] for i in chosen]
 
 
+@dataclass(frozen=True)
+class Verification:
+    """What keypoint verification found: the inliers that count (0: not the same picture),
+    and, when the agreement was rejected as an overlay's (chrome, caption bar, logo,
+    letterhead), which of the query's upright keypoints made it (indices into
+    `query.part(mirrored=False)`), so that the caller can look again without them."""
+
+    inliers: int
+    overlay: np.ndarray
+    # The pictures agree, but as two captures of one scene (see _is_capture), not one upload.
+    capture: bool = False
+
+
 def verify(query: LocalFeatures, stored: LocalFeatures) -> int:
     """How many keypoint matches agree on one plausible similarity transform (0 if none).
 
     The query's upright keypoints are matched with the stored picture's upright ones and,
     where it has them, with its mirrored ones: a mirrored re-post is then a plain similarity.
     """
+    return check(query, stored).inliers
+
+
+def check(query: LocalFeatures, stored: LocalFeatures) -> Verification:
+    """`verify`, with the query keypoints of an agreement rejected as an overlay's."""
     upright = query.part(mirrored=False)
     best = _verify(upright, stored.part(mirrored=False))
-    if best < LOCAL_MATCH_INLIERS:
-        best = max(best, _verify(upright, stored.part(mirrored=True)))
+    if best.inliers < LOCAL_MATCH_INLIERS:
+        other = _verify(upright, stored.part(mirrored=True))
+        winner = other if other.inliers > best.inliers else best
+        overlay = (winner.overlay if winner.inliers >= LOCAL_MATCH_INLIERS
+                   else np.union1d(best.overlay, other.overlay))
+        best = Verification(winner.inliers, overlay, winner.capture)
     return best
 
 
-def _verify(query: LocalFeatures, stored: LocalFeatures) -> int:
+_NONE = np.zeros(0, np.int64)
+
+
+def _verify(query: LocalFeatures, stored: LocalFeatures) -> Verification:
     import cv2
 
     if len(query.descriptors) < 8 or len(stored.descriptors) < 8:
-        return 0
+        return Verification(0, _NONE)
     # Lowe's ratio test against the best rival more than _DISTINCT px from the best match.
     rivals = min(_RIVALS, len(stored.descriptors))
     dist, nearest = cv2.batchDistance(query.descriptors, stored.descriptors, cv2.CV_32S,
@@ -232,26 +278,27 @@ def _verify(query: LocalFeatures, stored: LocalFeatures) -> int:
     rival = dist[np.arange(len(dist)), np.argmax(apart, axis=1)]
     good = np.flatnonzero(apart.any(axis=1) & (dist[:, 0] < _RATIO * rival))
     if len(good) < 8:
-        return 0
+        return Verification(0, _NONE)
     src, dst = query.points[good], stored.points[nearest[good, 0]]
     transform, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
                                                   ransacReprojThreshold=4.0, maxIters=2000)
     if transform is None or mask is None:
-        return 0
+        return Verification(0, _NONE)
     scale = float(np.hypot(transform[0, 0], transform[1, 0]))
     if not _SCALE_RANGE[0] <= scale <= _SCALE_RANGE[1]:
-        return 0
+        return Verification(0, _NONE)
     inliers = mask.ravel().astype(bool)
     # Many matches piled on one small patch (a shared logo, a caption) are not the same photo:
     # count only inliers spread over distinct cells of a 8x8 grid of the stored image.
     pts = dst[inliers]
     if len(pts) == 0:
-        return 0
+        return Verification(0, _NONE)
     span = np.maximum(stored.points.max(axis=0), 1.0)
     cells = np.unique((np.minimum(pts / span * 8, 7)).astype(np.int32), axis=0)
     counted = int(min(inliers.sum(), len(cells) * 4))
     if counted < 8:
-        return counted
+        return Verification(counted, _NONE)
+    overlay = Verification(0, good[inliers])
     # Agreement only an overlay explains (an app's chrome, a caption bar, a channel logo, a
     # letterhead) leaves the content where the pictures overlap unexplained: see _explained.
     on_stored = _overlap(query.points, transform, stored.points)
@@ -259,11 +306,72 @@ def _verify(query: LocalFeatures, stored: LocalFeatures) -> int:
     # The overlap itself must be a good share of one of the pictures (all of a crop, all of
     # the photo inside a screenshot), not a strip where an overlay met an overlay.
     if max(_share(on_stored, stored.points), _share(on_query, query.points)) < MIN_OVERLAP:
-        return 0
+        return overlay
     explained = max(_explained(stored.points, pts, on_stored),
                     _explained(query.points, src[inliers], on_query))
     needed = IDENTITY_EXPLAINED if _is_identity(transform) else MIN_EXPLAINED
-    return counted if explained >= needed else 0
+    if explained < needed:
+        return overlay
+    if _contradicted(query, stored, transform, dist, nearest) > MAX_CONTRADICTED:
+        return overlay
+    return Verification(counted, _NONE, _is_capture(transform, query.points))
+
+
+def _contradicted(query: LocalFeatures, stored: LocalFeatures, transform: np.ndarray,
+                  dist: np.ndarray, nearest: np.ndarray) -> float:
+    """The share of the overlap's busy rows where the content differs (0: none; 1: all).
+
+    The overlap is cut into CONTENT_ROWS horizontal bands. A band is busy when it holds at
+    least CONTENT_MIN keypoints of a picture, and differs when none of them finds its
+    counterpart in the other picture: a keypoint of that one within AGREE_RADIUS px of where
+    the transform puts it, its descriptor within AGREE_BITS. An overlay (status bar,
+    caption lines, a logo, a letterhead's header) agrees in its own bands; the different
+    photo or body between them agrees nowhere. A copy, however re-encoded, agrees a little
+    in nearly every band (bench/README-hashing.md, "Overlays").
+
+    Counted on the coarser picture (the one the transform enlarges): a small copy has no
+    counterpart for the original's fine detail, but the original has one for nearly every
+    keypoint of the copy. When both are at about one scale, on the one with more busy bands
+    (a smooth picture under a logo keeps keypoints on the logo only). `dist` and `nearest` are the
+    query's nearest stored descriptors, as verification found them.
+    """
+    scale = float(np.hypot(transform[0, 0], transform[1, 0]))
+    forward = _differing(query, stored, transform, dist, nearest)
+    backward = _differing(stored, query, _inverse(transform))
+    if scale < 1 / SAME_SCALE:
+        return backward[0]
+    if scale > SAME_SCALE:
+        return forward[0]
+    # At one scale, the picture with more busy bands says more (a smooth picture under a
+    # logo has keypoints only on the logo, and they all agree).
+    return max(forward, backward, key=lambda side: (side[1], -side[0]))[0]
+
+
+def _differing(coarse: LocalFeatures, fine: LocalFeatures, transform: np.ndarray,
+               dist: np.ndarray | None = None, nearest: np.ndarray | None = None
+               ) -> tuple[float, int]:
+    """_contradicted counted on the keypoints of `coarse` (see there): the share of its
+    busy bands that differ, and how many bands are busy."""
+    import cv2
+
+    if dist is None or nearest is None:
+        dist, nearest = cv2.batchDistance(coarse.descriptors, fine.descriptors, cv2.CV_32S,
+                                          normType=cv2.NORM_HAMMING,
+                                          K=min(_RIVALS, len(fine.descriptors)))
+    mapped = coarse.points @ transform[:, :2].T + transform[:, 2]
+    where = fine.points[nearest]
+    near = np.hypot(*np.moveaxis(where - mapped[:, None, :], 2, 0)) <= AGREE_RADIUS
+    agreed = (near & (dist <= AGREE_BITS)).any(axis=1)
+    box = _overlap(coarse.points, transform, fine.points)
+    inside = np.all((mapped >= box[:2]) & (mapped <= box[2:]), axis=1)
+    if not inside.any():
+        return 0.0, 0
+    rows = np.clip(((mapped[inside, 1] - box[1]) / max(box[3] - box[1], 1e-6)
+                    * CONTENT_ROWS).astype(np.int64), 0, CONTENT_ROWS - 1)
+    count = np.bincount(rows, minlength=CONTENT_ROWS)
+    hits = np.bincount(rows[agreed[inside]], minlength=CONTENT_ROWS)
+    busy = count >= CONTENT_MIN
+    return float((busy & (hits == 0)).sum() / max(int(busy.sum()), 1)), int(busy.sum())
 
 
 def _share(box: np.ndarray, points: np.ndarray) -> float:
@@ -301,6 +409,18 @@ def _explained(points: np.ndarray, inliers: np.ndarray, box: np.ndarray) -> floa
     count = np.bincount(cells(points[inside]), minlength=EXPLAIN_GRID ** 2)
     hit = np.bincount(cells(inliers), minlength=EXPLAIN_GRID ** 2) > 0
     return float(count[hit].sum() / count.sum())
+
+
+def _is_capture(transform: np.ndarray, points: np.ndarray) -> bool:
+    """Same scale, but turned by CAPTURE_TURN degrees and its centre moved CAPTURE_SHIFT: two
+    shots of one scene seconds apart (the camera moved in the hand), not one picture
+    re-encoded, resized, cropped or padded, which is never turned by a degree."""
+    scale = float(np.hypot(transform[0, 0], transform[1, 0]))
+    turn = abs(float(np.degrees(np.arctan2(transform[1, 0], transform[0, 0]))))
+    centre = (points.min(axis=0) + points.max(axis=0)) / 2
+    moved = float(np.hypot(*(transform[:, :2] @ centre + transform[:, 2] - centre)))
+    return (abs(scale - 1) <= IDENTITY_SCALE and CAPTURE_TURN[0] <= turn <= CAPTURE_TURN[1]
+            and moved >= CAPTURE_SHIFT * FEATURE_SIDE)
 
 
 def _is_identity(transform: np.ndarray) -> bool:

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 # their hashes are far: a 20% crop moves PDQ well past any threshold, but the original
 # is usually still among the nearest few.
 CROP_CANDIDATES = 8
+# Candidates asked for again once verification rejected agreement as an overlay's (see
+# find): as many for `prov add` as for `prov match`, so both give one answer.
+LOOK_AGAIN = CROP_CANDIDATES
+OVERLAY_RADIUS = 24.0  # px of localmatch.FEATURE_SIDE
 ALGORITHMS = ("pdq", "phash")
 _LIMITS = {"pdq": hashing.PDQ_SIMILAR, "phash": hashing.PHASH_SIMILAR}
 
@@ -277,7 +281,15 @@ def find(
     No verdict is "re-upload" unless both pictures carry information: the lower of the
     query's PDQ quality, the matched hashes' qualities and every stored hash's quality of
     the item must reach hashing.PDQ_MIN_QUALITY.
+
+    Agreement only an overlay explains (localmatch.check) is no re-upload; its keypoints are
+    then left out and the keypoint index is asked again for LOOK_AGAIN candidates. Two
+    captures of one scene (localmatch's capture rule) are "similar", and so is a hash link
+    that rests on pHash beyond PDQ_MATCH when keypoints find overlay-only agreement or
+    another capture.
     """
+    import numpy as np
+
     exclude = exclude or set()
     by_algo = {a: [h for h in query if h.algorithm == a] for a in ALGORITHMS}
     qualities = [h.quality for h in by_algo["pdq"] if h.region == "full" and h.quality is not None]
@@ -302,27 +314,71 @@ def find(
                  if k not in crop]
         crop += [k for k in candidates if k not in crop]
     matches: list[Match] = []
-    for key in sorted(candidates | set(crop)):
+    overlay: list[np.ndarray] = []
+
+    def consider(key: int) -> None:
         p, h = pdq.get(key), phash.get(key)
         quality = _quality(stored, key, query_quality, p)
         verdict = hashing.verdict(p.distance if p else None, pdq_quality=quality,
                                   phash_distance=h.distance if h else None)
+        # PDQ beyond its match threshold, confirmed by pHash: the hashes see one layout
+        # (one letterhead, one scene) and keypoints decide whether it is one picture.
+        unsure = verdict == "re-upload" and p is not None and p.distance > hashing.PDQ_MATCH
         inliers = None
-        if verdict != "re-upload" and key in crop and query_features is not None and \
-                load_features is not None:
-            from provenance.matching.localmatch import verify
+        if (verdict != "re-upload" or unsure) and key in crop and query_features is not None \
+                and load_features is not None:
+            from provenance.matching.localmatch import LOCAL_MATCH_INLIERS, check
 
             other = load_features(key)
             if other is not None:
-                inliers = verify(query_features, other)
-                verdict = hashing.verdict(p.distance if p else None, pdq_quality=quality,
-                                          phash_distance=h.distance if h else None,
-                                          local_inliers=inliers)
-        if verdict is None:
-            continue
-        matches.append(_describe(key, verdict, p, h, inliers, stored))
+                found = check(query_features, other)
+                inliers = found.inliers
+                overlay.append(found.overlay)
+                if unsure and (len(found.overlay) or found.capture):
+                    verdict = "similar"  # agreement on an overlay only, or another capture
+                elif not unsure:
+                    verdict = hashing.verdict(p.distance if p else None, pdq_quality=quality,
+                                              phash_distance=h.distance if h else None,
+                                              local_inliers=inliers)
+                    if verdict == "re-upload" and found.capture and \
+                            inliers >= LOCAL_MATCH_INLIERS:
+                        verdict = "similar"
+        if verdict is not None:
+            matches.append(_describe(key, verdict, p, h, inliers, stored))
+
+    seen = candidates | set(crop)
+    for key in sorted(seen):
+        consider(key)
+    # Keypoints whose agreement only an overlay explained (an app's chrome, a channel's
+    # logo, a letterhead) voted for the pictures sharing that overlay: the candidates are
+    # asked for again without them, so the photo inside a screenshot gets its own vote
+    # (frequent descriptors down-weighted by what verification found).
+    shared = np.unique(np.concatenate(overlay)) if overlay else np.zeros(0, np.int64)
+    if keypoint_index is not None and query_features is not None and len(shared):
+        again = keypoint_index.candidates(_without(query_features, shared), LOOK_AGAIN,
+                                          exclude | seen)
+        crop += again
+        for key in again:
+            consider(key)
     matches.sort(key=lambda m: ({"re-upload": 0, "similar": 1}[m.verdict], _rank(m)))
     return matches
+
+
+def _without(features: LocalFeatures, drop: np.ndarray) -> LocalFeatures:
+    """The upright keypoints of `features` except those at the indices `drop` and those
+    within OVERLAY_RADIUS px of them (the rest of the overlay's lettering and edges, which
+    did not pass the ratio test but still vote for every picture sharing the overlay)."""
+    import numpy as np
+
+    from provenance.matching.localmatch import LocalFeatures
+
+    upright = features.part(mirrored=False)
+    points = upright.points
+    near = np.zeros(len(points), bool)
+    for start in range(0, len(drop), 64):  # bounded memory: 64 x n distances at a time
+        gap = points[:, None, :] - points[drop[start:start + 64]][None, :, :]
+        near |= (np.hypot(gap[..., 0], gap[..., 1]) <= OVERLAY_RADIUS).any(axis=1)
+    return LocalFeatures(points[~near], upright.descriptors[~near])
 
 
 def _quality(stored: StoredSet, key: int, query_quality: int | None, p: _Best | None
