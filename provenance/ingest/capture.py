@@ -22,6 +22,8 @@ from provenance.ingest.register import AddResult, Sighting, check_new_item, regi
 from provenance.ingest.warc_pack import Wacz
 from provenance.ledger import log
 from provenance.ledger.db import db_path_of, now_utc, store_dir, transaction
+from provenance.ledger.event import Event
+from provenance.ledger.evidence import EvidenceStore
 
 Progress = Callable[[int, int | None], None]
 _HTML = re.compile(rb"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]", re.I)
@@ -223,7 +225,6 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
             gone_media: list[dict[str, Any]], earlier: sqlite3.Row | None, title: str | None,
             result: CaptureResult) -> CaptureResult:
     chain = _chain(url, fetch)
-    final = chain[-1]
     # Each collected file gets a readable name (its URL's last segment) in its own folder.
     for n, c in enumerate(collected):
         folder = os.path.join(work, f"item-{n}")
@@ -250,7 +251,46 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
     archive.kind = "archive"
     if archive.error or archive.sha256 is None:
         raise ProvError(f"{url}: the WACZ written could not be read back: {archive.error}")
+    try:
+        # One unit: the items, their sightings and the collection record commit together
+        # or not at all, so no item is left without the record of how it was collected.
+        with transaction(conn):
+            event, files, checks = _register_all(conn, url, opts, by, env, started, fetch,
+                                                 collected, analyses, archive, gone_media,
+                                                 earlier, title, warc_sha, wacz_path, chain,
+                                                 result)
+    except (OSError, sqlite3.Error) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise BadInput(url, f"not recorded: cannot write the database or evidence store"
+                       f" ({why}); nothing of this capture was recorded") from exc
+    finally:
+        for a in (*analyses, archive):
+            discard(a)
+    store = EvidenceStore.beside(conn)
+    for added in result.items:
+        if added.sha256:
+            store.settle(added.sha256)
+    for added, a in checks:
+        try:
+            check_new_item(conn, added, a, by)  # is this a re-upload of something held?
+        except (ProvError, OSError, sqlite3.OperationalError) as exc:
+            added.warnings.append(f"registered, but near-duplicates not checked: {exc}")
+    result.timings["register"] = time.perf_counter() - clock
+    result.capture, result.archive, result.files = event.seq, archive.sha256, files
+    return result
+
+
+def _register_all(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str,
+                  env: dict[str, Any], started: str, fetch: _Fetcher,
+                  collected: list[Collected], analyses: list[Any], archive: Any,
+                  gone_media: list[dict[str, Any]], earlier: sqlite3.Row | None,
+                  title: str | None, warc_sha: str, wacz_path: str,
+                  chain: list[dict[str, Any]], result: CaptureResult
+                  ) -> tuple[Event, list[dict[str, Any]], list[tuple[AddResult, Any]]]:
+    """Register every file and write the collection record (inside the caller's transaction)."""
+    final = chain[-1]
     files: list[dict[str, Any]] = []
+    checks: list[tuple[AddResult, Any]] = []
     for c, a in zip(collected, analyses, strict=True):
         if a.error:
             result.notes.append(f"{c.role} {c.url}: not registered: {a.error}")
@@ -258,11 +298,7 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
         sighting = Sighting(case=opts.case, source_url=c.url, title=opts.title, note=opts.note,
                             seen_at=c.seen_at, page_url=final["url"], origin=c.origin, path="")
         added = register(conn, a, sighting, by=by)
-        try:
-            check_new_item(conn, added, a, by)  # is this a re-upload of something held?
-        except (ProvError, OSError, sqlite3.OperationalError) as exc:
-            added.warnings.append(f"registered, but near-duplicates not checked: {exc}")
-        discard(a)
+        checks.append((added, a))
         result.items.append(added)
         files.append({"role": c.role, "sha256": a.sha256, "url": c.url, "kind": added.kind,
                       "size": a.size, "status": "collected", "seen_at": c.seen_at,
@@ -273,7 +309,6 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
     added = register(conn, archive, Sighting(
         case=opts.case, source_url=url, title=opts.title, note=opts.note, seen_at=started,
         page_url=final["url"], origin={"via": "prov capture"}, path=""), by=by)
-    discard(archive)
     result.items.insert(0, added)
     files.insert(0, {"role": "archive", "sha256": archive.sha256, "url": url,
                      "kind": "archive", "size": archive.size, "status": "collected"})
@@ -293,11 +328,8 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
                    "max_redirects": opts.limits.max_redirects,
                    "max_media": opts.limits.max_media},
     }
-    with transaction(conn):
-        event = log.record(conn, "capture.recorded", record, by=by, item=archive.sha256)
-    result.timings["register"] = time.perf_counter() - clock
-    result.capture, result.archive, result.files = event.seq, archive.sha256, files
-    return result
+    event = log.record(conn, "capture.recorded", record, by=by, item=archive.sha256)
+    return event, files, checks
 
 
 def _adoptable(analysis: Any, path: str) -> None:
