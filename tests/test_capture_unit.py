@@ -3,6 +3,7 @@ full-page screenshot from headless Chromium (served on 127.0.0.1 only)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import struct
@@ -25,6 +26,9 @@ def site_files(tmp_path_factory: pytest.TempPathFactory) -> web.Site:
     site.files["/tall"] = (f"<!doctype html><html><head><title>Tall</title></head>"
                            f'<body style="margin:0">{bands}</body></html>'.encode(),
                            "text/html; charset=utf-8")
+    site.files["/taller"] = (b'<!doctype html><html><body style="margin:0">'
+                             b'<div style="height:20000px;background:linear-gradient(red,blue)">'
+                             b"</div></body></html>", "text/html")
     return site
 
 
@@ -107,3 +111,23 @@ def test_the_screenshot_is_the_whole_page(db, server, monkeypatch):
     assert width == 1280 and height == 6000
     pdf = [f for f in run.json()[0]["files"] if f["role"] == "pdf"]
     assert len(pdf) == 1 and pdf[0]["kind"] == "document"
+
+
+@pytest.mark.browser
+def test_a_page_taller_than_the_limit_is_captured_to_the_limit_and_says_so(db, server,
+                                                                          monkeypatch):
+    if not shutil.which("chromium"):
+        pytest.skip("Chromium is not installed")
+    monkeypatch.delenv("PROV_CHROMIUM")
+    run = invoke(db, "capture", f"{server.base}/taller", "--json")
+    assert run.exit_code == 0, run.output
+    shot = next(f for f in run.json()[0]["files"] if f["role"] == "screenshot")
+    sha = shot["sha256"]
+    assert _png_size(store_dir(db) / "sha256" / sha[:2] / sha[2:4] / sha) == (1280, 16384)
+    said = [n for n in run.json()[0]["notes"] if "1280x20000" in n]
+    assert len(said) == 1 and "1280x16384" in said[0], run.json()[0]["notes"]
+    # The collection record keeps what the page measured and what was captured.
+    origin = json.loads(sqlite3.connect(db).execute(
+        "SELECT origin_json FROM sightings WHERE item = ?", (sha,)).fetchone()[0])
+    assert origin["page_size"] == "1280x20000" and origin["captured_size"] == "1280x16384"
+    assert origin["capped"] is True
