@@ -53,6 +53,33 @@ def big_video(mb: int) -> Path:
     return path
 
 
+def phone_video(mb: int) -> Path:
+    """A realistic clip: 1920x1080 H.264 at 16 Mbit/s, 30 fps, a keyframe each second (a
+    phone's camera settings), moving footage with sensor grain, ~`mb` MB long."""
+    path = OUT / f"capture_phone_{mb}mb.mp4"
+    if path.exists():
+        return path
+    OUT.mkdir(parents=True, exist_ok=True)
+    from fixtures.video import Scene
+
+    width, height, fps, bitrate = 1920, 1080, 30, 16_000_000
+    seconds = mb * 1024 * 1024 * 8 / bitrate
+    scene = Scene(7, width, height)
+    rng = np.random.default_rng(7)
+    grain = [rng.integers(-12, 13, (height, width, 3), dtype=np.int16) for _ in range(8)]
+
+    def frame(t: float) -> np.ndarray:
+        base = scene.frame(t).astype(np.int16)
+        return np.clip(base + grain[int(t * fps) % len(grain)], 0, 255).astype(np.uint8)
+
+    write_video(path, seed=7, seconds=seconds, fps=fps, width=width, height=height,
+                keyint=fps, options={"preset": "ultrafast", "crf": "-1", "b": str(bitrate),
+                                     "maxrate": str(bitrate * 3 // 2),
+                                     "bufsize": str(bitrate * 2)},
+                source=frame)
+    return path
+
+
 def ytdlp_alone(url: str, work: Path) -> float:
     import yt_dlp
 

@@ -131,3 +131,23 @@ def test_a_page_taller_than_the_limit_is_captured_to_the_limit_and_says_so(db, s
         "SELECT origin_json FROM sightings WHERE item = ?", (sha,)).fetchone()[0])
     assert origin["page_size"] == "1280x20000" and origin["captured_size"] == "1280x16384"
     assert origin["capped"] is True
+
+
+def test_hashes_taken_on_the_download_stream_are_the_files_hashes(db, server):
+    # The media are hashed as they are downloaded, not re-read: the item's SHA-256 and MD5
+    # must still be those of the bytes served and of the stored original.
+    import hashlib
+
+    run = invoke(db, "capture", f"{server.base}/post", "--json")
+    assert run.exit_code == 0, run.output
+    media = [f for f in run.json()[0]["files"] if f["role"] == "media"]
+    assert len(media) == 3
+    con = sqlite3.connect(db)
+    for f in media:
+        served = server.site.files[f["url"].removeprefix(server.base)][0]
+        data = served.read_bytes() if isinstance(served, Path) else served
+        md5 = con.execute("SELECT md5 FROM items WHERE sha256 = ?", (f["sha256"],)).fetchone()[0]
+        assert f["sha256"] == hashlib.sha256(data).hexdigest()
+        assert md5 == hashlib.md5(data).hexdigest()
+        stored = store_dir(db) / "sha256" / f["sha256"][:2] / f["sha256"][2:4] / f["sha256"]
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == f["sha256"]

@@ -3,6 +3,7 @@ collection record (who, when, from where, with what) written as one `capture.rec
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -10,6 +11,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -51,6 +53,8 @@ class Collected:
     seen_at: str
     origin: dict[str, Any]
     sha256: str | None = None
+    md5: str | None = None  # with sha256 and size: hashed as it was downloaded
+    size: int | None = None
 
 
 @dataclass
@@ -138,7 +142,8 @@ def _capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, 
         # A direct link: the response is the media itself.
         collected.append(Collected(final.body_path or "", "media", final.url, started,
                                    {"via": "prov", "content_type": final.header("Content-Type"),
-                                    "http_status": final.status}))
+                                    "http_status": final.status},
+                                   final.sha256, final.md5, final.size))
     result.timings["fetch"] = time.perf_counter() - clock
     return _record(conn, url, opts, by, work, env, started, fetch, collected, gone_media,
                    earlier, title, result)
@@ -187,7 +192,8 @@ def _media_by_link(conn: sqlite3.Connection, fetch: _Fetcher, link: str, why: st
         return
     collected.append(Collected(hop.body_path or "", "media", hop.url, now_utc(),
                                {"via": "prov", "named_by": why, "http_status": hop.status,
-                                "content_type": hop.header("Content-Type")}))
+                                "content_type": hop.header("Content-Type")},
+                               hop.sha256, hop.md5, hop.size))
 
 
 def _render(url: str, work: str, result: CaptureResult) -> list[Collected]:
@@ -236,17 +242,26 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
             shutil.move(c.path, target)
         c.path = target
     clock = time.perf_counter()
-    analyses = [analyse(c.path, None, None) for c in collected]
-    for c, a in zip(collected, analyses, strict=True):
-        c.sha256 = a.sha256
-        _adoptable(a, c.path)
-    result.timings["analyse"] = time.perf_counter() - clock
+    for c in collected:
+        if c.md5 is None:  # yt-dlp's downloads and the renderings: hashed here, once
+            c.sha256, c.md5, c.size = _hash_file(c.path)
+    result.timings["hash"] = time.perf_counter() - clock
     clock = time.perf_counter()
     wacz_path = os.path.join(work, f"capture-{started[:19].replace(':', '')}.wacz")
-    warc_sha = _pack(wacz_path, url, started, env, fetch, collected, title)
-    result.timings["archive"] = time.perf_counter() - clock
+    # The media's analysis (decoding video for its perceptual hashes, the slow part) runs
+    # beside the packing of the WACZ and its hashing: PyAV and hashlib release the GIL.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture-analyse") as pool:
+        pending = [pool.submit(_analyse_collected, c) for c in collected]
+        try:
+            warc_sha = _pack(wacz_path, url, started, env, fetch, collected, title)
+            result.timings["archive"] = time.perf_counter() - clock
+            archive = analyse(wacz_path, "other", None)
+        finally:
+            analyses = [f.result() for f in pending]
+    result.timings["analyse"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    archive = analyse(wacz_path, "other", None)
+    for c, a in zip(collected, analyses, strict=True):
+        _adoptable(a, c.path)
     _adoptable(archive, wacz_path)
     archive.kind = "archive"
     if archive.error or archive.sha256 is None:
@@ -330,6 +345,22 @@ def _register_all(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: 
     }
     event = log.record(conn, "capture.recorded", record, by=by, item=archive.sha256)
     return event, files, checks
+
+
+def _hash_file(path: str) -> tuple[str, str, int]:
+    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            sha.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+    return sha.hexdigest(), md5.hexdigest(), size
+
+
+def _analyse_collected(c: Collected) -> Any:
+    """Analyse a collected file whose bytes were hashed as this capture wrote them."""
+    assert c.sha256 and c.md5 and c.size is not None
+    return analyse(c.path, None, None, hashed=(c.sha256, c.md5, c.size))
 
 
 def _adoptable(analysis: Any, path: str) -> None:

@@ -47,6 +47,7 @@ class Hop:
     body_path: str | None = None  # temp file with the body (deleted by Fetched.cleanup)
     size: int = 0
     sha256: str | None = None
+    md5: str | None = None  # also computed on the stream, so the body is not re-read to hash
     head: bytes = b""
 
     def header(self, name: str) -> str | None:
@@ -201,7 +202,7 @@ def _read_body(resp: http.client.HTTPResponse, hop: Hop, limits: Limits, workdir
                progress: Callable[[int, int | None], None] | None, total: int | None) -> None:
     fd, path = tempfile.mkstemp(prefix="body-", dir=workdir)
     hop.body_path = path
-    digest = hashlib.sha256()
+    digest, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     started = time.monotonic()
     with os.fdopen(fd, "wb") as out:
         while True:
@@ -218,7 +219,8 @@ def _read_body(resp: http.client.HTTPResponse, hop: Hop, limits: Limits, workdir
                 raise BadInput(hop.url, f"timed out: response took over"
                                f" {limits.total_timeout:g} s")
             digest.update(chunk)
+            md5.update(chunk)
             out.write(chunk)
             if progress:
                 progress(len(chunk), total)
-    hop.sha256 = digest.hexdigest()
+    hop.sha256, hop.md5 = digest.hexdigest(), md5.hexdigest()
