@@ -2,11 +2,13 @@
 
 Goal (issue 16): within 1.2x of yt-dlp's time on the same download, in the same run.
 
-    .venv/bin/python bench/capture.py [--mb 200] [--rounds 3]
+    .venv/bin/python bench/capture.py [--mb 200] [--rounds 3] [--video noise|phone|both]
 
-The video is generated once and cached under bench/out/ (gitignored): 640x360 H.264 of
-noise frames, lossless (CRF 0, ultrafast), so it is large for its length like a phone's
-high-bitrate clip. The server is fixtures/web.py on 127.0.0.1. Each round runs, in turn:
+Two videos, generated once and cached under bench/out/ (gitignored): `noise`, 640x360 H.264
+of noise frames, lossless (CRF 0, ultrafast), the decoder's worst case (every byte is
+picture); and `phone`, 1920x1080 H.264 at 16 Mbit/s, 30 fps, a keyframe each second, as a
+phone records (moving footage with sensor grain). The server is fixtures/web.py on
+127.0.0.1. Each round runs, in turn:
 yt-dlp alone (the library, download only); `prov capture` of the direct link (fetch, WARC
 in a WACZ, register the WACZ and the video: hashing, stored copies, video analysis); and
 `prov capture` of a page embedding it (yt-dlp inside prov). Medians are reported, with the
@@ -53,6 +55,33 @@ def big_video(mb: int) -> Path:
     return path
 
 
+def phone_video(mb: int) -> Path:
+    """A realistic clip: 1920x1080 H.264 at 16 Mbit/s, 30 fps, a keyframe each second (a
+    phone's camera settings), moving footage with sensor grain, ~`mb` MB long."""
+    path = OUT / f"capture_phone_{mb}mb.mp4"
+    if path.exists():
+        return path
+    OUT.mkdir(parents=True, exist_ok=True)
+    from fixtures.video import Scene
+
+    width, height, fps, bitrate = 1920, 1080, 30, 16_000_000
+    seconds = mb * 1024 * 1024 * 8 / bitrate
+    scene = Scene(7, width, height)
+    rng = np.random.default_rng(7)
+    grain = [rng.integers(-12, 13, (height, width, 3), dtype=np.int16) for _ in range(8)]
+
+    def frame(t: float) -> np.ndarray:
+        base = scene.frame(t).astype(np.int16)
+        return np.clip(base + grain[int(t * fps) % len(grain)], 0, 255).astype(np.uint8)
+
+    write_video(path, seed=7, seconds=seconds, fps=fps, width=width, height=height,
+                keyint=fps, options={"preset": "ultrafast", "crf": "-1", "b": str(bitrate),
+                                     "maxrate": str(bitrate * 3 // 2),
+                                     "bufsize": str(bitrate * 2)},
+                source=frame)
+    return path
+
+
 def ytdlp_alone(url: str, work: Path) -> float:
     import yt_dlp
 
@@ -81,13 +110,25 @@ def prov_capture(url: str, work: Path) -> tuple[float, dict[str, float]]:
     return took, got.timings
 
 
+VIDEOS = {"noise": big_video, "phone": phone_video}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--video", choices=[*VIDEOS, "both"], default="both",
+                    help="noise: lossless noise, the decoder's worst case; phone: 1080p H.264"
+                         " at 16 Mbit/s")
     args = ap.parse_args()
     os.environ["PROV_CHROMIUM"] = ""
-    video = big_video(args.mb)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
+          f" Python {platform.python_version()}")
+    for name in VIDEOS if args.video == "both" else [args.video]:
+        run_one(name, VIDEOS[name](args.mb), args.rounds)
+
+
+def run_one(name: str, video: Path, rounds: int) -> None:
     size = video.stat().st_size / 1e6
     site = web.Site(files={"/media/clip.mp4": (video, "video/mp4"),
                            "/media/one.jpg": (b"", "image/jpeg")})
@@ -99,7 +140,7 @@ def main() -> None:
     with web.serve(site) as srv, tempfile.TemporaryDirectory(dir=OUT) as tmp:
         work = Path(tmp)
         direct = f"{srv.base}/media/clip.mp4"
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             times["yt-dlp alone"].append(ytdlp_alone(direct, work))
             took, split = prov_capture(direct, work)
             times["prov capture (direct link)"].append(took)
@@ -108,17 +149,15 @@ def main() -> None:
             times["prov capture (page, via yt-dlp)"].append(
                 prov_capture(f"{srv.base}/post", work)[0])
     load_after = os.getloadavg()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores,"
-          f" Python {platform.python_version()}")
+    print(f"\n== {name}: {video.name}, {size:.1f} MB ==")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}"
-          f" (1 min); {args.rounds} rounds, medians")
-    print(f"video: {size:.1f} MB")
+          f" (1 min); {rounds} rounds, medians")
     base = statistics.median(times["yt-dlp alone"])
-    for name, runs in times.items():
+    for label, runs in times.items():
         t = statistics.median(runs)
-        print(f"{name:<34} {t:7.2f} s  {size / t:7.1f} MB/s  {t / base:5.2f}x yt-dlp"
+        print(f"{label:<34} {t:7.2f} s  {size / t:7.1f} MB/s  {t / base:5.2f}x yt-dlp"
               f"   (runs: {', '.join(f'{r:.2f}' for r in runs)})")
-    print("direct link, by stage (medians): " + ", ".join(
+    print("direct link, by stage (medians; 'analyse' overlaps 'archive'): " + ", ".join(
         f"{k} {statistics.median(v):.2f} s" for k, v in stages.items()))
     fetched = statistics.median(stages["fetch"]) + statistics.median(stages["archive"])
     print(f"download + WARC/WACZ only: {fetched:.2f} s, {size / fetched:.1f} MB/s,"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.cdp import Browser
+from provenance.ingest.cdp import Browser
 from tests.conftest import invoke
 from tests.test_serve_browser import CHROMIUM, _free_port, _wait_for
 

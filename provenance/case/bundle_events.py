@@ -31,7 +31,7 @@ ITEMLESS = ("actor.created", "incident.created", "incident.related")
 # translated to the receiver's sequence numbers on import.
 EVENT_KEYS = ("event",)
 # The kinds an item can be (media.sniff.KINDS, a layer above this one).
-ITEM_KINDS = ("image", "video", "audio", "scan", "document", "other")
+ITEM_KINDS = ("image", "video", "audio", "scan", "document", "archive", "other")
 
 
 class _Invalid(Exception):

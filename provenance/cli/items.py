@@ -33,6 +33,19 @@ class Kind(StrEnum):
     other = "other"
 
 
+class ItemKind(StrEnum):
+    """The kinds a filter can name: every kind an item can be (`archive` is set by capture and
+    by `add` for WACZ/WARC files; `--kind` on `add` overrides sniffing, so it stays `Kind`)."""
+
+    image = "image"
+    video = "video"
+    audio = "audio"
+    scan = "scan"
+    document = "document"
+    other = "other"
+    archive = "archive"
+
+
 @boundary
 def init() -> None:
     """Create an evidence database (and its evidence store) here or at --db."""
@@ -134,7 +147,7 @@ class _Progress:
 @boundary
 def list_(
     case: Annotated[str | None, typer.Option(help="Only items sighted in this case.")] = None,
-    kind: Annotated[Kind | None, typer.Option(help="Only items of this kind.")] = None,
+    kind: Annotated[ItemKind | None, typer.Option(help="Only items of this kind.")] = None,
     status: Annotated[str | None, typer.Option(
         help="Only items whose review status is now this one (see `prov status`).")] = None,
     tag: Annotated[str | None, typer.Option(help="Only items carrying this tag.")] = None,

@@ -171,6 +171,14 @@ def _read(path: str, stage_dir: str | None) -> _Read:
     return _Read(sha.hexdigest(), md5.hexdigest(), size, head, data, staged)
 
 
+def _known(path: str, sha256: str, md5: str, size: int) -> _Read:
+    with open(path, "rb") as fh:
+        head = fh.read(sniff.SNIFF_BYTES)
+        if os.fstat(fh.fileno()).st_size != size:
+            raise BadInput(path, "changed since it was hashed: not registered")
+    return _Read(sha256, md5, size, head, None, None)
+
+
 def discard(analysis: Analysis) -> None:
     """Remove a staged copy that will not be kept (known item, error, --no-copy)."""
     if analysis.staged_copy and os.path.exists(analysis.staged_copy):
@@ -179,15 +187,20 @@ def discard(analysis: Analysis) -> None:
 
 
 def analyse(path: str, requested_kind: str | None = None, stage_dir: str | None = None,
-            plan: reading.Plan | None = None) -> Analysis:
-    """Identity, kind, metadata and perceptual hashes of one file. Never raises."""
+            plan: reading.Plan | None = None, *,
+            hashed: tuple[str, str, int] | None = None) -> Analysis:
+    """Identity, kind, metadata and perceptual hashes of one file. Never raises.
+
+    `hashed` is (SHA-256, MD5, size) already computed on the very bytes written to `path` by
+    this process (a capture hashes a download as it writes it): the file is then not read a
+    second time just to hash it. Never pass hashes of anything but those bytes."""
     shown, raw_hex = display_name(path)
     result = Analysis(path=shown, file_name=os.path.basename(shown), real_path=path)
     if raw_hex is not None:
         result.file_name_hex = os.fsencode(os.path.basename(path)).hex()
         result.warnings.append("file name is not valid UTF-8; recorded escaped, with its raw bytes")
     try:
-        read = _read(path, stage_dir)
+        read = _read(path, stage_dir) if hashed is None else _known(path, *hashed)
         result.sha256, result.md5, result.size, head = read.sha256, read.md5, read.size, read.head
         result.staged_copy = read.staged
         if result.size == 0:

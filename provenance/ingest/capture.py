@@ -3,6 +3,7 @@ collection record (who, when, from where, with what) written as one `capture.rec
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -10,6 +11,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -22,6 +24,8 @@ from provenance.ingest.register import AddResult, Sighting, check_new_item, regi
 from provenance.ingest.warc_pack import Wacz
 from provenance.ledger import log
 from provenance.ledger.db import db_path_of, now_utc, store_dir, transaction
+from provenance.ledger.event import Event
+from provenance.ledger.evidence import EvidenceStore
 
 Progress = Callable[[int, int | None], None]
 _HTML = re.compile(rb"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]", re.I)
@@ -49,6 +53,8 @@ class Collected:
     seen_at: str
     origin: dict[str, Any]
     sha256: str | None = None
+    md5: str | None = None  # with sha256 and size: hashed as it was downloaded
+    size: int | None = None
 
 
 @dataclass
@@ -136,7 +142,8 @@ def _capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, 
         # A direct link: the response is the media itself.
         collected.append(Collected(final.body_path or "", "media", final.url, started,
                                    {"via": "prov", "content_type": final.header("Content-Type"),
-                                    "http_status": final.status}))
+                                    "http_status": final.status},
+                                   final.sha256, final.md5, final.size))
     result.timings["fetch"] = time.perf_counter() - clock
     return _record(conn, url, opts, by, work, env, started, fetch, collected, gone_media,
                    earlier, title, result)
@@ -185,7 +192,8 @@ def _media_by_link(conn: sqlite3.Connection, fetch: _Fetcher, link: str, why: st
         return
     collected.append(Collected(hop.body_path or "", "media", hop.url, now_utc(),
                                {"via": "prov", "named_by": why, "http_status": hop.status,
-                                "content_type": hop.header("Content-Type")}))
+                                "content_type": hop.header("Content-Type")},
+                               hop.sha256, hop.md5, hop.size))
 
 
 def _render(url: str, work: str, result: CaptureResult) -> list[Collected]:
@@ -223,7 +231,6 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
             gone_media: list[dict[str, Any]], earlier: sqlite3.Row | None, title: str | None,
             result: CaptureResult) -> CaptureResult:
     chain = _chain(url, fetch)
-    final = chain[-1]
     # Each collected file gets a readable name (its URL's last segment) in its own folder.
     for n, c in enumerate(collected):
         folder = os.path.join(work, f"item-{n}")
@@ -235,22 +242,70 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
             shutil.move(c.path, target)
         c.path = target
     clock = time.perf_counter()
-    analyses = [analyse(c.path, None, None) for c in collected]
-    for c, a in zip(collected, analyses, strict=True):
-        c.sha256 = a.sha256
-        _adoptable(a, c.path)
-    result.timings["analyse"] = time.perf_counter() - clock
+    for c in collected:
+        if c.md5 is None:  # yt-dlp's downloads and the renderings: hashed here, once
+            c.sha256, c.md5, c.size = _hash_file(c.path)
+    result.timings["hash"] = time.perf_counter() - clock
     clock = time.perf_counter()
     wacz_path = os.path.join(work, f"capture-{started[:19].replace(':', '')}.wacz")
-    warc_sha = _pack(wacz_path, url, started, env, fetch, collected, title)
-    result.timings["archive"] = time.perf_counter() - clock
+    # The media's analysis (decoding video for its perceptual hashes, the slow part) runs
+    # beside the packing of the WACZ and its hashing: PyAV and hashlib release the GIL.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture-analyse") as pool:
+        pending = [pool.submit(_analyse_collected, c) for c in collected]
+        try:
+            warc_sha = _pack(wacz_path, url, started, env, fetch, collected, title)
+            result.timings["archive"] = time.perf_counter() - clock
+            archive = analyse(wacz_path, "other", None)
+        finally:
+            analyses = [f.result() for f in pending]
+    result.timings["analyse"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    archive = analyse(wacz_path, "other", None)
+    for c, a in zip(collected, analyses, strict=True):
+        _adoptable(a, c.path)
     _adoptable(archive, wacz_path)
     archive.kind = "archive"
     if archive.error or archive.sha256 is None:
         raise ProvError(f"{url}: the WACZ written could not be read back: {archive.error}")
+    try:
+        # One unit: the items, their sightings and the collection record commit together
+        # or not at all, so no item is left without the record of how it was collected.
+        with transaction(conn):
+            event, files, checks = _register_all(conn, url, opts, by, env, started, fetch,
+                                                 collected, analyses, archive, gone_media,
+                                                 earlier, title, warc_sha, wacz_path, chain,
+                                                 result)
+    except (OSError, sqlite3.Error) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise BadInput(url, f"not recorded: cannot write the database or evidence store"
+                       f" ({why}); nothing of this capture was recorded") from exc
+    finally:
+        for a in (*analyses, archive):
+            discard(a)
+    store = EvidenceStore.beside(conn)
+    for added in result.items:
+        if added.sha256:
+            store.settle(added.sha256)
+    for added, a in checks:
+        try:
+            check_new_item(conn, added, a, by)  # is this a re-upload of something held?
+        except (ProvError, OSError, sqlite3.OperationalError) as exc:
+            added.warnings.append(f"registered, but near-duplicates not checked: {exc}")
+    result.timings["register"] = time.perf_counter() - clock
+    result.capture, result.archive, result.files = event.seq, archive.sha256, files
+    return result
+
+
+def _register_all(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str,
+                  env: dict[str, Any], started: str, fetch: _Fetcher,
+                  collected: list[Collected], analyses: list[Any], archive: Any,
+                  gone_media: list[dict[str, Any]], earlier: sqlite3.Row | None,
+                  title: str | None, warc_sha: str, wacz_path: str,
+                  chain: list[dict[str, Any]], result: CaptureResult
+                  ) -> tuple[Event, list[dict[str, Any]], list[tuple[AddResult, Any]]]:
+    """Register every file and write the collection record (inside the caller's transaction)."""
+    final = chain[-1]
     files: list[dict[str, Any]] = []
+    checks: list[tuple[AddResult, Any]] = []
     for c, a in zip(collected, analyses, strict=True):
         if a.error:
             result.notes.append(f"{c.role} {c.url}: not registered: {a.error}")
@@ -258,11 +313,7 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
         sighting = Sighting(case=opts.case, source_url=c.url, title=opts.title, note=opts.note,
                             seen_at=c.seen_at, page_url=final["url"], origin=c.origin, path="")
         added = register(conn, a, sighting, by=by)
-        try:
-            check_new_item(conn, added, a, by)  # is this a re-upload of something held?
-        except (ProvError, OSError, sqlite3.OperationalError) as exc:
-            added.warnings.append(f"registered, but near-duplicates not checked: {exc}")
-        discard(a)
+        checks.append((added, a))
         result.items.append(added)
         files.append({"role": c.role, "sha256": a.sha256, "url": c.url, "kind": added.kind,
                       "size": a.size, "status": "collected", "seen_at": c.seen_at,
@@ -273,7 +324,6 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
     added = register(conn, archive, Sighting(
         case=opts.case, source_url=url, title=opts.title, note=opts.note, seen_at=started,
         page_url=final["url"], origin={"via": "prov capture"}, path=""), by=by)
-    discard(archive)
     result.items.insert(0, added)
     files.insert(0, {"role": "archive", "sha256": archive.sha256, "url": url,
                      "kind": "archive", "size": archive.size, "status": "collected"})
@@ -293,11 +343,24 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
                    "max_redirects": opts.limits.max_redirects,
                    "max_media": opts.limits.max_media},
     }
-    with transaction(conn):
-        event = log.record(conn, "capture.recorded", record, by=by, item=archive.sha256)
-    result.timings["register"] = time.perf_counter() - clock
-    result.capture, result.archive, result.files = event.seq, archive.sha256, files
-    return result
+    event = log.record(conn, "capture.recorded", record, by=by, item=archive.sha256)
+    return event, files, checks
+
+
+def _hash_file(path: str) -> tuple[str, str, int]:
+    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            sha.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+    return sha.hexdigest(), md5.hexdigest(), size
+
+
+def _analyse_collected(c: Collected) -> Any:
+    """Analyse a collected file whose bytes were hashed as this capture wrote them."""
+    assert c.sha256 and c.md5 and c.size is not None
+    return analyse(c.path, None, None, hashed=(c.sha256, c.md5, c.size))
 
 
 def _adoptable(analysis: Any, path: str) -> None:

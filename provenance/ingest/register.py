@@ -19,7 +19,7 @@ from provenance.ingest.analysis import (
     expand,
 )
 from provenance.ledger import evidence, log
-from provenance.ledger.db import db_path_of, store_dir, transaction
+from provenance.ledger.db import db_path_of, store_dir, transaction, unit
 from provenance.matching import keyframes
 from provenance.matching.catalogue import catalogue, match_json
 from provenance.matching.derived import put_features
@@ -78,14 +78,16 @@ def register(
     """Record one analysed file: a new item and its sighting, or a sighting of a known one.
 
     One transaction: the item, its hashes, its stored copy and its sighting land
-    together or not at all.
+    together or not at all. Inside a transaction already open (a capture), they commit
+    with it, and the caller settles the store (`EvidenceStore.settle`) once it commits.
     """
     if analysis.error or analysis.sha256 is None:
         return AddResult(analysis.path, "error", analysis.sha256, analysis.kind or None,
                          analysis.error, analysis.warnings)
     sha = analysis.sha256
     store = evidence.EvidenceStore.beside(conn)
-    with transaction(conn):
+    nested = conn.in_transaction
+    with unit(conn):
         known = conn.execute(
             "SELECT kind, stored, size FROM items WHERE sha256 = ?", (sha,)).fetchone()
         if known is None:
@@ -147,7 +149,8 @@ def register(
             by=by,
             item=sha,
         )
-    store.settle(sha)
+    if not nested:
+        store.settle(sha)
     return AddResult(analysis.path, status, sha, kind, None, analysis.warnings)
 
 

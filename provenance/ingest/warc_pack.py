@@ -127,8 +127,10 @@ class Wacz:
         """Bytes not fetched as a recorded exchange (a yt-dlp download, a screenshot)."""
         import os
 
+        # A resource record's block is its payload: the file's SHA-256, taken when it was
+        # hashed, is both digests, and warcio need not read the file once more to get it.
         headers = {"WARC-Date": date, "WARC-Payload-Digest": warc_digest(sha256),
-                   **(extra or {})}
+                   "WARC-Block-Digest": warc_digest(sha256), **(extra or {})}
         with open(path, "rb") as body:
             rec = self._writer.create_warc_record(
                 url, "resource", payload=body, length=os.path.getsize(path),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import uuid
@@ -86,6 +87,31 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
     else:
         conn.execute("COMMIT")
+
+
+@contextmanager
+def unit(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A transaction, or, inside one already open, a savepoint of it: the caller's writes
+    then commit with the enclosing transaction or not at all (a capture's items and its
+    collection record are one unit)."""
+    if not conn.in_transaction:
+        with transaction(conn):
+            yield conn
+        return
+    name = f"unit_{next(_SAVEPOINTS)}"
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+        raise
+    else:
+        conn.execute(f"RELEASE {name}")
+
+
+_SAVEPOINTS = itertools.count(1)
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:

@@ -1,6 +1,6 @@
-"""A minimal Chrome DevTools Protocol client over `--remote-debugging-pipe`: enough to load a
-page in the real headless Chromium, read the DOM, click with the mouse and take screenshots,
-with no library beyond the standard one (no websocket client is installed)."""
+"""A minimal Chrome DevTools Protocol client over `--remote-debugging-pipe`: load a page in
+headless Chromium, evaluate JavaScript, click, and take screenshots (the full page for
+`prov capture`), with no library beyond the standard one (no websocket client needed)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,20 @@ from typing import Any
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--disable-dev-shm-usage"]
+         "--hide-scrollbars", "--disable-dev-shm-usage", "--disable-extensions",
+         "--disable-domain-reliability"]
+
+
+class BrowserError(RuntimeError):
+    """The browser refused a command, went away, or did not answer in time."""
 
 
 class Browser:
     """One Chromium; the protocol runs over its file descriptors 3 (commands) and 4 (replies),
     each message JSON ending in a NUL byte."""
 
-    def __init__(self, chromium: str, profile: Path) -> None:
+    def __init__(self, chromium: str, profile: Path | str, *,
+                 window: tuple[int, int] = (1100, 1400)) -> None:
         cmd_r, self._cmd_w = os.pipe()
         self._res_r, res_w = os.pipe()
 
@@ -32,16 +38,27 @@ class Browser:
             os.dup2(a, 3)
             os.dup2(b, 4)
 
-        self.proc = subprocess.Popen(
-            [chromium, *FLAGS, "--remote-debugging-pipe", f"--user-data-dir={profile}",
-             "--window-size=1100,1400", "about:blank"],
-            preexec_fn=child, close_fds=False, stdin=subprocess.DEVNULL,  # noqa: PLW1509
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self.proc = subprocess.Popen(
+                [chromium, *FLAGS, "--remote-debugging-pipe", f"--user-data-dir={profile}",
+                 f"--window-size={window[0]},{window[1]}", "about:blank"],
+                preexec_fn=child, close_fds=False, stdin=subprocess.DEVNULL,  # noqa: PLW1509
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except BaseException:
+            for fd in (cmd_r, res_w, self._cmd_w, self._res_r):
+                os.close(fd)
+            raise
         os.close(cmd_r)
         os.close(res_w)
         self._buf = b""
         self._id = 0
         self.session: str | None = None
+
+    def __enter__(self) -> Browser:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def send(self, method: str, params: dict[str, Any] | None = None, *,
              timeout: float = 60) -> Any:
@@ -49,7 +66,10 @@ class Browser:
         msg: dict[str, Any] = {"id": self._id, "method": method, "params": params or {}}
         if self.session and not method.startswith(("Target.", "Browser.")):
             msg["sessionId"] = self.session
-        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        try:
+            os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        except OSError as exc:
+            raise BrowserError(f"{method}: the browser went away ({exc.strerror})") from exc
         end = time.monotonic() + timeout
         while True:
             while b"\0" in self._buf:
@@ -57,16 +77,16 @@ class Browser:
                 reply = json.loads(raw)
                 if reply.get("id") == self._id:
                     if "error" in reply:
-                        raise RuntimeError(f"{method}: {reply['error']}")
+                        raise BrowserError(f"{method}: {reply['error']}")
                     return reply["result"]
             left = end - time.monotonic()
             if left <= 0:
-                raise TimeoutError(method)
+                raise BrowserError(f"{method}: no answer in {timeout:g} s")
             ready, _, _ = select.select([self._res_r], [], [], left)
             if ready:
                 chunk = os.read(self._res_r, 1 << 16)
                 if not chunk:
-                    raise RuntimeError("the browser went away")
+                    raise BrowserError(f"{method}: the browser went away")
                 self._buf += chunk
 
     def open(self, url: str) -> None:
@@ -74,18 +94,30 @@ class Browser:
         self.session = self.send("Target.attachToTarget",
                                  {"targetId": target, "flatten": True})["sessionId"]
 
+    def navigate(self, url: str, timeout: float = 60) -> None:
+        """Load `url` in the open tab and wait for its load event (images included).
+
+        Through Page.navigate, which answers once the new document is committed: a page
+        opened by Target.createTarget starts as about:blank, whose readyState is already
+        'complete', so waiting on readyState alone can read the blank page."""
+        end = time.monotonic() + timeout
+        went = self.send("Page.navigate", {"url": url}, timeout=timeout)
+        if went.get("errorText"):
+            raise BrowserError(f"{url}: {went['errorText']}")
+        self.wait_for("document.readyState === 'complete'", max(1.0, end - time.monotonic()))
+
     def js(self, expression: str) -> Any:
         result = self.send("Runtime.evaluate", {"expression": expression,
                                                 "returnByValue": True, "awaitPromise": True})
         if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+            raise BrowserError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
     def wait_for(self, expression: str, timeout: float = 60) -> None:
         end = time.monotonic() + timeout
         while not self.js(expression):
             if time.monotonic() > end:
-                raise AssertionError(f"never true in the page: {expression}")
+                raise BrowserError(f"never true in the page within {timeout:g} s: {expression}")
             time.sleep(0.1)
 
     def click(self, x: float, y: float) -> None:
@@ -94,16 +126,22 @@ class Browser:
             self.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y,
                                                    "button": "left", "clickCount": 1})
 
-    def screenshot(self, clip: dict[str, float]) -> bytes:
-        shot = self.send("Page.captureScreenshot", {"format": "png", "clip": {**clip,
-                                                                             "scale": 1}})
+    def screenshot(self, clip: dict[str, float], *, beyond_viewport: bool = False,
+                   timeout: float = 60) -> bytes:
+        shot = self.send("Page.captureScreenshot", {
+            "format": "png", "clip": {**clip, "scale": 1},
+            "captureBeyondViewport": beyond_viewport}, timeout=timeout)
         return base64.b64decode(shot["data"])
 
     def close(self) -> None:
         try:
             self.send("Browser.close", timeout=10)
-        except (RuntimeError, TimeoutError, OSError):
+        except (BrowserError, OSError):
             self.proc.kill()
-        self.proc.wait(timeout=30)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
         os.close(self._cmd_w)
         os.close(self._res_r)

@@ -1,0 +1,183 @@
+"""`prov capture`, second round: one all-or-nothing unit, `archive` as a filter kind, and a
+full-page screenshot from headless Chromium (served on 127.0.0.1 only)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import struct
+from pathlib import Path
+
+import pytest
+
+from fixtures import web
+from provenance.ledger.db import store_dir
+
+from .conftest import invoke
+
+
+@pytest.fixture(scope="module")
+def site_files(tmp_path_factory: pytest.TempPathFactory) -> web.Site:
+    site = web.build_site(tmp_path_factory.mktemp("site"))
+    # A page 6000 CSS pixels tall (no margins), coloured bands so it is not blank.
+    bands = "".join(f'<div style="height:1000px;background:#{c}"></div>'
+                    for c in ("c33", "3c3", "33c", "cc3", "3cc", "c3c"))
+    site.files["/tall"] = (f"<!doctype html><html><head><title>Tall</title></head>"
+                           f'<body style="margin:0">{bands}</body></html>'.encode(),
+                           "text/html; charset=utf-8")
+    site.files["/taller"] = (b'<!doctype html><html><body style="margin:0">'
+                             b'<div style="height:20000px;background:linear-gradient(red,blue)">'
+                             b"</div></body></html>", "text/html")
+    return site
+
+
+@pytest.fixture
+def server(site_files: web.Site):
+    site_files.state.update(version=1, media_gone=0)
+    site_files.stall_seconds = 5
+    with web.serve(site_files) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _no_browser(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROV_CHROMIUM", "")  # the browser test turns it back on
+
+
+def _count(db: Path, sql: str) -> int:
+    return sqlite3.connect(db).execute(sql).fetchone()[0]
+
+
+def test_a_capture_whose_record_cannot_be_written_leaves_no_item_behind(db, server):
+    # A real failure at the last step: the database itself refuses the collection record.
+    con = sqlite3.connect(db)
+    con.execute("CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.type ="
+                " 'capture.recorded' BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    con.commit()
+    events = _count(db, "SELECT COUNT(*) FROM events")
+    run = invoke(db, "capture", f"{server.base}/post", f"{server.base}/media/one.jpg")
+    assert run.exit_code == 1
+    lines = [ln for ln in run.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 2 and all("nothing of this capture was recorded" in ln
+                                   and "disk says no" in ln for ln in lines), run.stderr
+    assert "Traceback" not in run.stderr
+    # No item, no sighting, no event: the items and their record were one unit.
+    assert _count(db, "SELECT COUNT(*) FROM events") == events
+    assert _count(db, "SELECT COUNT(*) FROM items") == 0
+    assert invoke(db, "list", "--json").json() == []
+    # The originals the store took are marked as an interrupted registration, not as
+    # items lost from the log; verify passes.
+    con.execute("DROP TRIGGER refuse")
+    con.commit()
+    check = invoke(db, "verify")
+    assert check.exit_code == 0, check.output
+    # Once the database accepts it, the same capture goes in whole.
+    again = invoke(db, "capture", f"{server.base}/post", "--json")
+    assert again.exit_code == 0, again.output
+    got = again.json()[0]
+    assert got["status"] == "captured" and len(got["files"]) == 4
+    assert _count(db, "SELECT COUNT(*) FROM captures") == 1
+    assert _count(db, "SELECT COUNT(*) FROM items") == 4
+    assert invoke(db, "verify").exit_code == 0
+
+
+def test_list_filters_by_kind_archive(db, server):
+    run = invoke(db, "capture", f"{server.base}/post", "--json")
+    archive = run.json()[0]["archive"]
+    listed = invoke(db, "list", "--kind", "archive", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [i["sha256"] for i in listed.json()] == [archive]
+    videos = invoke(db, "list", "--kind", "video", "--json").json()
+    assert len(videos) == 1 and videos[0]["sha256"] != archive
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+@pytest.mark.browser
+def test_the_screenshot_is_the_whole_page(db, server, monkeypatch):
+    if not shutil.which("chromium"):
+        pytest.skip("Chromium is not installed")
+    monkeypatch.delenv("PROV_CHROMIUM")
+    run = invoke(db, "capture", f"{server.base}/tall", "--json")
+    assert run.exit_code == 0, run.output
+    shot = next(f for f in run.json()[0]["files"] if f["role"] == "screenshot")
+    sha = shot["sha256"]
+    width, height = _png_size(store_dir(db) / "sha256" / sha[:2] / sha[2:4] / sha)
+    assert width == 1280 and height == 6000
+    pdf = [f for f in run.json()[0]["files"] if f["role"] == "pdf"]
+    assert len(pdf) == 1 and pdf[0]["kind"] == "document"
+
+
+@pytest.mark.browser
+def test_a_page_taller_than_the_limit_is_captured_to_the_limit_and_says_so(db, server,
+                                                                          monkeypatch):
+    if not shutil.which("chromium"):
+        pytest.skip("Chromium is not installed")
+    monkeypatch.delenv("PROV_CHROMIUM")
+    run = invoke(db, "capture", f"{server.base}/taller", "--json")
+    assert run.exit_code == 0, run.output
+    shot = next(f for f in run.json()[0]["files"] if f["role"] == "screenshot")
+    sha = shot["sha256"]
+    assert _png_size(store_dir(db) / "sha256" / sha[:2] / sha[2:4] / sha) == (1280, 16384)
+    said = [n for n in run.json()[0]["notes"] if "1280x20000" in n]
+    assert len(said) == 1 and "1280x16384" in said[0], run.json()[0]["notes"]
+    # The collection record keeps what the page measured and what was captured.
+    origin = json.loads(sqlite3.connect(db).execute(
+        "SELECT origin_json FROM sightings WHERE item = ?", (sha,)).fetchone()[0])
+    assert origin["page_size"] == "1280x20000" and origin["captured_size"] == "1280x16384"
+    assert origin["capped"] is True
+
+
+def test_hashes_taken_on_the_download_stream_are_the_files_hashes(db, server):
+    # The media are hashed as they are downloaded, not re-read: the item's SHA-256 and MD5
+    # must still be those of the bytes served and of the stored original.
+    import hashlib
+
+    run = invoke(db, "capture", f"{server.base}/post", "--json")
+    assert run.exit_code == 0, run.output
+    media = [f for f in run.json()[0]["files"] if f["role"] == "media"]
+    assert len(media) == 3
+    con = sqlite3.connect(db)
+    for f in media:
+        served = server.site.files[f["url"].removeprefix(server.base)][0]
+        data = served.read_bytes() if isinstance(served, Path) else served
+        md5 = con.execute("SELECT md5 FROM items WHERE sha256 = ?", (f["sha256"],)).fetchone()[0]
+        assert f["sha256"] == hashlib.sha256(data).hexdigest()
+        assert md5 == hashlib.md5(data).hexdigest()
+        stored = store_dir(db) / "sha256" / f["sha256"][:2] / f["sha256"][2:4] / f["sha256"]
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == f["sha256"]
+
+
+def test_every_warc_record_digest_matches_its_bytes(db, server):
+    # Digests that prov supplies instead of letting warcio re-read a file must be right.
+    import base64
+    import hashlib
+    import io
+    import zipfile
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    run = invoke(db, "capture", f"{server.base}/post", "--json")
+    archive = run.json()[0]["archive"]
+    stored = store_dir(db) / "sha256" / archive[:2] / archive[2:4] / archive
+    with zipfile.ZipFile(stored) as zf:
+        data = zf.read("archive/data.warc")
+    seen = set()
+    for rec in ArchiveIterator(io.BytesIO(data)):
+        block = rec.rec_headers.get_header("WARC-Block-Digest")
+        if rec.rec_type in ("resource", "response"):
+            assert block, rec.rec_headers
+        if not block:
+            continue
+        raw = rec.raw_stream.read()  # the block: HTTP headers (if any) and payload
+        if rec.http_headers is not None:
+            raw = rec.http_headers.to_bytes() + raw
+        want = "sha256:" + base64.b32encode(hashlib.sha256(raw).digest()).decode()
+        assert block == want, (rec.rec_type, rec.rec_headers.get_header("WARC-Target-URI"))
+        seen.add(rec.rec_type)
+    assert {"resource", "response"} <= seen
