@@ -281,8 +281,10 @@ def measure(db: Path, runs: int = 5, full_verify: bool = True) -> None:
     for name, cmd, goal in (
             ("`prov show ITEM`", ["show", sha[:12]], "<= 0.3 s"),
             ("`prov log ITEM`", ["log", sha[:12]], "<= 0.3 s"),
-            (f"`prov list --case` (whole case: {in_case:,} items, no pager)",
-             ["list", "--case", "case-123"], "<= 0.3 s (first page)")):
+            (f"`prov list --case --limit 100` (first page of {in_case:,} items)",
+             ["list", "--case", "case-123", "--limit", "100"], "<= 0.3 s (first page)"),
+            ("`prov search jpg` (a word in nearly every file name)", ["search", "jpg"],
+             "<= 0.5 s")):
         seconds, peak, _ = _median([*base, *cmd], runs, env)
         row(name, f"{seconds * 1000:.0f} ms, {peak / 1024:.0f} MB", goal)
 

@@ -97,3 +97,60 @@ def test_phash_is_imagehash_phash_without_scipy():
         img = F.photo(seed, (240 + seed, 180))
         expected = np.packbits(imagehash.phash(img).hash.flatten()).tobytes()
         assert hashing._phash(img) == expected
+
+
+def test_new_rows_are_searched_beside_the_cached_index_then_folded_in(prov, db, tmp_path,
+                                                                        monkeypatch):
+    """`prov add` must not rebuild the chunk index (seconds at millions of rows) for one
+    new item: its rows are a tail searched directly, folded into the cache past TAIL_MAX."""
+    import io
+    import json
+
+    from PIL import Image
+
+    from provenance.ledger.db import connect, store_dir
+    from provenance.matching import catalogue, hashcache, matchrule
+
+    for i in range(3):
+        (tmp_path / f"{i}.jpg").write_bytes(media.jpeg_with_exif(700 + i, size=(320, 240)))
+        prov("add", str(tmp_path / f"{i}.jpg"))
+    conn = connect(db)
+    built = hashcache.load(conn, store_dir(db))
+    meta = next(store_dir(db).glob("index/hashes-v*/meta.json"))
+    written = json.loads(meta.read_text())["max_id"]
+    order = meta.with_name("pdq_order.npy")  # the chunk index's sorted tables
+    sorted_at = (order.stat().st_ino, order.stat().st_mtime_ns)
+    raw = media.jpeg_with_exif(799, size=(320, 240))
+    (tmp_path / "new.jpg").write_bytes(raw)
+    prov("add", str(tmp_path / "new.jpg"))
+    new_sha = conn.execute("SELECT sha256 FROM items ORDER BY rowid DESC LIMIT 1").fetchone()[0]
+    copy = tmp_path / "copy.jpg"  # a resized re-upload of the new photo
+    Image.open(io.BytesIO(raw)).resize((240, 180)).save(copy, "JPEG", quality=80)
+
+    # The chunk index (used above LARGE rows; here for every size) covers the cached rows only.
+    monkeypatch.setattr(matchrule, "LARGE", 0)
+
+    def found() -> list[tuple[str, str, int]]:
+        catalogue._CATALOGUES.clear()  # each `prov match` a fresh process: load from disk
+        doc = json.loads(prov("match", str(copy), "--json").stdout)
+        return [(m["sha256"], m["verdict"], m["distance"]) for m in doc["matches"]]
+
+    tail = hashcache.load(conn, store_dir(db))
+    # The tail was written into the cache's spare rows; the chunk index was not rebuilt.
+    assert json.loads(meta.read_text())["max_id"] == tail.max_hash_id > written
+    assert (order.stat().st_ino, order.stat().st_mtime_ns) == sorted_at
+    covered = int(tail.chunk_index.values.shape[0])
+    assert covered == len(built.stored.keys["pdq"]) < len(tail.stored.keys["pdq"])
+    in_tail = found()
+    assert in_tail[0][:2] == (new_sha, "re-upload")
+
+    monkeypatch.setattr(hashcache, "TAIL_MAX", 0)  # the tail is now too long: folded in
+    (tmp_path / "more.jpg").write_bytes(media.jpeg_with_exif(798, size=(320, 240)))
+    prov("add", str(tmp_path / "more.jpg"))
+    folded = hashcache.load(conn, store_dir(db))
+    assert json.loads(meta.read_text())["max_id"] == folded.max_hash_id > tail.max_hash_id
+    assert int(folded.chunk_index.values.shape[0]) == len(folded.stored.keys["pdq"])
+    assert found() == in_tail  # the same answer, now from the index
+    expected = conn.execute("SELECT value FROM hashes WHERE algorithm = 'pdq' ORDER BY id")
+    assert [bytes(v) for v in np.asarray(folded.stored.values["pdq"])] == [
+        r[0] for r in expected]

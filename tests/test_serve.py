@@ -142,6 +142,26 @@ def test_facets_and_sort_orders_apply(ds: Any) -> None:
     assert [e["seq"] for e in events] == sorted((e["seq"] for e in events), reverse=True)
 
 
+def test_the_items_page_suggests_no_facets_but_any_column_can_still_be_faceted(ds: Any) -> None:
+    # Suggesting facets tries every column on each page: 3.4 s of 4.1 s at 258,000 items.
+    data = get(ds, "/evidence/items.json?_extra=facet_results&_extra=suggested_facets").json()
+    assert data["suggested_facets"] == []
+    facets = data["facet_results"]
+    assert {"kind", "mime", "make", "model"} <= set(facets.get("results", facets))
+    asked = get(ds, "/evidence/items.json?_facet=stored&_extra=facet_results").json()
+    facets = asked["facet_results"]
+    assert "stored" in facets.get("results", facets)
+
+
+def test_configured_facets_are_counted_from_an_index(case: Case) -> None:
+    conn = open_db(case.db)
+    for column in ("kind", "mime", "make", "model"):
+        plan = " ".join(str(r[-1]) for r in conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT {column}, COUNT(*) FROM items GROUP BY {column}"))
+        assert f"items_{column}" in plan, plan
+    conn.close()
+
+
 def test_item_overview_links_items_with_thumbnails(ds: Any, case: Case) -> None:
     page = get(ds, "/evidence/item_overview").text
     assert f'href="/evidence/-/item/{case.arrival}"' in page

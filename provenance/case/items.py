@@ -75,32 +75,17 @@ def sightings(conn: sqlite3.Connection, sha256: str) -> list[dict[str, Any]]:
 
 def list_items(
     conn: sqlite3.Connection, *, case: str | None = None, kind: str | None = None,
-    tag: str | None = None, include_withdrawn: bool = False,
+    tag: str | None = None, include_withdrawn: bool = False, limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Items with their first sighting's name, the cases they appear in, their name and tags,
-    oldest first. A case is matched whatever its letter case, and an unknown one refused
-    with the near ones; withdrawn items are left out unless asked for."""
-    from provenance.case.cases import check_case
-
+    oldest first (the first `limit` of them when given). A case is matched whatever its
+    letter case, and an unknown one refused with the near ones; withdrawn items are left out
+    unless asked for."""
     labelled = _has_labels(conn)
-    where = []
-    params: list[Any] = []
-    if case is not None:
-        case = check_case(conn, case)
-        where.append("i.sha256 IN (SELECT item FROM sightings WHERE case_name = ?"
-                     " COLLATE NOCASE)")
-        params.append(case)
-    if kind is not None:
-        where.append("i.kind = ?")
-        params.append(kind)
-    if tag is not None:
-        if not labelled:
-            return []
-        where.append("i.sha256 IN (SELECT item FROM current_tags WHERE tag = ? COLLATE NOCASE)")
-        params.append(tag.strip())
-    if labelled and not include_withdrawn:
-        where.append("NOT EXISTS (SELECT 1 FROM withdrawals w WHERE w.item = i.sha256"
-                     " AND w.id NOT IN (SELECT event FROM retractions))")
+    filters = _list_filters(conn, labelled, case, kind, tag, include_withdrawn)
+    if filters is None:
+        return []
+    where, params = filters
     labels = (", l.name, l.tags, l.withdrawn FROM items i JOIN item_labels l"
               " ON l.item = i.sha256" if labelled
               else ", NULL AS name, NULL AS tags, 0 AS withdrawn FROM items i")
@@ -114,6 +99,9 @@ def list_items(
     if where:
         query += " WHERE " + " AND ".join(where)
     query += " ORDER BY i.registered_event"
+    if limit is not None:
+        query += " LIMIT ?"
+        params.append(limit)
     out = []
     for row in conn.execute(query, params):
         d = dict(row)
@@ -122,6 +110,49 @@ def list_items(
         d["withdrawn"] = bool(d["withdrawn"])
         out.append(d)
     return out
+
+
+def count_items(
+    conn: sqlite3.Connection, *, case: str | None = None, kind: str | None = None,
+    tag: str | None = None, include_withdrawn: bool = False,
+) -> int:
+    """How many items list_items would list without a limit (without building their rows)."""
+    labelled = _has_labels(conn)
+    filters = _list_filters(conn, labelled, case, kind, tag, include_withdrawn)
+    if filters is None:
+        return 0
+    where, params = filters
+    query = "SELECT COUNT(*) FROM items i"  # item_labels holds one row per item: no join
+    if where:
+        query += " WHERE " + " AND ".join(where)
+    return int(conn.execute(query, params).fetchone()[0])
+
+
+def _list_filters(conn: sqlite3.Connection, labelled: bool, case: str | None, kind: str | None,
+                  tag: str | None, include_withdrawn: bool
+                  ) -> tuple[list[str], list[Any]] | None:
+    """list_items' WHERE terms and their parameters; None when nothing can match."""
+    from provenance.case.cases import check_case
+
+    where = []
+    params: list[Any] = []
+    if case is not None:
+        case = check_case(conn, case)
+        where.append("i.sha256 IN (SELECT item FROM sightings WHERE case_name = ?"
+                     " COLLATE NOCASE)")
+        params.append(case)
+    if kind is not None:
+        where.append("i.kind = ?")
+        params.append(kind)
+    if tag is not None:
+        if not labelled:
+            return None
+        where.append("i.sha256 IN (SELECT item FROM current_tags WHERE tag = ? COLLATE NOCASE)")
+        params.append(tag.strip())
+    if labelled and not include_withdrawn:
+        where.append("NOT EXISTS (SELECT 1 FROM withdrawals w WHERE w.item = i.sha256"
+                     " AND w.id NOT IN (SELECT event FROM retractions))")
+    return where, params
 
 
 def _has_labels(conn: sqlite3.Connection) -> bool:

@@ -11,8 +11,11 @@ trigrams index: they are matched by scanning the indexed text instead.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
 import sqlite3
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,11 +127,18 @@ def _refresh_temp(conn: sqlite3.Connection) -> str:
     return "temp"
 
 
+# Matching rows examined past the page shown, to count them, before the count stops and
+# says "N+ more": a word in most of 300,000 texts would otherwise be read, checked and
+# counted whole (5-7 s) to show its first 200.
+COUNT_MAX = 5_000
+
+
 def _candidates(conn: sqlite3.Connection, schema: str, terms: list[str], *,
                 case: str | None, kind: str | None, include_withdrawn: bool
-                ) -> list[sqlite3.Row]:
-    """Index rows holding every term, about items the filters keep, in registration order.
-    The filters run in SQL, so a common word costs one pass, not a query per hit."""
+                ) -> Iterator[dict[str, Any]]:
+    """Index rows holding every term, about items the filters keep, in registration order,
+    read as they are used. The filters and the order run in SQL, so a common word costs
+    one pass, not a query per hit, and only the rows read are turned into Python."""
     long_terms = [t for t in terms if len(t) >= TRIGRAM]
     if long_terms:
         where, params = ["f.text MATCH ?"], ['"' + '" AND "'.join(
@@ -144,22 +154,36 @@ def _candidates(conn: sqlite3.Connection, schema: str, terms: list[str], *,
     if not include_withdrawn:
         where.append("f.item NOT IN (SELECT item FROM withdrawals"
                      " WHERE id NOT IN (SELECT event FROM retractions))")
-    query = ("SELECT f.item, f.field, f.source, f.row_id, f.text, i.kind, i.registered_event"
+    # Without the text: SQLite sorts every match, and carrying each text through the sort
+    # cost more than reading the few texts examined afterwards, one by one.
+    query = ("SELECT f.rowid AS fts_rowid, '{s}' AS fts_schema, f.item, f.field, f.source,"
+             " f.row_id, i.kind, i.registered_event"
              " FROM {s}.search_fts_index f JOIN main.items i ON i.sha256 = f.item"
-             " WHERE " + " AND ".join(where))
-    rows = list(conn.execute(query.format(s="main"), params))
+             " WHERE " + " AND ".join(where)
+             + " ORDER BY i.registered_event, f.field, f.row_id")
+
+    def order(r: sqlite3.Row) -> tuple[Any, ...]:  # the ORDER BY's, to merge two schemas
+        return (r["registered_event"], r["field"], r["row_id"])
+
+    rows: Iterator[sqlite3.Row] = iter(conn.execute(query.format(s="main"), params))
     if schema == "temp":
-        rows += list(conn.execute(query.format(s="temp"), params))
-    rows = [r for r in rows if all(t in (r["text"] or "").casefold() for t in terms)]
-    rows.sort(key=lambda r: (r["registered_event"], r["field"], r["row_id"]))
-    return rows
+        rows = heapq.merge(rows, conn.execute(query.format(s="temp"), params), key=order)
+    # The index folds letter case by its own rules (and a short term matched any text):
+    # every term must be in the casefolded text.
+    for r in rows:
+        text = conn.execute(f"SELECT text FROM {r['fts_schema']}.search_fts_index"
+                            " WHERE rowid = ?", (r["fts_rowid"],)).fetchone()[0] or ""
+        if all(t in text.casefold() for t in terms):
+            yield {**dict(r), "text": text}
 
 
 def search(conn: sqlite3.Connection, query: str, *, case: str | None = None,
            kind: str | None = None, include_withdrawn: bool = False,
            limit: int = 200) -> dict[str, Any]:
     """Every current text that contains all the terms (letter case aside), with the item it
-    concerns, the field and a snippet. Retracted entries are found too, and say so."""
+    concerns, the field and a snippet; the first `limit` of them are returned. They are
+    counted up to COUNT_MAX past those (`count_complete` false: `count` is a lower bound).
+    Retracted entries are found too, and say so."""
     from provenance.case.cases import check_case
     from provenance.case.items import first_name_sql
     from provenance.case.names import current_name
@@ -171,9 +195,15 @@ def search(conn: sqlite3.Connection, query: str, *, case: str | None = None,
                          lambda text, term: term in (text or "").casefold(),
                          deterministic=True)
     schema = refresh(conn)
-    rows = [r for r in _candidates(conn, schema, terms, case=case, kind=kind,
-                                   include_withdrawn=include_withdrawn) if _current(conn, r)]
-    shown = rows[:limit]
+    found = (r for r in _candidates(conn, schema, terms, case=case, kind=kind,
+                                    include_withdrawn=include_withdrawn) if _current(conn, r))
+    shown = list(itertools.islice(found, limit))
+    counted = len(shown)
+    complete = True
+    if len(shown) == limit:
+        more = sum(1 for _ in itertools.islice(found, COUNT_MAX + 1))
+        complete = more <= COUNT_MAX
+        counted += min(more, COUNT_MAX)
     struck = retracted.states(conn, [r["row_id"] for r in shown
                                      if _retractable(r["source"])])
     hits = []
@@ -186,8 +216,8 @@ def search(conn: sqlite3.Connection, query: str, *, case: str | None = None,
                      "snippet": snippet(r["text"], terms),
                      "struck": (retracted.struck_line(struck.get(r["row_id"], {}))
                                 if _retractable(r["source"]) else None)})
-    return {"query": query, "terms": terms, "count": len(rows), "results": hits,
-            "truncated": len(rows) > limit}
+    return {"query": query, "terms": terms, "count": counted, "count_complete": complete,
+            "results": hits, "truncated": counted > len(hits)}
 
 
 def _retractable(key: str) -> bool:
@@ -195,7 +225,7 @@ def _retractable(key: str) -> bool:
     return source is not None and source.retractable
 
 
-def _current(conn: sqlite3.Connection, row: sqlite3.Row) -> bool:
+def _current(conn: sqlite3.Connection, row: Mapping[str, Any]) -> bool:
     source = _BY_KEY.get(row["source"])
     if source is None or source.current is None:
         return True

@@ -145,7 +145,9 @@ class RootGroup(TyperGroup):
     unset, through a pydantic TypeAdapter: importing pydantic and building the adapters
     cost `prov match` about 0.1 s of its 0.5 s budget. A string given for a `str`
     parameter, and an unset single value, come out of that coercion unchanged, so they skip
-    it; anything else (numbers, paths, choices, lists) still goes through Typer's own.
+    it, as does a `list[str]` argument given only strings (`prov add FILE...`: pydantic's
+    import was 0.3-0.6 s of a loaded machine's `prov add`); anything else (numbers, paths,
+    choices, other lists) still goes through Typer's own.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -161,6 +163,9 @@ class _PlainStrings:
         if single and (value is None or (isinstance(value, str)
                                          and param.type_descriptor.annotation is str)):
             return value
+        if (not single and param.type_descriptor.annotation == list[str]
+                and isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)):
+            return list(value)  # what Typer's list[str] adapter returns for strings
         param._runtime_param = None  # Typer's own coercion from here on
         return param.get_runtime_param().coerce(value, param=param, ctx=ctx)
 

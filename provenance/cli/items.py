@@ -22,6 +22,7 @@ from provenance.cli.common import (
 )
 from provenance.cli.ocr import OcrPagesOpt, OcrTimeoutOpt
 from provenance.cli.ocr import plan as ocr_plan
+from provenance.errors import UsageProblem
 
 
 class Kind(StrEnum):
@@ -144,6 +145,10 @@ class _Progress:
             self.bar = None
 
 
+# `prov list` on a terminal: the first page only (a whole archive is hundreds of thousands).
+LIST_PAGE = 100
+
+
 @boundary
 def list_(
     case: Annotated[str | None, typer.Option(help="Only items sighted in this case.")] = None,
@@ -153,16 +158,25 @@ def list_(
     tag: Annotated[str | None, typer.Option(help="Only items carrying this tag.")] = None,
     include_withdrawn: Annotated[bool, typer.Option(
         "--include-withdrawn", help="List withdrawn items too (marked).")] = False,
+    # A string, parsed here: an int option would import pydantic (Typer's coercion), a
+    # tenth of a second of a command meant to answer in 0.3 s.
+    limit: Annotated[str | None, typer.Option(
+        metavar="N", help=f"Show the first N items (0: all). Default: {LIST_PAGE} on a"
+        " terminal, all otherwise and with --json.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List the items held, oldest registration first (withdrawn ones left out)."""
-    from provenance.case import items as registry
     from provenance.case import workflow
+    from provenance.case.listing import list_page
 
+    if limit is not None and not (limit.isascii() and limit.isdigit()):
+        raise UsageProblem(f"--limit {limit!r}: give a whole number of items (0 lists all)")
+    count = int(limit) if limit is not None else (
+        LIST_PAGE if not as_json and sys.stdout.isatty() else 0)
     conn = GLOBALS.open(write=False)
-    items = workflow.with_status(
-        registry.list_items(conn, case=case, kind=kind.value if kind else None, tag=tag,
-                            include_withdrawn=include_withdrawn), conn, status)
+    items, total = list_page(conn, limit=count or None, case=case,
+                             kind=kind.value if kind else None, tag=tag,
+                             include_withdrawn=include_withdrawn, status=status)
     if as_json:
         emit_json(items)
         return
@@ -182,6 +196,10 @@ def list_(
             + (f"  #{' #'.join(it['tags'])}" if it["tags"] else "")
             + ("  WITHDRAWN" if it["withdrawn"] else "")
         )
+    if total > len(items):
+        # On stderr: a script reading the list gets only items; a reader sees the count.
+        err(f"... {total - len(items):,} more ({total:,} in all): --limit 0 lists them all,"
+            " --limit N the first N")
 
 
 def _size(n: int) -> str:

@@ -106,7 +106,9 @@ def search(
             line += f"  [{h['struck']}]"
         say(line)
     if found["truncated"]:
-        say(f"... {found['count'] - len(found['results'])} more (--limit)")
+        more = found["count"] - len(found["results"])
+        # Past COUNT_MAX further hits the count stops: "5,000+ more".
+        say(f"... {more:,}{'' if found['count_complete'] else '+'} more (--limit)")
 
 
 @boundary

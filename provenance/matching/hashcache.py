@@ -6,6 +6,13 @@ derived data: checked against the database on every load (row count and highest
 id), rebuilt whenever it disagrees, never evidence. Each algorithm's hashes are also kept
 word-transposed, the layout of the exhaustive index (provenance.matching.index.HashIndex), so a
 query does not build that layout from a million rows first.
+
+Rows registered after the chunk index was built (the tail) are written into spare rows at
+the end of the cache files and searched beside that index, which covers the rows before them
+(the match rule compares tail rows directly: the same answers as the index would give). The
+index is rebuilt with the tail folded in only once the tail passes TAIL_MAX rows (or the rows
+the index holds): rebuilding sorts every stored PDQ value, seconds at a few million, too much
+to pay on every `prov add`.
 """
 
 from __future__ import annotations
@@ -23,7 +30,11 @@ if TYPE_CHECKING:
     from provenance.matching.index import ChunkIndex
     from provenance.matching.matchrule import StoredSet
 
-VERSION = 5
+VERSION = 6
+# Hash rows (all algorithms) read from the database and searched directly beside the cache
+# before the cache is rebuilt with them: ~1,800 photos of ~11 rows each, read in tens of
+# milliseconds and compared in a few; the rebuild this defers costs seconds per million rows.
+TAIL_MAX = 20_000
 _QUERY = (
     "SELECT h.id, i.registered_event, h.algorithm, h.value, h.quality, h.frame_seconds, h.page"
     " FROM hashes h JOIN items i ON i.sha256 = h.item WHERE h.id > ? ORDER BY h.id"
@@ -37,7 +48,9 @@ Columns = dict[str, dict[str, "np.ndarray"]]
 class Loaded:
     stored: StoredSet
     max_hash_id: int
-    chunk_index: ChunkIndex | None  # over every stored PDQ row, when the cache holds one
+    # Over the first PDQ rows (chunk_index.values), when the cache holds one; the rows after
+    # them are the tail, which the match rule searches directly.
+    chunk_index: ChunkIndex | None
 
 
 def _folder(store: Path, db_id: str) -> Path:
@@ -51,17 +64,26 @@ def _read(folder: Path) -> tuple[Columns, dict[str, Any]] | None:
 
     try:
         meta = json.loads((folder / "meta.json").read_text())
-        cols = {a: {c: np.load(folder / f"{a}_{c}.npy", mmap_mode="r") for c in _COLUMNS}
-                for a in ALGORITHMS}
-        # Another process may swap in a newer cache while this one reads file by file:
-        # every column must have the length this meta.json promised, or none is used.
+        cols: Columns = {}
         for a in ALGORITHMS:
-            if any(len(cols[a][c]) != int(meta["rows"][a]) for c in _COLUMNS):
+            # Files hold `capacity` rows; the first `rows` are live, the rest is room for
+            # a tail appended in place (see _append).
+            rows, capacity = int(meta["rows"][a]), int(meta["capacity"][a])
+            if rows > capacity:
                 return None
+            cols[a] = {}
+            for c in _COLUMNS:
+                column = np.load(folder / f"{a}_{c}.npy", mmap_mode="r")
+                # Another process may swap in a newer cache while this one reads file by
+                # file: every column must have the length this meta.json promised.
+                if len(column) != capacity:
+                    return None
+                cols[a][c] = column[:rows]
             words = np.load(folder / f"{a}_w.npy", mmap_mode="r")
-            if words.shape != (_NBYTES[a] // 8, int(meta["rows"][a])):
+            if words.shape != (_NBYTES[a] // 8, capacity):
                 return None
-            cols[a]["w"] = words
+            cols[a]["w"] = words[:, :rows]
+        int(meta["chunk_rows"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return cols, meta
@@ -72,12 +94,13 @@ def load(conn: sqlite3.Connection, store: Path) -> Loaded:
     import numpy as np
 
     from provenance.ledger.db import database_id
-    from provenance.matching.index import ChunkIndex
+    from provenance.matching.index import ChunkIndex, words_of
     from provenance.matching.matchrule import ALGORITHMS
 
     folder = _folder(store, database_id(conn))
     cached = _read(folder)
     cached_max = 0
+    meta: dict[str, Any] = {}
     if cached is not None:
         cols, meta = cached
         cached_max = int(meta["max_id"])
@@ -87,27 +110,89 @@ def load(conn: sqlite3.Connection, store: Path) -> Loaded:
         if cached_max and (row is None or bytes(row[0]).hex() != meta.get("last_value")):
             cached, cached_max = None, 0
     fresh, new_max, added = rows_after(conn, cached_max)
-    if cached is not None and not added:
-        cols, _ = cached
-        chunk = None
-        try:
-            order = np.load(folder / "pdq_order.npy", mmap_mode="r")
-            if order.shape[1] == len(cols["pdq"]["v"]):
-                chunk = ChunkIndex(np.load(folder / "pdq_offsets.npy", mmap_mode="r"), order,
-                                   cols["pdq"]["v"])
-        except (OSError, ValueError, IndexError):
-            chunk = None
-        return Loaded(_with_words(_stored(cols), cols), new_max, chunk)
     if cached is not None:
         cols, _ = cached
+        folded = int(meta["folded"])  # rows (all algorithms) the chunk index was built with
+        tail = sum(int(n) for n in meta["rows"].values()) - folded + added
+        # A tail longer than the folded rows is folded in at once: the rebuild then costs
+        # no more than twice the tail's own rows (a young collection stays fully indexed).
+        chunk = _cached_chunk(folder, cols, meta)
+        if not added or (chunk is not None and tail <= min(TAIL_MAX, folded)):
+            if added:
+                cols = _append(folder, meta, fresh, new_max, conn) or {
+                    a: {**{c: np.concatenate([cols[a][c], fresh[a][c]]) for c in _COLUMNS},
+                        "w": np.concatenate([cols[a]["w"], words_of(fresh[a]["v"])], axis=1)}
+                    for a in ALGORITHMS}
+            return Loaded(_with_words(_stored(cols), cols), new_max, chunk)
         merged = {a: {c: np.concatenate([cols[a][c], fresh[a][c]]) for c in _COLUMNS}
                   for a in ALGORITHMS}
     else:
         merged = fresh
     chunk = ChunkIndex.build(merged["pdq"]["v"])
-    last = conn.execute("SELECT value FROM hashes WHERE id = ?", (new_max,)).fetchone()
-    _save(folder, merged, chunk, new_max, bytes(last[0]).hex() if last else None)
+    _save(folder, merged, chunk, new_max, _last_value(conn, new_max))
     return Loaded(_stored(merged), new_max, chunk)
+
+
+def _last_value(conn: sqlite3.Connection, hash_id: int) -> str | None:
+    last = conn.execute("SELECT value FROM hashes WHERE id = ?", (hash_id,)).fetchone()
+    return bytes(last[0]).hex() if last else None
+
+
+def _cached_chunk(folder: Path, cols: Columns, meta: dict[str, Any]) -> ChunkIndex | None:
+    """The cached chunk index over the first chunk_rows PDQ rows (the match rule compares
+    the rows after them directly); None if missing or not theirs."""
+    import numpy as np
+
+    from provenance.matching.index import ChunkIndex
+
+    covered = int(meta["chunk_rows"])
+    try:
+        order = np.load(folder / "pdq_order.npy", mmap_mode="r")
+        if order.shape[1] == covered <= len(cols["pdq"]["v"]):
+            return ChunkIndex(np.load(folder / "pdq_offsets.npy", mmap_mode="r"), order,
+                              cols["pdq"]["v"][:covered])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _append(folder: Path, meta: dict[str, Any], fresh: Columns, max_id: int,
+            conn: sqlite3.Connection) -> Columns | None:
+    """Write the tail into the cache files' spare rows, then a new meta.json (renamed into
+    place): a reader sees the rows its meta.json counts, which are whole before it names
+    them. Two processes appending at once write the same rows (hash rows never change).
+    None if there is no room or the store cannot be written (the caller keeps the tail in
+    memory)."""
+    import os
+
+    import numpy as np
+
+    from provenance.matching.index import words_of
+
+    rows = {a: int(n) for a, n in meta["rows"].items()}
+    if any(rows[a] + len(fresh[a]["k"]) > int(meta["capacity"][a]) for a in fresh):
+        return None
+    try:
+        for a, part in fresh.items():
+            n, t = rows[a], len(part["k"])
+            if not t:
+                continue
+            for c in _COLUMNS:
+                column = np.load(folder / f"{a}_{c}.npy", mmap_mode="r+")
+                column[n:n + t] = part[c]
+                column.flush()
+            words = np.load(folder / f"{a}_w.npy", mmap_mode="r+")
+            words[:, n:n + t] = words_of(part["v"])
+            words.flush()
+            rows[a] = n + t
+        tmp = folder / f".meta-{os.getpid()}.json"
+        tmp.write_text(json.dumps({**meta, "max_id": max_id, "rows": rows,
+                                   "last_value": _last_value(conn, max_id)}))
+        os.replace(tmp, folder / "meta.json")
+    except (OSError, ValueError):
+        return None
+    read = _read(folder)
+    return read[0] if read is not None and int(read[1]["max_id"]) == max_id else None
 
 
 def _stored(cols: Columns) -> StoredSet:
@@ -193,16 +278,25 @@ def _save(folder: Path, cols: Columns, chunk: ChunkIndex, max_id: int,
     from provenance.matching.derived import save_derived_folder
     from provenance.matching.index import words_of
 
+    rows = {a: int(len(columns["k"])) for a, columns in cols.items()}
+
     def fill(tmp: Path) -> None:
         for a, columns in cols.items():
+            # TAIL_MAX spare rows (zeros, never read: beyond `rows`) for _append.
             for c in _COLUMNS:
-                np.save(tmp / f"{a}_{c}.npy", np.ascontiguousarray(columns[c]))
-            np.save(tmp / f"{a}_w.npy", words_of(columns["v"]))
+                column = np.ascontiguousarray(columns[c])
+                spare = np.zeros((TAIL_MAX, *column.shape[1:]), column.dtype)
+                np.save(tmp / f"{a}_{c}.npy", np.concatenate([column, spare]))
+            words = words_of(columns["v"])
+            np.save(tmp / f"{a}_w.npy",
+                    np.concatenate([words, np.zeros((words.shape[0], TAIL_MAX), words.dtype)],
+                                   axis=1))
         np.save(tmp / "pdq_offsets.npy", chunk.offsets)
         np.save(tmp / "pdq_order.npy", chunk.order)
-        rows = {a: int(len(columns["k"])) for a, columns in cols.items()}
-        (tmp / "meta.json").write_text(json.dumps({"max_id": max_id, "last_value": last_value,
-                                                   "rows": rows}))
+        (tmp / "meta.json").write_text(json.dumps({
+            "max_id": max_id, "last_value": last_value, "rows": rows,
+            "capacity": {a: n + TAIL_MAX for a, n in rows.items()},
+            "chunk_rows": rows["pdq"], "folded": sum(rows.values())}))
 
     if save_derived_folder(folder, fill):
         # Caches of this database in an earlier format are never read again.

@@ -33,7 +33,10 @@ def build(db_path: Path, **settings: Any) -> Any:
         [str(db_path)],
         metadata=metadata(db_path.stem),
         plugins_dir=str(PLUGINS_DIR),
-        settings={"truncate_cells_html": 80, **settings},
+        # No suggested facets: Datasette tries every column of a table for them on each page,
+        # 3.4 s of the items page's 4.1 s at 258,000 items (issue 20). The configured
+        # facets stay, and any column can still be faceted (its menu, or ?_facet=COLUMN).
+        settings={"truncate_cells_html": 80, "suggest_facets": False, **settings},
     )
 
 
