@@ -22,10 +22,12 @@ def checkpointed(prov, db, tmp_path):
     folder.mkdir()
     for i in range(4):
         (folder / f"{i}.jpg").write_bytes(media.jpeg_with_exif(400 + i, size=(160, 120)))
-    assert prov("add", str(folder / "0.jpg"), str(folder / "1.jpg")).exit_code == 0
+    # --no-ocr: the tests count events; a picture that looks like a photographed page is
+    # read by OCR at registration (issue 18), one more event.
+    assert prov("add", str(folder / "0.jpg"), str(folder / "1.jpg"), "--no-ocr").exit_code == 0
     cp = tmp_path / "cp.json"
     assert prov("checkpoint", "--out", str(cp)).exit_code == 0
-    assert prov("add", str(folder / "2.jpg"), str(folder / "3.jpg")).exit_code == 0
+    assert prov("add", str(folder / "2.jpg"), str(folder / "3.jpg"), "--no-ocr").exit_code == 0
     return cp
 
 

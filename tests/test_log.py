@@ -21,7 +21,9 @@ def filled(prov, tmp_path):
     folder.mkdir()
     for i in range(3):
         (folder / f"{i}.jpg").write_bytes(media.jpeg_with_exif(200 + i, size=(160, 120)))
-    assert prov("add", str(folder)).exit_code == 0
+    # --no-ocr: these tests count events, and a picture that looks like a photographed page
+    # is read by OCR at registration (issue 18), one more event.
+    assert prov("add", str(folder), "--no-ocr").exit_code == 0
     return prov
 
 

@@ -163,6 +163,9 @@ class _PlainStrings:
         if single and (value is None or (isinstance(value, str)
                                          and param.type_descriptor.annotation is str)):
             return value
+        if (single and type(value) in (int, float, bool) and value == param.default
+                and param.type_descriptor.annotation is type(value)):
+            return value  # an option left at its own default (`--ocr-timeout 60.0`)
         if (not single and param.type_descriptor.annotation == list[str]
                 and isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)):
             return list(value)  # what Typer's list[str] adapter returns for strings

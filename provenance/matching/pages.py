@@ -139,10 +139,14 @@ def find_pages(conn: sqlite3.Connection, photo_text: str, *, exclude: str | None
     if not seen:
         return []
     query = " OR ".join(f'"{w}"' for w in seen)
+    # Only pages of documents and scans are pages a photo can name: two pictures carrying
+    # the same words (screenshots with one caption, one app's chrome) are different
+    # pictures, and text is not evidence that they are one (issue 21).
     rows = conn.execute(
         "SELECT p.item_id, p.page, p.text FROM page_text_fts f JOIN page_text p"
-        " ON p.rowid = f.rowid WHERE page_text_fts MATCH ? ORDER BY bm25(page_text_fts)"
-        " LIMIT ?", (query, limit)).fetchall()
+        " ON p.rowid = f.rowid JOIN items i ON i.sha256 = p.item_id"
+        " WHERE page_text_fts MATCH ? AND i.kind IN ('document', 'scan')"
+        " ORDER BY bm25(page_text_fts) LIMIT ?", (query, limit)).fetchall()
     best: dict[tuple[str, int], tuple[Agreement, str]] = {}
     for item, page, text in rows:
         if item == exclude:
