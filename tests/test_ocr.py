@@ -154,9 +154,10 @@ def test_a_page_tesseract_times_out_on_is_registered_with_a_warning(db, pages, t
 
     # A large, dense page: many seconds of OCR, against a limit of one.
     page = Image.open(pages["russian"])
-    big = Image.new("RGB", (page.width * 2, page.height * 2), "white")
-    for x in (0, page.width):
-        for y in (0, page.height):
+    # 4 x 4 copies: well over a second of OCR even on a fast, quiet machine.
+    big = Image.new("RGB", (page.width * 4, page.height * 4), "white")
+    for x in range(0, 4 * page.width, page.width):
+        for y in range(0, 4 * page.height, page.height):
             big.paste(page, (x, y))
     path = tmp_path / "dense.png"
     big.save(path)

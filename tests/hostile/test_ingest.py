@@ -98,7 +98,9 @@ def test_a_pdf_too_costly_to_render_is_registered_without_page_hashes_in_time(
     pdf = _costly_pdf(tmp_path / "costly.pdf", pages=50, stream_mb=1)
     assert pdf.stat().st_size < 200_000
     started = time.monotonic()
-    run = prov("add", str(pdf), "--json")
+    # --no-ocr: this test is about the page hashes' render budget. OCR of such a document
+    # (no text layer) has its own, larger budget per page: known, issue 18 is open on it.
+    run = prov("add", str(pdf), "--json", "--no-ocr")
     elapsed = time.monotonic() - started
     assert elapsed < 30, f"prov add took {elapsed:.0f} s"
     assert run.exit_code == 0, run.output
