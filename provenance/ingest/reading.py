@@ -39,6 +39,9 @@ class Plan:
     max_pixels: int = ocr.OCR_PIXELS
     decode_pixels: int = hashing.MAX_PIXELS  # --max-pixels: larger images are not decoded
     budget: float = ocr.OCR_BUDGET  # --ocr-budget: seconds of OCR per document in all
+    # OCR the sheet a plain photo shows, to name the page it photographs: off when no page
+    # text is held or arriving to name (ingest/sheets.py).
+    sheets: bool = True
 
 
 @dataclass
@@ -59,7 +62,7 @@ def read_image(data: bytes, kind: str, plan: Plan | None, name: str) -> Readings
     if plan is None:
         return out
     if not wants_ocr(plan, kind):
-        if kind == "image" and plan.engine is not None and plan.engine.usable:
+        if kind == "image" and plan.sheets and plan.engine is not None and plan.engine.usable:
             return _read_sheet(data, plan)
         return out
     if plan.engine is None or not plan.engine.usable:
