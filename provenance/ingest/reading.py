@@ -24,8 +24,6 @@ TEXT_PAGES = 5000
 MIN_LAYER_LETTERS = 20
 # Pages are OCR'd at this long side in pixels: A4 at 300 dpi, Tesseract's preferred size.
 OCR_SIDE = 2480
-# An image file larger than the plan's decode_pixels (hashing.MAX_PIXELS unless --max-pixels
-# says otherwise) is not decoded for OCR at all: a 30,000 x 30,000 PNG is 2.7 GB of pixels.
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,9 @@ class Plan:
     seconds: float = ocr.OCR_SECONDS
     pages: int = ocr.OCR_PAGES
     max_pixels: int = ocr.OCR_PIXELS
-    decode_pixels: int = hashing.MAX_PIXELS  # --max-pixels: larger images are not decoded
+    # --max-pixels: a larger image file is not decoded at all, for hashes or for OCR (a
+    # 30,000 x 30,000 PNG is 2.7 GB of pixels); it is registered with a warning.
+    decode_pixels: int = hashing.MAX_PIXELS
     budget: float = ocr.OCR_BUDGET  # --ocr-budget: seconds of OCR per document in all
     # OCR the sheet a plain photo shows, to name the page it photographs: off when no page
     # text is held or arriving to name (ingest/sheets.py).
