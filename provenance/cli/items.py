@@ -20,7 +20,7 @@ from provenance.cli.common import (
     say,
     short,
 )
-from provenance.cli.ocr import OcrPagesOpt, OcrTimeoutOpt
+from provenance.cli.ocr import MAX_PIXELS, MaxPixelsOpt, OcrBudgetOpt, OcrPagesOpt, OcrTimeoutOpt
 from provenance.cli.ocr import plan as ocr_plan
 from provenance.errors import UsageProblem
 
@@ -80,6 +80,8 @@ def add(
     )] = None,
     ocr_timeout: OcrTimeoutOpt = 60.0,
     ocr_pages: OcrPagesOpt = 50,
+    ocr_budget: OcrBudgetOpt = 120.0,
+    max_pixels: MaxPixelsOpt = MAX_PIXELS,
     as_json: JsonOpt = False,
 ) -> None:
     """Register files: each new content becomes an item, each copy a sighting."""
@@ -88,7 +90,8 @@ def add(
 
     conn = GLOBALS.open()
     sighting = ingest.Sighting(case=case, source_url=source_url, title=title, note=note)
-    reading = ocr_plan(bool(ocr), ocr_timeout, ocr_pages, enabled=ocr is not False)
+    reading = ocr_plan(bool(ocr), ocr_timeout, ocr_pages, enabled=ocr is not False,
+                       budget=ocr_budget, max_pixels=max_pixels)
     bar = _Progress()
     with c2pa.trust_list(c2pa.load_trust(c2pa_trust)):
         results = ingest.add_paths(

@@ -17,15 +17,30 @@ OcrTimeoutOpt = Annotated[float, typer.Option(
     " stopped and the page registered without text.")]
 OcrPagesOpt = Annotated[int, typer.Option(
     "--ocr-pages", min=1, help="Pages OCR'd per document; later pages get no text (warned).")]
+# Default: media.ocr's OCR_BUDGET.
+OcrBudgetOpt = Annotated[float, typer.Option(
+    "--ocr-budget", min=1.0, help="Seconds OCR may spend on one document in all; the pages"
+    " left are registered without text (warned, and said in the recorded reading).")]
+# Default: matching.hashing's MAX_PIXELS (Pillow's own guard).
+MaxPixelsOpt = Annotated[int, typer.Option(
+    "--max-pixels", min=1, help="Largest image decoded, in pixels; a larger one is registered"
+    " (hashes, copy, metadata) without perceptual hashes, keypoints or text (warned).")]
+MAX_PIXELS = 89_478_485
 
 
-def plan(every_image: bool, seconds: float, pages: int, *, enabled: bool = True) -> Plan:
+def plan(every_image: bool, seconds: float, pages: int, *, enabled: bool = True,
+         budget: float | None = None, max_pixels: int | None = None) -> Plan:
     """The reading plan: the Tesseract found on this machine and the limits given."""
     from provenance.ingest.reading import Plan
     from provenance.media import ocr
 
     engine = ocr.engine() if enabled else None
-    return Plan(engine, every_image, seconds, pages)
+    limits: dict[str, Any] = {}
+    if budget is not None:
+        limits["budget"] = budget
+    if max_pixels is not None:
+        limits["decode_pixels"] = max_pixels
+    return Plan(engine, every_image, seconds, pages, **limits)
 
 
 @boundary
@@ -33,6 +48,8 @@ def ocr_(
     items: Annotated[list[str], typer.Argument(help="Items: SHA-256 or unique prefixes.")],
     ocr_timeout: OcrTimeoutOpt = 60.0,
     ocr_pages: OcrPagesOpt = 50,
+    ocr_budget: OcrBudgetOpt = 120.0,
+    max_pixels: MaxPixelsOpt = MAX_PIXELS,
     as_json: JsonOpt = False,
 ) -> None:
     """Read the text of held images, scans and documents with Tesseract, and record it."""
@@ -42,7 +59,7 @@ def ocr_(
 
     conn = GLOBALS.open()
     shas = [resolve(conn, ref) for ref in items]
-    reading = plan(True, ocr_timeout, ocr_pages)
+    reading = plan(True, ocr_timeout, ocr_pages, budget=ocr_budget, max_pixels=max_pixels)
     results: list[dict[str, Any]] = []
     failed = False
     for sha in shas:

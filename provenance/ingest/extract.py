@@ -39,8 +39,9 @@ class Extracted:
 
 def extract(path: str, kind: str, mime: str, data: bytes | None = None,
             plan: reading.Plan | None = None) -> Extracted:
-    out = _extract_kind(path, kind, mime, data)
-    if plan is not None or kind in ("document", "scan"):
+    max_pixels = plan.decode_pixels if plan is not None else hashing.MAX_PIXELS
+    out = _extract_kind(path, kind, mime, data, max_pixels)
+    if (plan is not None or kind in ("document", "scan")) and NOT_DECODED not in out.metadata:
         _read_text(out, path, kind, mime, data, plan)
     if c2pa.applies_to(out.mime or mime):
         # The file's content credential, read and judged once, as part of registration.
@@ -71,9 +72,10 @@ def _read_text(out: Extracted, path: str, kind: str, mime: str, data: bytes | No
     out.ocr_missing = found.engine_missing
 
 
-def _extract_kind(path: str, kind: str, mime: str, data: bytes | None = None) -> Extracted:
+def _extract_kind(path: str, kind: str, mime: str, data: bytes | None = None,
+                  max_pixels: int = hashing.MAX_PIXELS) -> Extracted:
     if kind in ("image", "scan") and mime != "application/pdf":
-        return extract_image(path, data)
+        return extract_image(path, data, max_pixels)
     if kind == "video":
         return with_sound(extract_video(path), path)
     if kind == "audio":
@@ -83,8 +85,18 @@ def _extract_kind(path: str, kind: str, mime: str, data: bytes | None = None) ->
     return Extracted()
 
 
-def extract_image(path: str, data: bytes | None = None) -> Extracted:
-    """EXIF, pixel size, perceptual hashes, query variants and keypoints: one decode."""
+# Metadata key of an image registered without its pixels decoded: what was skipped, and why.
+NOT_DECODED = "not_decoded"
+
+
+def extract_image(path: str, data: bytes | None = None,
+                  max_pixels: int = hashing.MAX_PIXELS) -> Extracted:
+    """EXIF, pixel size, perceptual hashes, query variants and keypoints: one decode.
+
+    An image of more than max_pixels pixels is evidence all the same: registered with its
+    header's pixel size and its EXIF, not decoded (no hashes, keypoints or text), saying so
+    in a warning and in its metadata (NOT_DECODED), which `prov show` prints.
+    """
     import io
 
     from PIL import Image
@@ -93,7 +105,10 @@ def extract_image(path: str, data: bytes | None = None) -> Extracted:
         with open(path, "rb") as fh:
             data = fh.read()
     out = Extracted()
-    img = hashing.load_image(data, name=path)
+    size = hashing.pixel_size(data)
+    if size is not None and size[0] * size[1] > max_pixels:
+        return _not_decoded(data, size, max_pixels)
+    img = hashing.load_image(data, name=path, max_pixels=max_pixels)
     try:
         with Image.open(io.BytesIO(data)) as probe:  # header only: the stored pixel size
             out.metadata["width"], out.metadata["height"] = probe.size
@@ -106,6 +121,28 @@ def extract_image(path: str, data: bytes | None = None) -> Extracted:
     out.warnings.extend(warnings)
     hashes, query, features = hash_pixels(img)
     out.hashes, out.query_hashes, out.features = hashes, query, features
+    return out
+
+
+def _not_decoded(data: bytes, size: tuple[int, int], max_pixels: int) -> Extracted:
+    import io
+
+    from PIL import Image
+
+    out = Extracted()
+    with hashing.pixel_guard(None), Image.open(io.BytesIO(data)) as probe:
+        out.mime = Image.MIME.get(probe.format or "")
+    out.metadata["width"], out.metadata["height"] = size
+    why = (f"{size[0]} x {size[1]} pixels, over the {max_pixels:,}-pixel decoding limit"
+           " (--max-pixels)")
+    out.metadata[NOT_DECODED] = f"{why}: no perceptual hashes, keypoints or text"
+    meta, raw, warnings = exif.read_exif(data)
+    out.metadata.update(meta)
+    out.raw_metadata = {"exif": raw}
+    out.warnings.append(f"{why}: registered with its SHA-256, MD5, stored copy and metadata;"
+                        " its pixels were not decoded, so it has no perceptual hashes, keypoints"
+                        " or text, and `prov match` cannot find re-uploads of it")
+    out.warnings.extend(warnings)
     return out
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from provenance.case import items as registry
 from provenance.errors import BadInput, UsageProblem
-from provenance.ingest import pagematch, reading
+from provenance.ingest import pagematch, reading, sheets
 from provenance.ingest.analysis import analyse
 from provenance.ledger.evidence import EvidenceStore
 from provenance.matching import matchrule
@@ -39,7 +39,8 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
             raise UsageProblem(f"item {held[:12]}: no copy matching the item is reachable (every"
                                " copy found has other bytes now); `prov verify` lists them")
         path = str(original)
-    analysis = analyse(path, plan=reading.Plan(ocr.engine()))
+    analysis = analyse(path, plan=sheets.plan_for(conn, reading.Plan(ocr.engine()), [path],
+                                                  None))
     if analysis.error:
         raise BadInput(target, analysis.error)
     if held is None and analysis.sha256 and conn.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +48,7 @@ def ocr_item(conn: sqlite3.Connection, sha256: str, plan: reading.Plan, *, by: s
     if path is None:
         raise Integrity(f"item {sha256[:12]}: no copy whose SHA-256 matches is reachable"
                         " (stored original missing or modified; see `prov verify`)")
-    forced = reading.Plan(plan.engine, True, plan.seconds, plan.pages, plan.max_pixels)
+    forced = dataclasses.replace(plan, every_image=True)
     if item["mime"] == "application/pdf":
         found = reading.read_document(str(path), kind, item.get("page_count"), forced,
                                       force_ocr=True)

@@ -9,10 +9,12 @@ one event payload (`text_layer.read`, `ocr.recorded`), recorded with the item.
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.errors import BadInput
+from provenance.matching import hashing
 from provenance.media import document, ocr, pdfrender
 
 # Pages whose text layer is read; the rest of a longer document is registered without it.
@@ -22,9 +24,6 @@ TEXT_PAGES = 5000
 MIN_LAYER_LETTERS = 20
 # Pages are OCR'd at this long side in pixels: A4 at 300 dpi, Tesseract's preferred size.
 OCR_SIDE = 2480
-# An image file larger than this (pixels) is not decoded for OCR at all: a 30,000 x 30,000
-# PNG is 2.7 GB of pixels. Such an image is registered without text, with a warning.
-DECODE_PIXELS = 200_000_000
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,13 @@ class Plan:
     seconds: float = ocr.OCR_SECONDS
     pages: int = ocr.OCR_PAGES
     max_pixels: int = ocr.OCR_PIXELS
+    # --max-pixels: a larger image file is not decoded at all, for hashes or for OCR (a
+    # 30,000 x 30,000 PNG is 2.7 GB of pixels); it is registered with a warning.
+    decode_pixels: int = hashing.MAX_PIXELS
+    budget: float = ocr.OCR_BUDGET  # --ocr-budget: seconds of OCR per document in all
+    # OCR the sheet a plain photo shows, to name the page it photographs: off when no page
+    # text is held or arriving to name (ingest/sheets.py).
+    sheets: bool = True
 
 
 @dataclass
@@ -56,7 +62,7 @@ def read_image(data: bytes, kind: str, plan: Plan | None, name: str) -> Readings
     if plan is None:
         return out
     if not wants_ocr(plan, kind):
-        if kind == "image" and plan.engine is not None and plan.engine.usable:
+        if kind == "image" and plan.sheets and plan.engine is not None and plan.engine.usable:
             return _read_sheet(data, plan)
         return out
     if plan.engine is None or not plan.engine.usable:
@@ -65,13 +71,13 @@ def read_image(data: bytes, kind: str, plan: Plan | None, name: str) -> Readings
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as probe:
+        with hashing.pixel_guard(None), Image.open(io.BytesIO(data)) as probe:
             w, h = probe.size
-            if w * h > DECODE_PIXELS:
-                out.warnings.append(f"text not read: the image is {w} x {h} pixels, more than"
-                                    f" {DECODE_PIXELS // 1_000_000} MP to decode for OCR")
+            if w * h > plan.decode_pixels:
+                out.warnings.append(f"text not read: the image is {w} x {h} pixels, over the"
+                                    f" {plan.decode_pixels:,}-pixel decoding limit"
+                                    " (--max-pixels)")
                 return out
-            Image.MAX_IMAGE_PIXELS = None  # size checked above, against our own limit
             probe.draft("RGB", (w, h))
             img = probe.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
@@ -121,16 +127,27 @@ def read_document(path: str, kind: str, page_count: int | None, plan: Plan | Non
         out.warnings.append(f"OCR'd {len(chosen)} of {len(due)} pages that need it"
                             f" (limit {plan.pages}; --ocr-pages raises it)")
     # The render budget counts the OCR between pages too (pages are rendered as they are
-    # read), so each page chosen brings its own OCR time to it.
-    budget = document.RENDER_SECONDS + plan.seconds * len(chosen)
+    # read), so the OCR time the pages chosen may take is added to it.
+    budget = document.RENDER_SECONDS + min(plan.budget, plan.seconds * len(chosen))
+    started = time.monotonic()
+    tried, ran_out = 0, False
     try:
         for number, img in document.render_pages(path, max_side=OCR_SIDE, seconds=budget,
                                                  only=frozenset(chosen)):
-            _read_page(reading, number, img, plan, out)
+            left = plan.budget - (time.monotonic() - started)
+            ran_out = left <= 0
+            if ran_out:
+                break
+            tried += 1
+            ran_out = not _read_page(reading, number, img, plan, out, budget_left=left)
+            if ran_out:
+                break
     except BadInput as exc:  # RenderBudget included: pages read so far are kept
         why = exc.reason.split(";")[0]
         reading.skipped.append(f"stopped after {len(reading.pages)} page(s): {why}")
         out.warnings.append(f"OCR stopped after {len(reading.pages)} page(s): {why}")
+    if ran_out:
+        _over_budget(reading, chosen, tried, plan, out)
     if reading.pages or reading.skipped:
         out.events.append({"type": "ocr.recorded", "data": reading.to_event()})
     return out
@@ -144,9 +161,9 @@ def _read_sheet(data: bytes, plan: Plan) -> Readings:
 
     out = Readings()
     try:
-        with Image.open(io.BytesIO(data)) as probe:
+        with hashing.pixel_guard(None), Image.open(io.BytesIO(data)) as probe:
             w, h = probe.size
-            if w * h > DECODE_PIXELS:
+            if w * h > plan.decode_pixels:
                 return out
             probe.draft("RGB", (min(w, 3000), min(h, 3000)))
             img = probe.convert("RGB")
@@ -175,20 +192,43 @@ def _ocr_reading(engine: ocr.Engine) -> ocr.Reading:
     return ocr.Reading("ocr", ocr.ENGINE, engine.version, list(engine.languages))
 
 
-def _read_page(reading: ocr.Reading, number: int, img: Any, plan: Plan, out: Readings) -> None:
+def _read_page(reading: ocr.Reading, number: int, img: Any, plan: Plan, out: Readings,
+               *, budget_left: float | None = None) -> bool:
+    """OCR one page into the reading; False when the document's OCR budget ran out on it
+    (the caller then says so, for this page and those after it)."""
     assert plan.engine is not None
+    capped = budget_left is not None and budget_left < plan.seconds
+    seconds = budget_left if capped and budget_left is not None else plan.seconds
     try:
-        text = ocr.read_picture(img, plan.engine, seconds=plan.seconds,
-                                max_pixels=plan.max_pixels)
+        text = ocr.read_picture(img, plan.engine, seconds=seconds, max_pixels=plan.max_pixels)
     except ocr.PageTimeout as exc:
+        if capped:
+            return False
         reading.skipped.append(f"page {number}: {exc}")
         out.warnings.append(f"text not read on page {number}: {exc} (--ocr-timeout raises it)")
-        return
+        return True
     except (RuntimeError, OSError) as exc:
         reading.skipped.append(f"page {number}: Tesseract failed ({exc})")
         out.warnings.append(f"text not read on page {number}: Tesseract failed ({exc})")
-        return
+        return True
     reading.pages.append(ocr.PageText(number, text))
+    return True
+
+
+def _over_budget(reading: ocr.Reading, chosen: list[int], tried: int, plan: Plan,
+                 out: Readings) -> None:
+    """Say which chosen pages the document's OCR budget left unread, if any: page `tried`
+    was cut short when it is not among the pages read."""
+    done = {p.page for p in reading.pages}
+    left = [n for n in chosen[max(tried - 1, 0):] if n not in done
+            and not any(s.startswith(f"page {n}:") for s in reading.skipped)]
+    if not left:
+        return
+    pages = f"page {left[0]}" if len(left) == 1 else f"{len(left)} pages ({left[0]}-{left[-1]})"
+    why = f"the OCR budget of {plan.budget:g} s per document ran out"
+    reading.skipped.append(f"{pages}: {why} after {len(reading.pages)} page(s) read")
+    out.warnings.append(f"{why}: {len(reading.pages)} of {len(chosen)} page(s) read, {pages}"
+                        " registered without text (--ocr-budget raises it)")
 
 
 def _letters(text: str) -> int:

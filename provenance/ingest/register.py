@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.errors import ProvError
-from provenance.ingest import pagematch, reading, warc_in
+from provenance.ingest import pagematch, reading, sheets, warc_in
 from provenance.ingest.analysis import (
     Analysis,
     analyse,
@@ -199,6 +199,7 @@ def add_paths(
     store.sweep_staging()
     stage = str(store.staging) if copy else None
     hint = plan.engine.install_hint() if plan is not None and plan.engine else None
+    plan = sheets.plan_for(conn, plan, usable, kind)
     for analysis in analyse_all(usable, kind, stage_dir=stage, plan=plan):
         if hint and (analysis.ocr_missing
                      or any(r["type"] == "ocr.recorded" for r in analysis.readings)):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -32,8 +34,11 @@ PDQ_GRID = 64  # PDQ hashes a 64x64 reduction of the picture
 # near-miss (PDQ in the similar band and pHash <= PHASH_MATCH) as a re-upload.
 PHASH_MATCH = 6
 PHASH_SIMILAR = 12
-# Decompression-bomb guard: larger than any camera or phone panorama we expect as evidence.
-MAX_PIXELS = 200_000_000
+# Images are decoded (hashed, given keypoints, OCR'd) up to this many pixels by default
+# (`prov add --max-pixels`): Pillow's own guard, which prov has always decoded under. A PNG or
+# TIFF that large takes about 270 MB as RGB, and up to about 1 GB while it is normalised. A
+# larger image is registered without being decoded (ingest/extract.py), never refused.
+MAX_PIXELS = 89_478_485
 # Hashes are computed on the image fitted within TARGET x TARGET: PDQ works on 64x64 and
 # pHash on 32x32 internally, so more pixels only cost decode time.
 TARGET = 512
@@ -123,21 +128,53 @@ def _open(fp: IO[bytes]) -> Image.Image:
     return Image.open(fp)
 
 
-def load_image(source: bytes | Path, *, target: int = TARGET, name: str | None = None
-               ) -> Image.Image:
-    """Decode once, upright, RGB, fitted within target x target; BadInput if it cannot be."""
+@contextmanager
+def pixel_guard(limit: int | None) -> Iterator[None]:
+    """Pillow's decompression-bomb guard set to `limit` pixels (None: off) for the block, and
+    its warning turned into an error: prov's limit, not Pillow's default, decides."""
+    from PIL import Image
+
+    before = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = limit
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
+
+
+def pixel_size(source: bytes | Path) -> tuple[int, int] | None:
+    """(width, height) as the image's header states them, without decoding a pixel; None when
+    Pillow (or pillow-heif) cannot read the header."""
+    try:
+        fp = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
+    except OSError:
+        return None
+    try:
+        with pixel_guard(None), _open(fp) as img:
+            return int(img.width), int(img.height)
+    except Exception:  # noqa: BLE001 - any header Pillow cannot read: load_image says why
+        return None
+    finally:
+        fp.close()
+
+
+def load_image(source: bytes | Path, *, target: int = TARGET, name: str | None = None,
+               max_pixels: int | None = None) -> Image.Image:
+    """Decode once, upright, RGB, fitted within target x target; BadInput if it cannot be,
+    or if it has more than `max_pixels` pixels (default MAX_PIXELS)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     subject = name or (str(source) if isinstance(source, Path) else "image")
-    limit = min(MAX_PIXELS, Image.MAX_IMAGE_PIXELS or MAX_PIXELS)
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
     try:
         fp = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
     except OSError as exc:
         raise BadInput(subject, f"cannot read file ({exc.strerror or exc})") from None
     try:
-        with warnings.catch_warnings():
-            # Pillow only warns between 1x and 2x its limit; evidence intake must refuse.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # Pillow only warns between 1x and 2x its limit; decoding must stop at prov's.
+        with pixel_guard(limit):
             img: Image.Image = _open(fp)
             if img.width * img.height > limit:
                 raise BadInput(subject, f"{img.width}x{img.height} pixels exceeds the "

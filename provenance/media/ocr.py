@@ -35,6 +35,11 @@ CONFIG = "--psm 4"
 OCR_SECONDS = 60.0
 # Pages OCR'd per document; the rest are registered without text, with a warning.
 OCR_PAGES = 50
+# Seconds OCR may spend on one document in all (its pages' rendering included): a 50-page
+# scan at the per-page limit would otherwise hold `prov add` for 50 minutes (a costly PDF
+# without a text layer took 363 s). The pages left are registered without text, with a
+# warning, and the recorded reading says how many were read and why the rest were not.
+OCR_BUDGET = 120.0
 # A picture larger than this (pixels) is scaled down before OCR: Tesseract's memory grows
 # with the picture, and text readable at all is readable at 40 MP (a 30,000 x 30,000 picture
 # is 900 MP).

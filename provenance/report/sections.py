@@ -25,6 +25,7 @@ META_ORDER = (
     ("frame_rate", "frame rate"),
     ("codec", "codec"),
     ("page_count", "pages"),
+    ("not_decoded", "pixels not decoded"),
 )
 CLAIM_FIELDS = ("place", "latitude", "longitude", "radius_m", "claimant", "claimant_name",
                 "method", "confidence", "status", "source_url", "note", "recorded_by",
