@@ -21,7 +21,7 @@ from provenance.ingest import capture_env, capture_media, capture_net
 from provenance.ingest.analysis import analyse, discard
 from provenance.ingest.capture_net import Hop, Limits
 from provenance.ingest.register import AddResult, Sighting, check_new_item, register
-from provenance.ingest.warc_pack import Wacz
+from provenance.ingest.warc_pack import Packed, Wacz
 from provenance.ledger import log
 from provenance.ledger.db import db_path_of, now_utc, store_dir, transaction
 from provenance.ledger.event import Event
@@ -253,9 +253,12 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture-analyse") as pool:
         pending = [pool.submit(_analyse_collected, c) for c in collected]
         try:
-            warc_sha = _pack(wacz_path, url, started, env, fetch, collected, title)
+            packed = _pack(wacz_path, url, started, env, fetch, collected, title)
+            warc_sha = packed.warc_sha256
+            # Hashed as it was written (warc_pack._Sink): not read again to hash it.
+            archive = analyse(wacz_path, "other", None,
+                              hashed=(packed.sha256, packed.md5, packed.size))
             result.timings["archive"] = time.perf_counter() - clock
-            archive = analyse(wacz_path, "other", None)
         finally:
             analyses = [f.result() for f in pending]
     result.timings["analyse"] = time.perf_counter() - clock
@@ -392,7 +395,7 @@ def _chain(url: str, fetch: _Fetcher) -> list[dict[str, Any]]:
 
 
 def _pack(path: str, url: str, started: str, env: dict[str, Any], fetch: _Fetcher,
-          collected: list[Collected], title: str | None) -> str:
+          collected: list[Collected], title: str | None) -> Packed:
     wacz = Wacz(path, software=f"prov {env['tools']['prov']} (warcio {env['tools']['warcio']})")
     try:
         wacz.warcinfo({"software": wacz.software, "format": "WARC File Format 1.1",
