@@ -181,3 +181,43 @@ def test_every_warc_record_digest_matches_its_bytes(db, server):
         assert block == want, (rec.rec_type, rec.rec_headers.get_header("WARC-Target-URI"))
         seen.add(rec.rec_type)
     assert {"resource", "response"} <= seen
+
+
+def test_a_block_digest_taken_on_other_header_bytes_is_not_used(tmp_path):
+    # The response's WARC-Block-Digest is taken on the download stream over the header bytes
+    # prov expects warcio to write; if warcio writes other bytes, the digest it computes
+    # itself must be used, never the one taken over different bytes.
+    import base64
+    import hashlib
+    import io
+    import zipfile
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    from provenance.ingest.capture_net import Hop
+    from provenance.ingest.warc_pack import Wacz
+
+    body = tmp_path / "body"
+    body.write_bytes(b"x" * 5000)
+    hop = Hop(url="http://127.0.0.1/x", request_line=b"GET /x HTTP/1.1",
+              request_headers=[("Host", "127.0.0.1")], status=200, reason="OK",
+              protocol="HTTP/1.1", headers=[("Content-Type", "text/plain")], ip="127.0.0.1",
+              port=80, tls=None, body_path=str(body), size=5000,
+              sha256=hashlib.sha256(body.read_bytes()).hexdigest())
+    hop.block_head = b"HTTP/1.1 200 OK\r\nSomething: else\r\n\r\n"
+    hop.block_sha256 = hashlib.sha256(hop.block_head + body.read_bytes()).hexdigest()
+    wacz = Wacz(str(tmp_path / "x.wacz"), software="test")
+    wacz.exchange(hop, "2026-01-01T00:00:00Z")
+    packed = wacz.close(title="t", main_url=hop.url, main_date="2026-01-01T00:00:00Z",
+                        created="2026-01-01T00:00:00Z", extras={})
+    data = (tmp_path / "x.wacz").read_bytes()
+    assert packed.sha256 == hashlib.sha256(data).hexdigest()
+    assert packed.md5 == hashlib.md5(data).hexdigest() and packed.size == len(data)
+    with zipfile.ZipFile(tmp_path / "x.wacz") as zf:
+        warc = zf.read("archive/data.warc")
+    assert packed.warc_sha256 == hashlib.sha256(warc).hexdigest()
+    resp = next(r for r in ArchiveIterator(io.BytesIO(warc)) if r.rec_type == "response")
+    raw = resp.http_headers.to_bytes() + resp.raw_stream.read()
+    want = "sha256:" + base64.b32encode(hashlib.sha256(raw).digest()).decode()
+    assert resp.rec_headers.get_header("WARC-Block-Digest") == want
+    assert want != "sha256:" + base64.b32encode(bytes.fromhex(hop.block_sha256)).decode()

@@ -88,10 +88,14 @@ def capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, *, by: str
     store = store_dir(db_path_of(conn))
     store.mkdir(exist_ok=True)
     work = tempfile.mkdtemp(prefix="capture-", dir=store)
+    began = time.perf_counter()
     try:
-        return _capture(conn, url, opts, by, work, progress)
+        result = _capture(conn, url, opts, by, work, progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if "committed" in result.timings:  # seconds from the start until the record committed
+        result.timings["committed"] -= began
+    return result
 
 
 def _capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, work: str,
@@ -272,11 +276,14 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
     try:
         # One unit: the items, their sightings and the collection record commit together
         # or not at all, so no item is left without the record of how it was collected.
+        writing = time.perf_counter()
         with transaction(conn):
             event, files, checks = _register_all(conn, url, opts, by, env, started, fetch,
                                                  collected, analyses, archive, gone_media,
                                                  earlier, title, warc_sha, wacz_path, chain,
                                                  result)
+        result.timings["committed"] = time.perf_counter()
+        result.timings["database"] = result.timings["committed"] - writing
     except (OSError, sqlite3.Error) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise BadInput(url, f"not recorded: cannot write the database or evidence store"
