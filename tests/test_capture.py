@@ -149,6 +149,12 @@ def test_the_wacz_passes_wacz_validate(posted, tmp_path):
     assert held == {f["sha256"] for f in r["files"] if f["role"] == "media"}
     # The WACZ's own hashes, taken as it was written, are those of the file kept.
     data = path.read_bytes()
+    # A reader that takes a member's data offset from the central directory (ReplayWeb.page
+    # does, when the entry has no extra field) finds the WARC's first byte there.
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("archive/data.warc")
+    at = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    assert data[at:at + 9] == b"WARC/1.1\r", data[at - 24:at + 9]
     assert hashlib.sha256(data).hexdigest() == r["archive"]
     shown = invoke(db, "show", r["archive"], "--json").json()
     assert shown["md5"] == hashlib.md5(data).hexdigest() and shown["size"] == len(data)

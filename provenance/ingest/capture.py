@@ -403,7 +403,10 @@ def _chain(url: str, fetch: _Fetcher) -> list[dict[str, Any]]:
 
 def _pack(path: str, url: str, started: str, env: dict[str, Any], fetch: _Fetcher,
           collected: list[Collected], title: str | None) -> Packed:
-    wacz = Wacz(path, software=f"prov {env['tools']['prov']} (warcio {env['tools']['warcio']})")
+    expected = sum(hop.size for hop, _ in fetch.exchanges) + sum(
+        os.path.getsize(c.path) for c in collected if c.origin.get("via") != "prov")
+    wacz = Wacz(path, software=f"prov {env['tools']['prov']} (warcio {env['tools']['warcio']})",
+                expected_size=expected)
     try:
         wacz.warcinfo({"software": wacz.software, "format": "WARC File Format 1.1",
                        "operator": env.get("investigator") or "", "isPartOf": url})

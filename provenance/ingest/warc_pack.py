@@ -40,6 +40,8 @@ class _Sha256Writer(WARCWriter):
 
 
 _BLOCK = 1 << 20
+# Room for the WARC's record headers, metadata and the HTTP headers beside the bodies.
+_HEADROOM = 64 << 20
 
 
 def warc_digest(sha256_hex: str) -> str:
@@ -139,6 +141,9 @@ class Wacz:
 
     path: str
     software: str
+    # The bytes the WARC will hold, told in advance (bodies and files; record headers are
+    # small): ZIP64 is used only when they may not fit in 4 GiB.
+    expected_size: int = 0
     zf: zipfile.ZipFile = field(init=False)
     index: list[IndexEntry] = field(default_factory=list)
     pages: list[dict[str, Any]] = field(default_factory=list)
@@ -152,7 +157,12 @@ class Wacz:
         self._sink = _Sink(self.path)
         self.zf = zipfile.ZipFile(self._sink, "w", zipfile.ZIP_STORED, allowZip64=True)
         # WARCs are stored, not deflated (WACZ 1.1.1), so a replayer can seek into them.
-        self._warc = self.zf.open(f"archive/{WARC_NAME}", "w", force_zip64=True)
+        # A ZIP64 local header carries a 20-byte extra field that the central directory
+        # entry of a member under 4 GiB does not: ReplayWeb.page takes a member's data
+        # offset from the central directory when it has no extra field, and would then read
+        # the WARC 20 bytes early. So ZIP64 only when it is needed, and then both have it.
+        large = self.expected_size + _HEADROOM > zipfile.ZIP64_LIMIT
+        self._warc = self.zf.open(f"archive/{WARC_NAME}", "w", force_zip64=large)
         self._out = _Counting(self._warc)
         self._writer = _Sha256Writer(self._out, gzip=False, warc_version="1.1")
 
