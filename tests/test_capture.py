@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from warcio.archiveiterator import ArchiveIterator
 from fixtures import web
 from provenance.ledger.db import store_dir
 
+from .captured import Posted, capture_post
 from .conftest import invoke
 
 
@@ -37,33 +37,15 @@ def server(site_files: web.Site):
 
 @pytest.fixture(autouse=True)
 def _no_browser(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PROV_CHROMIUM", "")  # the browser test turns it back on
-
-
-@dataclass
-class Posted:
-    db: Path
-    r: dict  # `prov capture --json` of the post page
-    base: str  # the server's address it was captured from
+    # Rendering (Chromium) is tested in test_capture_unit.py, on pages made for it.
+    monkeypatch.setenv("PROV_CHROMIUM", "")
 
 
 @pytest.fixture(scope="module")
 def posted(site_files: web.Site, tmp_path_factory: pytest.TempPathFactory) -> Posted:
-    """One capture of the post page (video, two images) into a database of its own, for the
-    tests that only read it: made once per module, not once per test (each capture is a
-    download, a WACZ and a video's analysis)."""
-    db = tmp_path_factory.mktemp("posted") / "evidence.db"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("PROV_DB", raising=False)
-        mp.setenv("PROV_INVESTIGATOR", "tester")
-        mp.setenv("PROV_CHROMIUM", "")
-        mp.setenv("PROV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "prov-cache"))
-        site_files.state.update(version=1, media_gone=0)
-        with web.serve(site_files) as srv:
-            invoke(db, "init", check=True)
-            r = _capture(db, f"{srv.base}/post", "--case", "camp", "--persona", "anna_k",
-                         "--vpn", "Mullvad se-sto-wg-001")
-    return Posted(db, r, srv.base)
+    """The post page (video, two images) captured once, for the tests that only read it."""
+    return capture_post(site_files, tmp_path_factory, "--case", "camp", "--persona", "anna_k",
+                        "--vpn", "Mullvad se-sto-wg-001")
 
 
 def _events(db: Path) -> int:
@@ -368,16 +350,6 @@ def test_a_wacz_signature_is_checked(db, server, tmp_path):
 def test_capture_says_it_is_the_network_command(db):
     run = invoke(None, "capture", "--help")
     assert "network" in run.stdout
-
-
-@pytest.mark.browser
-def test_chromium_makes_a_screenshot_and_a_pdf(db, server, monkeypatch):
-    if not shutil.which("chromium"):
-        pytest.skip("Chromium is not installed")
-    monkeypatch.delenv("PROV_CHROMIUM")
-    r = _capture(db, f"{server.base}/post")
-    kinds = {f["role"]: f["kind"] for f in r["files"]}
-    assert kinds.get("screenshot") == "image" and kinds.get("pdf") == "document"
 
 
 def test_a_damaged_archive_gives_one_line_and_keeps_what_was_readable(posted, tmp_path):
