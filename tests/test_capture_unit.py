@@ -14,6 +14,7 @@ import pytest
 from fixtures import web
 from provenance.ledger.db import store_dir
 
+from .captured import Posted, capture_post
 from .conftest import invoke
 
 
@@ -38,6 +39,12 @@ def server(site_files: web.Site):
     site_files.stall_seconds = 5
     with web.serve(site_files) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def posted(site_files: web.Site, tmp_path_factory: pytest.TempPathFactory) -> Posted:
+    """The post page captured once, for the tests that only read it."""
+    return capture_post(site_files, tmp_path_factory)
 
 
 @pytest.fixture(autouse=True)
@@ -82,9 +89,8 @@ def test_a_capture_whose_record_cannot_be_written_leaves_no_item_behind(db, serv
     assert invoke(db, "verify").exit_code == 0
 
 
-def test_list_filters_by_kind_archive(db, server):
-    run = invoke(db, "capture", f"{server.base}/post", "--json")
-    archive = run.json()[0]["archive"]
+def test_list_filters_by_kind_archive(posted):
+    db, archive = posted.db, posted.r["archive"]
     listed = invoke(db, "list", "--kind", "archive", "--json")
     assert listed.exit_code == 0, listed.output
     assert [i["sha256"] for i in listed.json()] == [archive]
@@ -106,6 +112,7 @@ def test_the_screenshot_is_the_whole_page(db, server, monkeypatch):
     run = invoke(db, "capture", f"{server.base}/tall", "--json")
     assert run.exit_code == 0, run.output
     shot = next(f for f in run.json()[0]["files"] if f["role"] == "screenshot")
+    assert shot["kind"] == "image"
     sha = shot["sha256"]
     width, height = _png_size(store_dir(db) / "sha256" / sha[:2] / sha[2:4] / sha)
     assert width == 1280 and height == 6000
@@ -133,18 +140,17 @@ def test_a_page_taller_than_the_limit_is_captured_to_the_limit_and_says_so(db, s
     assert origin["capped"] is True
 
 
-def test_hashes_taken_on_the_download_stream_are_the_files_hashes(db, server):
+def test_hashes_taken_on_the_download_stream_are_the_files_hashes(posted, site_files):
     # The media are hashed as they are downloaded, not re-read: the item's SHA-256 and MD5
     # must still be those of the bytes served and of the stored original.
     import hashlib
 
-    run = invoke(db, "capture", f"{server.base}/post", "--json")
-    assert run.exit_code == 0, run.output
-    media = [f for f in run.json()[0]["files"] if f["role"] == "media"]
+    db = posted.db
+    media = [f for f in posted.r["files"] if f["role"] == "media"]
     assert len(media) == 3
     con = sqlite3.connect(db)
     for f in media:
-        served = server.site.files[f["url"].removeprefix(server.base)][0]
+        served = site_files.files[f["url"].removeprefix(posted.base)][0]
         data = served.read_bytes() if isinstance(served, Path) else served
         md5 = con.execute("SELECT md5 FROM items WHERE sha256 = ?", (f["sha256"],)).fetchone()[0]
         assert f["sha256"] == hashlib.sha256(data).hexdigest()
@@ -153,7 +159,7 @@ def test_hashes_taken_on_the_download_stream_are_the_files_hashes(db, server):
         assert hashlib.sha256(stored.read_bytes()).hexdigest() == f["sha256"]
 
 
-def test_every_warc_record_digest_matches_its_bytes(db, server):
+def test_every_warc_record_digest_matches_its_bytes(posted):
     # Digests that prov supplies instead of letting warcio re-read a file must be right.
     import base64
     import hashlib
@@ -162,8 +168,7 @@ def test_every_warc_record_digest_matches_its_bytes(db, server):
 
     from warcio.archiveiterator import ArchiveIterator
 
-    run = invoke(db, "capture", f"{server.base}/post", "--json")
-    archive = run.json()[0]["archive"]
+    db, archive = posted.db, posted.r["archive"]
     stored = store_dir(db) / "sha256" / archive[:2] / archive[2:4] / archive
     with zipfile.ZipFile(stored) as zf:
         data = zf.read("archive/data.warc")
@@ -181,3 +186,43 @@ def test_every_warc_record_digest_matches_its_bytes(db, server):
         assert block == want, (rec.rec_type, rec.rec_headers.get_header("WARC-Target-URI"))
         seen.add(rec.rec_type)
     assert {"resource", "response"} <= seen
+
+
+def test_a_block_digest_taken_on_other_header_bytes_is_not_used(tmp_path):
+    # The response's WARC-Block-Digest is taken on the download stream over the header bytes
+    # prov expects warcio to write; if warcio writes other bytes, the digest it computes
+    # itself must be used, never the one taken over different bytes.
+    import base64
+    import hashlib
+    import io
+    import zipfile
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    from provenance.ingest.capture_net import Hop
+    from provenance.ingest.warc_pack import Wacz
+
+    body = tmp_path / "body"
+    body.write_bytes(b"x" * 5000)
+    hop = Hop(url="http://127.0.0.1/x", request_line=b"GET /x HTTP/1.1",
+              request_headers=[("Host", "127.0.0.1")], status=200, reason="OK",
+              protocol="HTTP/1.1", headers=[("Content-Type", "text/plain")], ip="127.0.0.1",
+              port=80, tls=None, body_path=str(body), size=5000,
+              sha256=hashlib.sha256(body.read_bytes()).hexdigest())
+    hop.block_head = b"HTTP/1.1 200 OK\r\nSomething: else\r\n\r\n"
+    hop.block_sha256 = hashlib.sha256(hop.block_head + body.read_bytes()).hexdigest()
+    wacz = Wacz(str(tmp_path / "x.wacz"), software="test")
+    wacz.exchange(hop, "2026-01-01T00:00:00Z")
+    packed = wacz.close(title="t", main_url=hop.url, main_date="2026-01-01T00:00:00Z",
+                        created="2026-01-01T00:00:00Z", extras={})
+    data = (tmp_path / "x.wacz").read_bytes()
+    assert packed.sha256 == hashlib.sha256(data).hexdigest()
+    assert packed.md5 == hashlib.md5(data).hexdigest() and packed.size == len(data)
+    with zipfile.ZipFile(tmp_path / "x.wacz") as zf:
+        warc = zf.read("archive/data.warc")
+    assert packed.warc_sha256 == hashlib.sha256(warc).hexdigest()
+    resp = next(r for r in ArchiveIterator(io.BytesIO(warc)) if r.rec_type == "response")
+    raw = resp.http_headers.to_bytes() + resp.raw_stream.read()
+    want = "sha256:" + base64.b32encode(hashlib.sha256(raw).digest()).decode()
+    assert resp.rec_headers.get_header("WARC-Block-Digest") == want
+    assert want != "sha256:" + base64.b32encode(bytes.fromhex(hop.block_sha256)).decode()

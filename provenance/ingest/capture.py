@@ -21,7 +21,7 @@ from provenance.ingest import capture_env, capture_media, capture_net
 from provenance.ingest.analysis import analyse, discard
 from provenance.ingest.capture_net import Hop, Limits
 from provenance.ingest.register import AddResult, Sighting, check_new_item, register
-from provenance.ingest.warc_pack import Wacz
+from provenance.ingest.warc_pack import Packed, Wacz
 from provenance.ledger import log
 from provenance.ledger.db import db_path_of, now_utc, store_dir, transaction
 from provenance.ledger.event import Event
@@ -88,10 +88,14 @@ def capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, *, by: str
     store = store_dir(db_path_of(conn))
     store.mkdir(exist_ok=True)
     work = tempfile.mkdtemp(prefix="capture-", dir=store)
+    began = time.perf_counter()
     try:
-        return _capture(conn, url, opts, by, work, progress)
+        result = _capture(conn, url, opts, by, work, progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if "committed" in result.timings:  # seconds from the start until the record committed
+        result.timings["committed"] -= began
+    return result
 
 
 def _capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, work: str,
@@ -253,9 +257,12 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture-analyse") as pool:
         pending = [pool.submit(_analyse_collected, c) for c in collected]
         try:
-            warc_sha = _pack(wacz_path, url, started, env, fetch, collected, title)
+            packed = _pack(wacz_path, url, started, env, fetch, collected, title)
+            warc_sha = packed.warc_sha256
+            # Hashed as it was written (warc_pack._Sink): not read again to hash it.
+            archive = analyse(wacz_path, "other", None,
+                              hashed=(packed.sha256, packed.md5, packed.size))
             result.timings["archive"] = time.perf_counter() - clock
-            archive = analyse(wacz_path, "other", None)
         finally:
             analyses = [f.result() for f in pending]
     result.timings["analyse"] = time.perf_counter() - clock
@@ -269,11 +276,14 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
     try:
         # One unit: the items, their sightings and the collection record commit together
         # or not at all, so no item is left without the record of how it was collected.
+        writing = time.perf_counter()
         with transaction(conn):
             event, files, checks = _register_all(conn, url, opts, by, env, started, fetch,
                                                  collected, analyses, archive, gone_media,
                                                  earlier, title, warc_sha, wacz_path, chain,
                                                  result)
+        result.timings["committed"] = time.perf_counter()
+        result.timings["database"] = result.timings["committed"] - writing
     except (OSError, sqlite3.Error) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise BadInput(url, f"not recorded: cannot write the database or evidence store"
@@ -392,8 +402,11 @@ def _chain(url: str, fetch: _Fetcher) -> list[dict[str, Any]]:
 
 
 def _pack(path: str, url: str, started: str, env: dict[str, Any], fetch: _Fetcher,
-          collected: list[Collected], title: str | None) -> str:
-    wacz = Wacz(path, software=f"prov {env['tools']['prov']} (warcio {env['tools']['warcio']})")
+          collected: list[Collected], title: str | None) -> Packed:
+    expected = sum(hop.size for hop, _ in fetch.exchanges) + sum(
+        os.path.getsize(c.path) for c in collected if c.origin.get("via") != "prov")
+    wacz = Wacz(path, software=f"prov {env['tools']['prov']} (warcio {env['tools']['warcio']})",
+                expected_size=expected)
     try:
         wacz.warcinfo({"software": wacz.software, "format": "WARC File Format 1.1",
                        "operator": env.get("investigator") or "", "isPartOf": url})

@@ -5,10 +5,8 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import queue
 import ssl
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from provenance.errors import BadInput
+from provenance.ingest.stream_hash import StreamHasher
 
 REDIRECTS = (301, 302, 303, 307, 308)
 CHUNK = 1 << 20
@@ -51,6 +50,18 @@ class Hop:
     sha256: str | None = None
     md5: str | None = None  # also computed on the stream, so the body is not re-read to hash
     head: bytes = b""
+    # The WARC response record's block is these HTTP header bytes (as warcio writes them)
+    # then the body: its SHA-256 is taken on the stream too, so the WARC writer need not
+    # read the body a second time for the WARC-Block-Digest.
+    block_head: bytes = b""
+    block_sha256: str | None = None
+
+    def http_headers(self) -> Any:
+        """The response's status line and headers as warcio writes them in the WARC."""
+        from warcio.statusandheaders import StatusAndHeaders
+
+        return StatusAndHeaders(f"{self.status} {self.reason}", self.headers,
+                                protocol=self.protocol)
 
     def header(self, name: str) -> str | None:
         for k, v in self.headers:
@@ -207,7 +218,10 @@ def _read_body(resp: http.client.HTTPResponse, hop: Hop, limits: Limits, workdir
     started = time.monotonic()
     # SHA-256 and MD5 are computed on the bytes as they arrive, in a second thread (hashlib
     # lets go of the GIL), so the body is hashed while it downloads and never re-read to hash.
-    hasher = _StreamHasher()
+    hasher = StreamHasher("sha256", "md5")
+    block = StreamHasher("sha256")
+    hop.block_head = hop.http_headers().to_ascii_bytes()
+    block.feed(hop.block_head)
     try:
         with os.fdopen(fd, "wb") as out:
             while True:
@@ -224,41 +238,10 @@ def _read_body(resp: http.client.HTTPResponse, hop: Hop, limits: Limits, workdir
                     raise BadInput(hop.url, f"timed out: response took over"
                                    f" {limits.total_timeout:g} s")
                 hasher.feed(chunk)
+                block.feed(chunk)
                 out.write(chunk)
                 if progress:
                     progress(len(chunk), total)
     finally:
         hop.sha256, hop.md5 = hasher.finish()
-
-
-class _StreamHasher:
-    """SHA-256 and MD5 of a stream of chunks, each computed by its own thread beside the
-    reader (MD5 is the slower: at ~300 MB/s here it would set the download's pace inline)."""
-
-    def __init__(self) -> None:
-        self._digests = (hashlib.sha256(), hashlib.md5(usedforsecurity=False))
-        self._queues: list[queue.Queue[bytes | None]] = []
-        self._threads: list[threading.Thread] = []
-        for digest in self._digests:
-            q: queue.Queue[bytes | None] = queue.Queue(maxsize=64)
-            t = threading.Thread(target=self._run, args=(q, digest), name="capture-hash",
-                                 daemon=True)
-            t.start()
-            self._queues.append(q)
-            self._threads.append(t)
-
-    @staticmethod
-    def _run(q: queue.Queue[bytes | None], digest: Any) -> None:
-        while (chunk := q.get()) is not None:
-            digest.update(chunk)
-
-    def feed(self, chunk: bytes) -> None:
-        for q in self._queues:
-            q.put(chunk)
-
-    def finish(self) -> tuple[str, str]:
-        for q in self._queues:
-            q.put(None)
-        for t in self._threads:
-            t.join()
-        return self._digests[0].hexdigest(), self._digests[1].hexdigest()
+        hop.block_sha256 = block.finish()[0]

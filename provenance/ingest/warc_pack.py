@@ -6,7 +6,9 @@ import base64
 import hashlib
 import io
 import json
+import os
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -16,6 +18,7 @@ from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
 from provenance.ingest.capture_net import Hop
+from provenance.ingest.stream_hash import StreamHasher
 
 WARC_NAME = "data.warc"
 WACZ_VERSION = "1.1.1"
@@ -28,6 +31,18 @@ class _Sha256Writer(WARCWriter):
     def _create_digester() -> Digester:
         return Digester("sha256")
 
+    @staticmethod
+    def _iter_stream(stream: Any) -> Iterator[bytes]:
+        # 1 MiB at a time, not warcio's 16 KiB: fewer, larger writes, each hashed by the
+        # hashing threads with the GIL let go.
+        while buf := stream.read(_BLOCK):
+            yield buf
+
+
+_BLOCK = 1 << 20
+# Room for the WARC's record headers, metadata and the HTTP headers beside the bodies.
+_HEADROOM = 64 << 20
+
 
 def warc_digest(sha256_hex: str) -> str:
     return "sha256:" + base64.b32encode(bytes.fromhex(sha256_hex)).decode()
@@ -37,7 +52,7 @@ class _Counting(io.RawIOBase):
     """Passes writes on, counting bytes (record offsets for the index) and hashing them."""
 
     def __init__(self, out: BinaryIO) -> None:
-        self.out, self.count, self.digest = out, 0, hashlib.sha256()
+        self.out, self.count, self.digest = out, 0, StreamHasher("sha256")
 
     def writable(self) -> bool:
         return True
@@ -45,9 +60,67 @@ class _Counting(io.RawIOBase):
     def write(self, b: Any) -> int:
         data = bytes(b)
         self.out.write(data)
-        self.digest.update(data)
+        self.digest.feed(data)
         self.count += len(data)
         return len(data)
+
+
+class _Sink(io.RawIOBase):
+    """The WACZ file as zipfile sees it: written once, front to back, never sought in.
+
+    zipfile then writes each member's CRC and sizes after its data (a data descriptor,
+    standard ZIP) instead of seeking back to its header, so the WACZ's own SHA-256 and
+    MD5 can be taken on the bytes as they are written and the file, the size of the
+    video it holds, is not read again to hash it."""
+
+    def __init__(self, path: str) -> None:
+        self.file = open(path, "wb")  # noqa: SIM115 - closed by finish()/abort
+        self.count = 0
+        self.hasher = StreamHasher("sha256", "md5")
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self.count
+
+    def seek(self, *_: Any) -> int:
+        raise io.UnsupportedOperation("the WACZ is written front to back")
+
+    def write(self, b: Any) -> int:
+        data = bytes(b)
+        self.file.write(data)
+        self.hasher.feed(data)
+        self.count += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def finish(self) -> tuple[str, str, int]:
+        """Flush the file to disk; its SHA-256, MD5 and size."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        sha, md5 = self.hasher.finish()
+        return sha, md5, self.count
+
+    def abort(self) -> None:
+        self.file.close()
+        self.hasher.finish()
+
+
+@dataclass(frozen=True)
+class Packed:
+    """What writing a WACZ produced: the hashes of the WARC inside it and of the WACZ."""
+
+    warc_sha256: str
+    sha256: str
+    md5: str
+    size: int
 
 
 @dataclass
@@ -68,6 +141,9 @@ class Wacz:
 
     path: str
     software: str
+    # The bytes the WARC will hold, told in advance (bodies and files; record headers are
+    # small): ZIP64 is used only when they may not fit in 4 GiB.
+    expected_size: int = 0
     zf: zipfile.ZipFile = field(init=False)
     index: list[IndexEntry] = field(default_factory=list)
     pages: list[dict[str, Any]] = field(default_factory=list)
@@ -75,11 +151,18 @@ class Wacz:
     _out: _Counting | None = None
     _writer: Any = None
     _resources: list[dict[str, Any]] = field(default_factory=list)
+    _sink: _Sink = field(init=False)
 
     def __post_init__(self) -> None:
-        self.zf = zipfile.ZipFile(self.path, "w", zipfile.ZIP_STORED, allowZip64=True)
+        self._sink = _Sink(self.path)
+        self.zf = zipfile.ZipFile(self._sink, "w", zipfile.ZIP_STORED, allowZip64=True)
         # WARCs are stored, not deflated (WACZ 1.1.1), so a replayer can seek into them.
-        self._warc = self.zf.open(f"archive/{WARC_NAME}", "w", force_zip64=True)
+        # A ZIP64 local header carries a 20-byte extra field that the central directory
+        # entry of a member under 4 GiB does not: ReplayWeb.page takes a member's data
+        # offset from the central directory when it has no extra field, and would then read
+        # the WARC 20 bytes early. So ZIP64 only when it is needed, and then both have it.
+        large = self.expected_size + _HEADROOM > zipfile.ZIP64_LIMIT
+        self._warc = self.zf.open(f"archive/{WARC_NAME}", "w", force_zip64=large)
         self._out = _Counting(self._warc)
         self._writer = _Sha256Writer(self._out, gzip=False, warc_version="1.1")
 
@@ -100,6 +183,8 @@ class Wacz:
         """A request record and its response record (body from the hop's temp file)."""
         w = self._writer
         common = {"WARC-Date": date, "WARC-IP-Address": hop.ip}
+        http = hop.http_headers()
+        http.compute_headers_buffer(w.header_filter)
         req = w.create_warc_record(
             hop.url, "request",
             http_headers=StatusAndHeaders(hop.request_line.decode(), hop.request_headers,
@@ -109,11 +194,13 @@ class Wacz:
         headers = {**common, "WARC-Concurrent-To": req_id}
         if hop.sha256:
             headers["WARC-Payload-Digest"] = warc_digest(hop.sha256)
+        if hop.block_sha256 and http.headers_buff == hop.block_head:
+            # Taken on the stream over these very header bytes and the body; were they
+            # to differ, warcio computes the digest itself (reading the body again).
+            headers["WARC-Block-Digest"] = warc_digest(hop.block_sha256)
         with open(hop.body_path or "/dev/null", "rb") as body:
             resp = w.create_warc_record(
-                hop.url, "response", payload=body, length=hop.size,
-                http_headers=StatusAndHeaders(f"{hop.status} {hop.reason}", hop.headers,
-                                              protocol=hop.protocol),
+                hop.url, "response", payload=body, length=hop.size, http_headers=http,
                 warc_headers_dict=headers)
             entry = IndexEntry(hop.url, date, 0, 0, _mime(hop.header("Content-Type")),
                                hop.status, warc_digest(hop.sha256 or _EMPTY), "")
@@ -125,8 +212,6 @@ class Wacz:
     def resource(self, url: str, date: str, path: str, sha256: str, mime: str,
                  extra: dict[str, str] | None = None) -> str:
         """Bytes not fetched as a recorded exchange (a yt-dlp download, a screenshot)."""
-        import os
-
         # A resource record's block is its payload: the file's SHA-256, taken when it was
         # hashed, is both digests, and warcio need not read the file once more to get it.
         headers = {"WARC-Date": date, "WARC-Payload-Digest": warc_digest(sha256),
@@ -150,11 +235,11 @@ class Wacz:
         return self._write(rec)
 
     def close(self, *, title: str, main_url: str, main_date: str, created: str,
-              extras: dict[str, Any]) -> str:
-        """Finish the WARC, write index, pages and datapackage; returns the WARC's SHA-256."""
+              extras: dict[str, Any]) -> Packed:
+        """Finish the WARC, write index, pages and datapackage; the hashes of both."""
         assert self._out is not None
         self._warc.close()
-        warc_sha = self._out.digest.hexdigest()
+        warc_sha = self._out.digest.finish()[0]
         self._resources.append({"name": WARC_NAME, "path": f"archive/{WARC_NAME}",
                                 "hash": f"sha256:{warc_sha}", "bytes": self._out.count})
         self._member("indexes/index.cdx", cdxj(self.index))
@@ -178,13 +263,17 @@ class Wacz:
         digest = {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(raw).hexdigest()}
         self.zf.writestr("datapackage-digest.json", json.dumps(digest, indent=2))
         self.zf.close()
-        return warc_sha
+        sha, md5, size = self._sink.finish()
+        return Packed(warc_sha, sha, md5, size)
 
     def abort(self) -> None:
         try:
             self._warc.close()
-        finally:
             self.zf.close()
+        finally:
+            if self._out is not None:
+                self._out.digest.finish()
+            self._sink.abort()
 
     def _member(self, name: str, data: bytes) -> None:
         self.zf.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
