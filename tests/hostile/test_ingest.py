@@ -99,7 +99,7 @@ def test_a_pdf_too_costly_to_render_is_registered_without_page_hashes_in_time(
     assert pdf.stat().st_size < 200_000
     started = time.monotonic()
     # --no-ocr: this test is about the page hashes' render budget. OCR of such a document
-    # (no text layer) has its own total budget, --ocr-budget (tests/test_ocr.py).
+    # (no text layer) has its own total budget, --ocr-budget (tests/hostile/test_huge_media.py).
     run = prov("add", str(pdf), "--json", "--no-ocr")
     elapsed = time.monotonic() - started
     assert elapsed < 30, f"prov add took {elapsed:.0f} s"
