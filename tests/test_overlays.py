@@ -207,34 +207,3 @@ def test_a_scan_of_another_filled_copy_of_a_form_is_not_a_reupload(
     same = _page_png(tmp_path / "a.pdf", tmp_path / "a.png", 100)
     rescan = dict(prov("add", str(same), "--kind", "scan", "--json").json()[0])
     assert "re-upload" in _verdicts(rescan, form), rescan["matches"]
-
-
-def _texture(seed: int, mean: float, spread: float, blur: float) -> Image.Image:
-    """A dull grey texture (a wall, a dim surface): the grey photo's shapes at low contrast
-    plus grain, so a corner badge is the brightest thing in it."""
-    import numpy as np
-    from PIL import ImageFilter
-
-    rng = np.random.default_rng(seed)
-    grey = F.photo(seed, (640, 480)).convert("L")
-    if blur:
-        grey = grey.filter(ImageFilter.GaussianBlur(blur))
-    a = np.asarray(grey, np.float32)
-    a = (a - a.mean()) / max(float(a.std()), 1.0) * spread + mean
-    a += rng.normal(0, spread / 2, a.shape)
-    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).convert("RGB")
-
-
-@pytest.mark.parametrize(("mean", "spread", "blur", "seeds"),
-                         [(100, 15, 0, (3, 4)), (60, 10, 1, (1, 2))])
-def test_dull_pictures_under_one_logo_linked_by_a_window_alone_are_not_reuploads(
-        prov: Callable[..., Run], tmp_path: Path, mean: float, spread: float, blur: float,
-        seeds: tuple[int, int]) -> None:
-    # Before: a re-upload by one window's PDQ alone (the top-left 80%: 30 bits; the band
-    # between the badge's rows: 12 bits), the badge being most of what the window shows; the
-    # whole pictures are further apart, and the keypoints agree on the badge only.
-    first = _add(prov, _save(O.channel_logo(_texture(seeds[0], mean, spread, blur)),
-                             tmp_path / "a.jpg"))
-    second = _add(prov, _save(O.channel_logo(_texture(seeds[1], mean, spread, blur)),
-                              tmp_path / "b.jpg"))
-    assert "re-upload" not in _verdicts(second, first), second["matches"]

@@ -27,8 +27,6 @@ CROP_CANDIDATES = 8
 LOOK_AGAIN = CROP_CANDIDATES
 OVERLAY_RADIUS = 24.0  # px of localmatch.FEATURE_SIDE
 ALGORITHMS = ("pdq", "phash")
-# The query's sub-picture hashes (hashing.REGIONS and a screenshot's band), not its whole.
-WINDOWS = frozenset(hashing.REGIONS) | {"band"}
 _LIMITS = {"pdq": hashing.PDQ_SIMILAR, "phash": hashing.PHASH_SIMILAR}
 
 
@@ -334,13 +332,6 @@ def find(
         if verdict == "re-upload" and p is not None and load_page_features is not None \
                 and int(stored.page["pdq"][p.row]) >= 0:
             unsure = True
-        # A link through one of the query's windows alone (a corner, the band; the whole
-        # picture in no orientation within PDQ_MATCH of the item): the window can be mostly
-        # overlay, a badge on a dark picture (PDQ 28-30 bits between different pictures under
-        # one channel logo, bench/overlays.py), so keypoints decide too.
-        if verdict == "re-upload" and p is not None and p.query.region in WINDOWS and \
-                _whole_distance(stored, key, by_algo["pdq"]) > hashing.PDQ_MATCH:
-            unsure = True
         inliers = None
         if (verdict != "re-upload" or unsure) and key in crop and query_features is not None \
                 and load_features is not None:
@@ -383,20 +374,6 @@ def find(
             consider(key)
     matches.sort(key=lambda m: ({"re-upload": 0, "similar": 1}[m.verdict], _rank(m)))
     return matches
-
-
-def _whole_distance(stored: StoredSet, key: int, queries: list[hashing.PerceptualHash]) -> int:
-    """The least PDQ distance from the query's whole picture (any orientation) to any stored
-    row of item `key`."""
-    import numpy as np
-
-    rows = np.flatnonzero(stored.keys["pdq"] == key)
-    wholes = [q.value for q in queries if q.region not in WINDOWS]
-    if not len(rows) or not wholes:
-        return 256
-    values = np.ascontiguousarray(stored.values["pdq"][rows]).view(np.uint64)
-    return min(int(np.bitwise_count(values ^ np.frombuffer(w, np.uint64)).sum(axis=1).min())
-               for w in wholes)
 
 
 def _without(features: LocalFeatures, drop: np.ndarray) -> LocalFeatures:
