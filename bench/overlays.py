@@ -154,16 +154,32 @@ def _links(paths: list[Path]) -> list[tuple[str, str, str]]:
     return out
 
 
+def _scanned(pdf: Path, out: Path, dpi: int = 100) -> Path:
+    """The PDF's pages as pictures in a new PDF: a scan, no text layer (registered without
+    OCR, so only the pages' pixels and keypoints can tell them apart)."""
+    import pymupdf
+
+    src, dst = pymupdf.open(str(pdf)), pymupdf.open()
+    for page in src:
+        sheet = dst.new_page(width=page.rect.width, height=page.rect.height)
+        sheet.insert_image(sheet.rect, stream=page.get_pixmap(dpi=dpi).tobytes("png"))
+    dst.save(str(out))
+    return out
+
+
 def pages(count: int) -> list[str]:
-    """`count` different documents on one letterhead, and two filled copies of one form."""
+    """`count` different documents on one letterhead (with their text layers, and scanned
+    without text), and two filled copies of one form."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         letters = [O.write_letterhead(Path(tmp) / f"letter{s}.pdf", seed=s,
                                       pages=1 + (s % 3 == 0)) for s in range(count)]
+        scans = [_scanned(p, Path(tmp) / f"scan{s}.pdf") for s, p in enumerate(letters)]
         forms = [O.write_filled_form(Path(tmp) / f"form{s}.pdf", seed=s) for s in range(2)]
         rows = []
         for name, group in ((f"{count} documents on one letterhead", letters),
+                            (f"{count} documents on one letterhead, scanned, no text", scans),
                             ("two filled copies of one blank form", forms)):
             links = _links(group)
             n = len(group)

@@ -140,3 +140,70 @@ def test_two_shots_of_one_scene_seconds_apart_are_similar(
     assert _verdicts(second, first) == ["similar"], second["matches"]
     again = _add(prov, _save(O.burst(3), tmp_path / "c.jpg", quality=70))
     assert _verdicts(again, first) == ["re-upload"], again["matches"]
+
+
+def _image_only(pdf: Path, out: Path, dpi: int = 100) -> Path:
+    """The PDF's pages as pictures in a new PDF: a scanned document, with no text layer."""
+    import pymupdf
+
+    src, dst = pymupdf.open(str(pdf)), pymupdf.open()
+    for page in src:
+        sheet = dst.new_page(width=page.rect.width, height=page.rect.height)
+        sheet.insert_image(sheet.rect, stream=page.get_pixmap(dpi=dpi).tobytes("png"))
+    dst.save(str(out))
+    return out
+
+
+@pytest.mark.parametrize("seeds", [(0, 3), (0, 6), (1, 5), (2, 9)])
+def test_scanned_documents_on_one_letterhead_linked_by_hash_are_not_reuploads(
+        prov: Callable[..., Run], tmp_path: Path, seeds: tuple[int, int]) -> None:
+    # Before: these pairs were re-uploads by PDQ (30-52 bits, over 31 confirmed by pHash):
+    # one letterhead, one layout; no text to read (--no-ocr), so the pages' keypoints decide.
+    a, b = (_image_only(O.write_letterhead(tmp_path / f"{s}.pdf", seed=s,
+                                           pages=1 + (s % 3 == 0)), tmp_path / f"scan{s}.pdf")
+            for s in seeds)
+    first = dict(prov("add", str(a), "--no-ocr", "--json").json()[0])
+    second = dict(prov("add", str(b), "--no-ocr", "--json").json()[0])
+    assert "re-upload" not in _verdicts(second, first), second["matches"]
+
+
+def test_a_rescanned_letterhead_document_is_still_its_reupload(
+        prov: Callable[..., Run], tmp_path: Path) -> None:
+    letter = O.write_letterhead(tmp_path / "l.pdf", seed=2)
+    _add(prov, _image_only(O.write_letterhead(tmp_path / "o.pdf", seed=0), tmp_path / "o2.pdf"))
+    first = dict(prov("add", str(_image_only(letter, tmp_path / "a.pdf", 100)), "--no-ocr",
+                      "--json").json()[0])
+    second = dict(prov("add", str(_image_only(letter, tmp_path / "b.pdf", 72)), "--no-ocr",
+                       "--json").json()[0])
+    assert _verdicts(second, first) == ["re-upload"], second["matches"]
+
+
+def test_two_filled_copies_of_one_form_are_not_reuploads(
+        prov: Callable[..., Run], tmp_path: Path) -> None:
+    # Before: one page by PDQ (14 bits): the answers are a few words in boxes. Their text
+    # layers differ in those words.
+    first = _add(prov, O.write_filled_form(tmp_path / "a.pdf", seed=0))
+    second = _add(prov, O.write_filled_form(tmp_path / "b.pdf", seed=1))
+    assert _verdicts(second, first) == ["similar"], second["matches"]
+    said = next(m for m in second["matches"] if m["sha256"] == first["sha256"])
+    assert said["detail"]["text"] == "differs" and said["detail"]["text_exact"] is True
+
+
+def _page_png(pdf: Path, out: Path, dpi: int) -> Path:
+    import pymupdf
+
+    pymupdf.open(str(pdf))[0].get_pixmap(dpi=dpi).save(str(out))
+    return out
+
+
+def test_a_scan_of_another_filled_copy_of_a_form_is_not_a_reupload(
+        prov: Callable[..., Run], tmp_path: Path) -> None:
+    # Before: the scan (OCR'd) of copy 1 was a re-upload of copy 0 by PDQ 20 bits; its OCR
+    # text misses answers the held text layer has, and has others.
+    form = _add(prov, O.write_filled_form(tmp_path / "a.pdf", seed=0))
+    other = _page_png(O.write_filled_form(tmp_path / "b.pdf", seed=1), tmp_path / "b.png", 150)
+    scan = dict(prov("add", str(other), "--kind", "scan", "--json").json()[0])
+    assert "re-upload" not in _verdicts(scan, form), scan["matches"]
+    same = _page_png(tmp_path / "a.pdf", tmp_path / "a.png", 100)
+    rescan = dict(prov("add", str(same), "--kind", "scan", "--json").json()[0])
+    assert "re-upload" in _verdicts(rescan, form), rescan["matches"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from provenance.case import items as registry
 from provenance.errors import BadInput, UsageProblem
-from provenance.ingest import pagematch, reading, sheets
+from provenance.ingest import pagematch, pagewords, reading, sheets
 from provenance.ingest.analysis import analyse
 from provenance.ledger.evidence import EvidenceStore
 from provenance.matching import matchrule
@@ -52,6 +52,7 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
                      else crop_candidates)
     checked = pagematch.check(conn, analysis.kind, analysis.readings,
                               [match_json(cat, m) for m in found], exclude=held)
+    checked = pagewords.check(conn, analysis.kind, analysis.readings, checked)
     matches = [m for m in checked
                if max_distance is None or m["algorithm"] in ("orb", "audio", "page-text")
                or m["distance"] <= max_distance]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.errors import ProvError
-from provenance.ingest import pagematch, reading, sheets, warc_in
+from provenance.ingest import pagematch, pagewords, reading, sheets, warc_in
 from provenance.ingest.analysis import (
     Analysis,
     analyse,
@@ -297,6 +297,7 @@ def check_new_item(
     matches = find_for(cat, analysis, exclude=sha, crop_candidates=ADD_CROP_CANDIDATES)
     found = pagematch.check(conn, analysis.kind, analysis.readings,
                             [match_json(cat, m) for m in matches], exclude=sha)
+    found = pagewords.check(conn, analysis.kind, analysis.readings, found)
     if found:
         with transaction(conn):
             for m in found:

@@ -265,6 +265,7 @@ def find(
     load_features: Callable[[int], LocalFeatures | None] | None = None,
     crop_candidates: int = CROP_CANDIDATES,
     keypoint_index: KeypointIndex | None = None,
+    load_page_features: Callable[[int, int], LocalFeatures | None] | None = None,
 ) -> list[Match]:
     """Every stored item the query is a re-upload of, or similar to; best first.
 
@@ -286,7 +287,8 @@ def find(
     then left out and the keypoint index is asked again for LOOK_AGAIN candidates. Two
     captures of one scene (localmatch's capture rule) are "similar", and so is a hash link
     that rests on pHash beyond PDQ_MATCH when keypoints find overlay-only agreement or
-    another capture.
+    another capture. With `load_page_features` (item, page) the same holds for a hash link to
+    a held document's page: that page's keypoints decide (a letterhead).
     """
     import numpy as np
 
@@ -324,12 +326,22 @@ def find(
         # PDQ beyond its match threshold, confirmed by pHash: the hashes see one layout
         # (one letterhead, one scene) and keypoints decide whether it is one picture.
         unsure = verdict == "re-upload" and p is not None and p.distance > hashing.PDQ_MATCH
+        # A held page linked by hash: pages of one letterhead or form are one layout, and
+        # white paper with lines of text keeps PDQ within 31 bits of another page of it
+        # (30 bits, two letters, bench/overlays.py): the page's keypoints decide too.
+        if verdict == "re-upload" and p is not None and load_page_features is not None \
+                and int(stored.page["pdq"][p.row]) >= 0:
+            unsure = True
         inliers = None
         if (verdict != "re-upload" or unsure) and key in crop and query_features is not None \
                 and load_features is not None:
             from provenance.matching.localmatch import LOCAL_MATCH_INLIERS, check
 
             other = load_features(key)
+            if other is None and unsure and load_page_features is not None:
+                # A document's page: its keypoints are kept per page, not per item.
+                page = int(stored.page["pdq"][p.row]) if p is not None else -1
+                other = load_page_features(key, page) if page >= 0 else None
             if other is not None:
                 found = check(query_features, other)
                 inliers = found.inliers

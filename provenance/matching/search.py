@@ -91,6 +91,18 @@ def _nearest(cat: Catalogue, queries: list[bytes], *, video: bool, count: int,
     return out
 
 
+def page_features_of(cat: Catalogue, key: int, page: int) -> LocalFeatures | None:
+    """The keypoints of page `page` of held document `key` (None: not a document, or none
+    kept for that page)."""
+    stored = load_keyframes(cat, key)
+    if stored is None or stored.label_kind != "page":
+        return None
+    for label, features in zip(stored.labels, stored.features, strict=True):
+        if int(label) == page:
+            return features
+    return None
+
+
 def _keyframe_match(key: int, km: Any, label_kind: str) -> Match:
 
     seconds = km.label if label_kind == "seconds" else None
@@ -198,7 +210,8 @@ def find_document(cat: Catalogue, analysis: Fingerprints, excluded: set[int],
         query = from_rows(rows)
         features = page_features.get(number)
         found = matchrule.find(query, cat.stored, exclude=excluded, query_features=features,
-                               load_features=cat.features, crop_candidates=crop_candidates)
+                               load_features=cat.features, crop_candidates=crop_candidates,
+                               load_page_features=functools.partial(page_features_of, cat))
         if number <= QUERY_PAGES_WITH_KEYPOINTS:
             upright = next((h.value for h in query
                             if h.algorithm == "pdq" and h.region == "full"), None)
@@ -259,7 +272,8 @@ def find_seen(
     features = _features(analysis.features)
     found = matchrule.find(query, cat.stored, exclude=excluded, query_features=features,
                            load_features=cat.features, crop_candidates=crop_candidates,
-                           keypoint_index=cat.keypoint_index() if features is not None else None)
+                           keypoint_index=cat.keypoint_index() if features is not None else None,
+                           load_page_features=functools.partial(page_features_of, cat))
     # Keypoints against held documents' pages and videos' frames (a photographed page, a
     # cropped still): their hashes are per page and per frame, their keypoints apart.
     return picture_keyframe_stage(cat, found, upright_pdq(analysis), features,
