@@ -8,17 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from provenance.ledger.db import database_id, db_path_of, store_dir
-from provenance.matching import hashcache, kpcache, matchrule
+from provenance.matching import hashcache, kpcache
 from provenance.matching.derived import load_features
 from provenance.matching.kpindex import KeypointIndex
 from provenance.matching.localmatch import LocalFeatures
 from provenance.matching.matchrule import Match, StoredSet
 
 # Crop candidates are also retrieved by keypoints (matching.kpindex), from an index over
-# every held picture's keypoints, held in memory (~21 KB a picture) and cached beside the
-# store (matching.kpcache). That suits the thousands of pictures of an investigation; above
-# this many, or above matchrule.LARGE stored hashes, crop candidates come from hashes alone.
-KEYPOINT_INDEX_MAX = 20_000
+# every held picture's keypoints (256 rows, ~21 KB, a picture), kept beside the store in
+# memory-mapped shards (matching.kpcache) and topped up in memory within a batch. Above this
+# many rows (~260,000 pictures) crop candidates come from hashes alone: bench/kpscale.py
+# measured the index at 100,000 pictures (README, "Crops at scale"), not beyond.
+KEYPOINT_ROWS_MAX = 64 * 2**20
 
 
 class _Items:
@@ -87,9 +88,7 @@ class Catalogue:
             return None
         conn = self.items.conn
         if self._keypoints is None:
-            loaded = None
-            if len(self.stored) <= matchrule.LARGE:
-                loaded = kpcache.load(conn, self.store_root, KEYPOINT_INDEX_MAX)
+            loaded = kpcache.load(conn, self.store_root, KEYPOINT_ROWS_MAX)
             if loaded is None:
                 self._keypoints_off = True
                 return None
@@ -99,7 +98,7 @@ class Catalogue:
         if rows:
             self._keypoints.add((key, load_features(self.store_root, sha)) for key, sha in rows)
             self._keypoints_upto = int(rows[-1][0])
-            if len(self._keypoints) > KEYPOINT_INDEX_MAX:
+            if self._keypoints.size > KEYPOINT_ROWS_MAX:
                 self._keypoints, self._keypoints_off = None, True
         return self._keypoints
 
