@@ -16,10 +16,12 @@ from provenance.matching.matchrule import Match, StoredSet
 
 # Crop candidates are also retrieved by keypoints (matching.kpindex), from an index over
 # every held picture's keypoints (256 rows, ~21 KB, a picture), kept beside the store in
-# memory-mapped shards (matching.kpcache) and topped up in memory within a batch. Above this
-# many rows (~260,000 pictures) crop candidates come from hashes alone: bench/kpscale.py
-# measured the index at 100,000 pictures (README, "Crops at scale"), not beyond.
-KEYPOINT_ROWS_MAX = 64 * 2**20
+# memory-mapped shards (matching.kpcache) and topped up in memory within a batch. Its cost
+# grows with it: bench/kpscale.py measured a query at ~0.2-0.6 s over 9,000 pictures and
+# 3-4.5 s, touching 2.2 GB of mapped pages, over 101,000 (on 2 shared cores, load ~17;
+# README, "Crops at scale"). Above this many rows (~130,000 pictures), not measured, crop
+# candidates come from hashes alone.
+KEYPOINT_ROWS_MAX = 32 * 2**20
 
 
 class _Items:
