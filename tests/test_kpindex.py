@@ -156,6 +156,24 @@ def test_a_damaged_cache_is_rebuilt(prov, db, tmp_path):
     assert [p.name for p in (folder / "shards").iterdir()] != [shard.name]
 
 
+def test_pictures_without_keypoints_make_an_empty_index(prov, db, tmp_path):
+    # As in bench/archive.py's archive: pictures registered, no keypoint file for any of
+    # them. The rebuild writes no shard at all (it raised FileNotFoundError on cleanup).
+    import shutil
+
+    from provenance.ledger.db import store_dir
+    from provenance.matching.derived import features_path
+
+    shas = _register(prov, tmp_path, [71, 72])
+    for sha in shas:
+        features_path(store_dir(db), sha).unlink()
+    shutil.rmtree(store_dir(db) / "index", ignore_errors=True)
+    index, _ = _fresh_index(db)
+    assert index is not None and len(index) == 0 and index.size == 0
+    again, _ = _fresh_index(db)
+    assert again is not None and len(again) == 0
+
+
 def test_too_many_rows_turn_the_index_off(prov, db, tmp_path, monkeypatch):
     from provenance.matching import catalogue as relations
 

@@ -155,7 +155,7 @@ def _save(folder: Path, index: KeypointIndex, upto: int, last_sha256: str,
     if not save_derived_folder(folder / "state", fill):
         return
     gone = set(before) - set(names)
-    if everything_else:
+    if everything_else and (folder / "shards").is_dir():  # none when no picture has keypoints
         # Not the dot-named folders a concurrent writer may be filling.
         gone = {p.name for p in (folder / "shards").iterdir()
                 if not p.name.startswith(".")} - set(names)
