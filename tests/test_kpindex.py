@@ -149,18 +149,115 @@ def test_a_damaged_cache_is_rebuilt(prov, db, tmp_path):
     _register(prov, tmp_path, [31, 32])
     _fresh_index(db)
     [folder] = (store_dir(db) / "index").glob(f"keypoints-v{kpcache.VERSION}-*")
-    (folder / "keys.npy").write_bytes(b"not an array")
+    [shard] = (folder / "shards").iterdir()
+    (shard / "descriptors.npy").write_bytes(b"not an array")
     index, _ = _fresh_index(db)
     assert index is not None and len(index) == 2 and index.size > 0
+    assert [p.name for p in (folder / "shards").iterdir()] != [shard.name]
 
 
-def test_too_many_pictures_turn_the_index_off(prov, db, tmp_path, monkeypatch):
+def test_pictures_without_keypoints_make_an_empty_index(prov, db, tmp_path):
+    # As in bench/archive.py's archive: pictures registered, no keypoint file for any of
+    # them. The rebuild writes no shard at all (it raised FileNotFoundError on cleanup).
+    import shutil
+
+    from provenance.ledger.db import store_dir
+    from provenance.matching.derived import features_path
+
+    shas = _register(prov, tmp_path, [71, 72])
+    for sha in shas:
+        features_path(store_dir(db), sha).unlink()
+    shutil.rmtree(store_dir(db) / "index", ignore_errors=True)
+    index, _ = _fresh_index(db)
+    assert index is not None and len(index) == 0 and index.size == 0
+    again, _ = _fresh_index(db)
+    assert again is not None and len(again) == 0
+
+
+def test_too_many_rows_turn_the_index_off(prov, db, tmp_path, monkeypatch):
     from provenance.matching import catalogue as relations
 
     _register(prov, tmp_path, [41, 42, 43])
-    monkeypatch.setattr(relations, "KEYPOINT_INDEX_MAX", 2)
+    index, _ = _fresh_index(db)
+    assert index is not None and index.size > 300
+    monkeypatch.setattr(relations, "KEYPOINT_ROWS_MAX", 300)
     index, _ = _fresh_index(db)
     assert index is None
+
+
+def _shards(db):
+    import json
+
+    from provenance.ledger.db import store_dir
+    from provenance.matching import kpcache
+
+    [folder] = (store_dir(db) / "index").glob(f"keypoints-v{kpcache.VERSION}-*")
+    listed = json.loads((folder / "state" / "meta.json").read_text())["shards"]
+    return listed, sorted(p.name for p in (folder / "shards").iterdir())
+
+
+def test_the_index_keeps_working_past_the_old_limit_in_shards(prov, db, tmp_path,
+                                                              monkeypatch):
+    # Until issue 20 the keypoint stage switched off above 20,000 pictures
+    # (KEYPOINT_INDEX_MAX; lowered to 2 here) and crops of an archive's pictures went
+    # unsearched by keypoints. Now the index is kept on disk in memory-mapped shards (of at
+    # most SHARD_ROWS rows; lowered so that 5 pictures make several) and keeps answering.
+    from provenance.matching import catalogue as relations
+    from provenance.matching import kpcache
+
+    monkeypatch.setattr(relations, "KEYPOINT_INDEX_MAX", 2, raising=False)
+    monkeypatch.setattr(kpindex, "SHARD_ROWS", 512, raising=False)
+    monkeypatch.setattr(kpcache, "_REBUILD_BATCH", 1, raising=False)
+    monkeypatch.setattr(kpcache, "_TAIL_MIN", 1)  # every tail is written back
+    shas = _register(prov, tmp_path / "a", [61, 62, 63, 64, 65])
+    index, keys = _fresh_index(db)
+    assert index is not None and len(index) == 5
+    assert max(s.size for s in index.segments) <= 512 and len(index.segments) >= 3
+    listed, present = _shards(db)
+    assert len(listed) >= 3 and sorted(listed) == present
+    crop = picture(F.crop(F.photo(63, (320, 240)), 0.2, 0.25), "JPEG", quality=92)
+    assert index.candidates(_features(crop), 1, set()) == [keys[shas[2]]]
+    # Opened again: every segment is a mapped shard, and votes as the index it was saved from.
+    again, _ = _fresh_index(db)
+    assert again is not None and all(s.folder is not None for s in again.segments)
+    (ka, va), (kb, vb) = again.votes(_features(crop)), index.votes(_features(crop))
+    assert dict(zip(ka.tolist(), va.tolist(), strict=True)) == \
+        dict(zip(kb.tolist(), vb.tolist(), strict=True))
+    # Topped up: new shards are written, merged-away ones removed.
+    more = _register(prov, tmp_path / "b", [66, 67])
+    topped, keys = _fresh_index(db)
+    assert topped is not None and len(topped) == 7
+    listed, present = _shards(db)
+    assert sorted(listed) == present
+    crop = picture(F.crop(F.photo(67, (320, 240)), 0.2, 0.25), "JPEG", quality=92)
+    assert topped.candidates(_features(crop), 1, set()) == [keys[more[1]]]
+    fresh, keys = _fresh_index(db)
+    assert fresh is not None and fresh.candidates(_features(crop), 1, set()) == [keys[more[1]]]
+
+
+def test_a_saved_segment_votes_as_it_did_in_memory(index: kpindex.KeypointIndex,
+                                                   bases: list[Image.Image], tmp_path) -> None:
+    opened = kpindex.KeypointIndex(pictures=set(index.pictures))
+    for n, seg in enumerate(index.segments):
+        (tmp_path / str(n)).mkdir()
+        seg.save(tmp_path / str(n))
+        opened.segments.append(kpindex._Segment.open(tmp_path / str(n)))
+    q = _features(picture(F.crop(bases[2], 0.2, 0.25), "JPEG", quality=92))
+    (ka, va), (kb, vb) = opened.votes(q), index.votes(q)
+    assert ka.tolist() == kb.tolist() and va.tolist() == vb.tolist()
+    (tmp_path / "0" / "rows.npy").write_bytes(b"damaged")
+    with pytest.raises(ValueError):
+        kpindex._Segment.open(tmp_path / "0")
+
+
+def test_segments_stop_merging_at_the_shard_size(gallery: Gallery, monkeypatch) -> None:
+    monkeypatch.setattr(kpindex, "SHARD_ROWS", 1000)
+    grown = kpindex.KeypointIndex()
+    grown.add((key, p.features) for key, p in enumerate(gallery.pictures))
+    assert len(grown) == len(gallery.pictures)
+    assert max(s.size for s in grown.segments) <= 1000
+    assert sum(s.size for s in grown.segments) == kpindex.build(
+        {k: p.features for k, p in enumerate(gallery.pictures) if p.features is not None}).size
 
 
 def test_a_long_tail_is_written_back_to_the_cache(prov, db, tmp_path, monkeypatch):
@@ -172,6 +269,7 @@ def test_a_long_tail_is_written_back_to_the_cache(prov, db, tmp_path, monkeypatc
     _register(prov, tmp_path / "a", [51, 52])
     _fresh_index(db)
     [folder] = (store_dir(db) / "index").glob(f"keypoints-v{kpcache.VERSION}-*")
+    folder = folder / "state"
     cached = json.loads((folder / "meta.json").read_text())["pictures"]
     assert 1 <= cached <= 2  # written when the batch first needed it
     _register(prov, tmp_path / "b", [53])

@@ -213,7 +213,7 @@ def test_add_finds_a_crop_the_hashes_rank_nowhere_through_keypoints(prov, tmp_pa
     original = held[1]["sha256"]
 
     relations._CATALOGUES.clear()  # a fresh process, as `prov match` would be
-    monkeypatch.setattr(relations, "KEYPOINT_INDEX_MAX", 0)  # hashes alone, as before
+    monkeypatch.setattr(relations, "KEYPOINT_ROWS_MAX", 0)  # hashes alone, as before
     without = prov("match", str(crop), "--json").json()["matches"]
     assert original not in [m["sha256"] for m in without if m["verdict"] == "re-upload"]
 

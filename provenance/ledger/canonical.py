@@ -34,6 +34,19 @@ def _no_float(text: str) -> float:
     raise _Unsafe
 
 
+def _plain_float(text: str) -> float:
+    """A float the C encoder wrote as RFC 8785 (ECMAScript) does, else _Unsafe.
+
+    The encoder writes float.__repr__: the shortest digits that read back to the value, as
+    ECMAScript's Number::toString chooses them. The two differ only in the exponent form
+    (Python from 1e16 and below 1e-4, ECMAScript from 1e21 and below 1e-6) and in integral
+    values ("112.0" against "112", "-0.0" against "0"); text with neither is the same bytes.
+    """
+    if "e" in text or "E" in text or text.endswith(".0"):
+        raise _Unsafe
+    return float(text)
+
+
 def _safe_int(text: str) -> int:
     number = int(text)
     if number > _INT_MAX or number < -_INT_MAX:
@@ -45,14 +58,14 @@ def dumps(value: Any) -> str:
     """The canonical JSON text of `value`.
 
     Fast path: the json module's C encoder, whose output is RFC 8785's exactly when the text
-    is ASCII (keys then sort the same by code point as by UTF-16 unit), holds no number with
-    a fraction or exponent (floats are written differently) nor an integer beyond 2**53 - 1,
-    and reads back equal to `value` (no key turned into a string, no tuple). Anything else
-    takes the exact path below.
+    is ASCII (keys then sort the same by code point as by UTF-16 unit), holds no float written
+    in exponent form or as an integral value (see _plain_float) nor an integer beyond
+    2**53 - 1, and reads back equal to `value` (no key turned into a string, no tuple).
+    Anything else takes the exact path below.
     """
     try:
         text = _ENCODER.encode(value)
-        if text.isascii() and json.loads(text, parse_float=_no_float, parse_int=_safe_int,
+        if text.isascii() and json.loads(text, parse_float=_plain_float, parse_int=_safe_int,
                                          parse_constant=_no_float) == value:
             return text
     except (_Unsafe, TypeError, ValueError):

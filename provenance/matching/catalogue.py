@@ -8,17 +8,20 @@ from pathlib import Path
 from typing import Any
 
 from provenance.ledger.db import database_id, db_path_of, store_dir
-from provenance.matching import hashcache, kpcache, matchrule
+from provenance.matching import hashcache, kpcache
 from provenance.matching.derived import load_features
 from provenance.matching.kpindex import KeypointIndex
 from provenance.matching.localmatch import LocalFeatures
 from provenance.matching.matchrule import Match, StoredSet
 
 # Crop candidates are also retrieved by keypoints (matching.kpindex), from an index over
-# every held picture's keypoints, held in memory (~21 KB a picture) and cached beside the
-# store (matching.kpcache). That suits the thousands of pictures of an investigation; above
-# this many, or above matchrule.LARGE stored hashes, crop candidates come from hashes alone.
-KEYPOINT_INDEX_MAX = 20_000
+# every held picture's keypoints (256 rows, ~21 KB, a picture), kept beside the store in
+# memory-mapped shards (matching.kpcache) and topped up in memory within a batch. Its cost
+# grows with it: bench/kpscale.py measured a query at ~0.2-0.6 s over 9,000 pictures and
+# 3-4.5 s, touching 2.2 GB of mapped pages, over 101,000 (on 2 shared cores, load ~17;
+# README, "Crops at scale"). Above this many rows (~130,000 pictures), not measured, crop
+# candidates come from hashes alone.
+KEYPOINT_ROWS_MAX = 32 * 2**20
 
 
 class _Items:
@@ -87,9 +90,7 @@ class Catalogue:
             return None
         conn = self.items.conn
         if self._keypoints is None:
-            loaded = None
-            if len(self.stored) <= matchrule.LARGE:
-                loaded = kpcache.load(conn, self.store_root, KEYPOINT_INDEX_MAX)
+            loaded = kpcache.load(conn, self.store_root, KEYPOINT_ROWS_MAX)
             if loaded is None:
                 self._keypoints_off = True
                 return None
@@ -99,7 +100,7 @@ class Catalogue:
         if rows:
             self._keypoints.add((key, load_features(self.store_root, sha)) for key, sha in rows)
             self._keypoints_upto = int(rows[-1][0])
-            if len(self._keypoints) > KEYPOINT_INDEX_MAX:
+            if self._keypoints.size > KEYPOINT_ROWS_MAX:
                 self._keypoints, self._keypoints_off = None, True
         return self._keypoints
 

@@ -17,13 +17,17 @@ chance collisions out. Measured on 20%-off-centre crops against 1,064 pictures
 through keypoint verification (provenance.matching.localmatch.verify); they never decide a verdict.
 
 Pure: no database. `relations` feeds it the stored keypoint caches and the benchmarks
-their gallery, so both exercise the same retrieval.
+their gallery, so both exercise the same retrieval. A segment can be written to a folder and
+opened memory-mapped (`_Segment.save`, `_Segment.open`): matching.kpcache keeps a database's
+index on disk that way, in shards of at most SHARD_ROWS rows, so an archive of a hundred
+thousand pictures is queried without reading or sorting it all in each process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -44,6 +48,11 @@ PER_PART = 128
 # Words shared by more than this share of all indexed descriptors (flat patches, stock
 # patterns) say nothing about which picture it is: they are skipped, not counted.
 _COMMON = 0.0002
+# Segments stop merging past this many rows (~4,000 pictures): a merge sorts both in memory,
+# so this bounds the memory and time any one `prov add` can spend on it (~90 MB, ~1 s),
+# and an index of any size is a list of shards of at most this size.
+SHARD_ROWS = 1 << 20
+_SHARD_FILES = ("item_keys", "owner", "descriptors", "sorted_words", "rows")
 
 
 def words(descriptors: np.ndarray) -> np.ndarray:
@@ -75,6 +84,8 @@ def _distinct(values: np.ndarray) -> np.ndarray:
 class _Segment:
     """Per table, the indexed descriptors' words sorted, with the row each came from."""
 
+    folder: Path | None = None  # where it is saved, when it was opened from or saved to disk
+
     def __init__(self, keys: np.ndarray, descriptors: np.ndarray) -> None:
         import numpy as np
 
@@ -90,6 +101,39 @@ class _Segment:
             order = np.argsort(w[:, t], kind="stable")
             self.sorted_words.append(np.ascontiguousarray(w[order, t]))
             self.rows.append(order.astype(np.int32))
+
+    def save(self, folder: Path) -> None:
+        """Write the segment's arrays into `folder` (which exists and is empty)."""
+        import numpy as np
+
+        np.save(folder / "item_keys.npy", self.item_keys)
+        np.save(folder / "owner.npy", self.owner)
+        np.save(folder / "descriptors.npy", self.descriptors)
+        np.save(folder / "sorted_words.npy", np.stack(self.sorted_words))
+        np.save(folder / "rows.npy", np.stack(self.rows))
+
+    @classmethod
+    def open(cls, folder: Path) -> _Segment:
+        """A segment saved in `folder`, memory-mapped: nothing is read until a query needs
+        it (ValueError or OSError if the folder does not hold one)."""
+        import numpy as np
+
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _SHARD_FILES}
+        size = len(arrays["owner"])
+        if arrays["descriptors"].shape != (size, 32) \
+                or arrays["sorted_words"].shape != (TABLES, size) \
+                or arrays["rows"].shape != (TABLES, size) or arrays["item_keys"].ndim != 1:
+            raise ValueError(f"{folder}: not a keypoint index shard")
+        seg = cls.__new__(cls)
+        seg.item_keys = np.asarray(arrays["item_keys"])  # one per picture: small, read now
+        seg.owner = arrays["owner"]
+        seg.descriptors = arrays["descriptors"]
+        seg.packed = seg.descriptors.view(np.uint64)
+        seg.size = size
+        seg.sorted_words = list(arrays["sorted_words"])
+        seg.rows = list(arrays["rows"])
+        seg.folder = folder
+        return seg
 
     def keys(self) -> np.ndarray:
         """The item key of every indexed descriptor."""
@@ -148,23 +192,42 @@ class KeypointIndex:
     def add(self, pictures: Iterable[tuple[int, LocalFeatures | None]]) -> None:
         """Index more pictures (item key, features); one already indexed is skipped.
 
-        Each batch becomes a segment; a segment at least half the size of the one before
-        is merged into it, so segments stay few (about log2 of the pictures) and a picture
-        is sorted into a merged segment only about log2 times, however it was added.
+        Each batch becomes a segment (a batch of more than SHARD_ROWS / 2 rows several); a
+        segment at least half the size of the one before is merged into it, up to SHARD_ROWS
+        rows, so segments stay few (about log2 of the pictures, or their rows / SHARD_ROWS)
+        and a picture is sorted into a merged segment only about log2 times, however it was
+        added.
         """
         import numpy as np
 
-        keys, desc, added = [], [], []
+        keys: list[np.ndarray] = []
+        desc: list[np.ndarray] = []
+        added: list[int] = []
+        seen: set[int] = set()
+        rows = 0
+
+        def flush() -> None:
+            self.add_indexed(np.concatenate(keys) if keys else np.zeros(0, np.int64),
+                             np.concatenate(desc) if desc else np.zeros((0, 32), np.uint8),
+                             added)
+            keys.clear()
+            desc.clear()
+            added.clear()
+
         for key, f in pictures:
-            if key in self.pictures or key in added or f is None:
+            if key in self.pictures or key in seen or f is None:
                 continue
             part = indexed_part(f)
             added.append(key)
+            seen.add(key)
             if len(part):
                 keys.append(np.full(len(part), key, np.int64))
                 desc.append(part)
-        self.add_indexed(np.concatenate(keys) if keys else np.zeros(0, np.int64),
-                         np.concatenate(desc) if desc else np.zeros((0, 32), np.uint8), added)
+                rows += len(part)
+                if rows >= SHARD_ROWS // 2:
+                    flush()
+                    rows = 0
+        flush()
 
     def add_indexed(self, keys: np.ndarray, descriptors: np.ndarray,
                     pictures: Iterable[int]) -> None:
@@ -175,7 +238,8 @@ class KeypointIndex:
         if not len(keys):
             return
         self.segments.append(_Segment(keys, descriptors))
-        while len(self.segments) > 1 and self.segments[-1].size * 2 >= self.segments[-2].size:
+        while len(self.segments) > 1 and self.segments[-1].size * 2 >= self.segments[-2].size \
+                and self.segments[-1].size + self.segments[-2].size <= SHARD_ROWS:
             last, before = self.segments.pop(), self.segments.pop()
             self.segments.append(_Segment(np.concatenate([before.keys(), last.keys()]),
                                           np.concatenate([before.descriptors, last.descriptors])))
