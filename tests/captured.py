@@ -11,7 +11,7 @@ import pytest
 
 from fixtures import web
 
-from .conftest import invoke
+from .conftest import invoke, prov_cache
 
 
 @dataclass
@@ -28,7 +28,7 @@ def capture_post(site: web.Site, tmp: pytest.TempPathFactory, *args: str) -> Pos
         mp.delenv("PROV_SIGNING_KEY", raising=False)
         mp.setenv("PROV_INVESTIGATOR", "tester")
         mp.setenv("PROV_CHROMIUM", "")
-        mp.setenv("PROV_CACHE_DIR", str(tmp.getbasetemp() / "prov-cache"))
+        mp.setenv("PROV_CACHE_DIR", str(prov_cache(tmp)))
         site.state.update(version=1, media_gone=0)
         with web.serve(site) as srv:
             invoke(db, "init", check=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +33,20 @@ class Run:
         return self.stdout + self.stderr
 
 
+def prov_cache(factory: pytest.TempPathFactory) -> Path:
+    """Where the tests keep prov's cache (the offline gazetteer, built once per run): the
+    run's temporary folder, shared by pytest-xdist's workers (the build is locked, so the
+    second worker waits for the first one's instead of building its own)."""
+    base = factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "prov-cache"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
     monkeypatch.delenv("PROV_DB", raising=False)
     monkeypatch.delenv("PROV_SIGNING_KEY", raising=False)
     monkeypatch.setenv("PROV_INVESTIGATOR", "tester")
-    monkeypatch.setenv("PROV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "prov-cache"))
+    monkeypatch.setenv("PROV_CACHE_DIR", str(prov_cache(tmp_path_factory)))
 
 
 @pytest.fixture
@@ -75,7 +84,7 @@ def served_case(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PROV_INVESTIGATOR", "tester")
-        mp.setenv("PROV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "prov-cache"))
+        mp.setenv("PROV_CACHE_DIR", str(prov_cache(tmp_path_factory)))
         return build(tmp_path_factory.mktemp("served-case"))
 
 

@@ -10,6 +10,7 @@ import pytest
 from provenance.errors import BadInput
 from provenance.geo import gazetteer
 from provenance.geo.gazetteer import Gazetteer, name_keys
+from tests.conftest import prov_cache
 
 PRIMORSKY_SERGEEVKAS = {2016961, 2020626}  # 43.35,133.36 and 44.34,131.66: ~150 km apart
 
@@ -20,7 +21,7 @@ def gaz(tmp_path_factory: pytest.TempPathFactory) -> Gazetteer:
 
     It lives where conftest points PROV_CACHE_DIR, so the CLI tests reuse this build.
     """
-    cache = tmp_path_factory.getbasetemp() / "prov-cache"
+    cache = prov_cache(tmp_path_factory)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PROV_CACHE_DIR", str(cache))
         path = gazetteer.ensure_cache()
@@ -282,3 +283,19 @@ def test_elsewhere_the_build_is_one_line(tmp_path):
     progress.end()
     assert stream.text == ("building the offline gazetteer (GeoNames places, first use only,"
                            f" about half a minute) into {tmp_path / 'gaz.db'}\n")
+
+
+def test_two_processes_needing_the_gazetteer_at_once_build_it_once(tmp_path):
+    # prov demo builds it in the background while the investigator may run `prov geo` in
+    # another terminal: the second process waits for the first one's build.
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from provenance.geo import gazetteer;"
+            " gazetteer.ensure_cache(Path(sys.argv[1]), min_population=15000)")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "gaz.db")],
+                              stderr=subprocess.PIPE) for _ in range(2)]
+    said = [p.communicate(timeout=600)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], said
+    assert sum(s.count("building the offline gazetteer") for s in said) == 1, said
+    assert Gazetteer(tmp_path / "gaz.db").lookup("Ussuriysk")

@@ -13,6 +13,8 @@ import sys
 import tempfile
 import time
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -295,21 +297,46 @@ def ensure_cache(path: Path | None = None, *, progress: BuildProgress | None = N
     path = path or cache_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        progress = progress or BuildProgress()
-        progress.begin(path)
-        try:
-            _build(Path(tmp), progress, min_population)
-            os.replace(tmp, path)  # atomic: readers see no file or a whole one
-        except BaseException:
-            progress.abandon()
-            raise
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        progress.end()
+        with _build_lock(path):
+            if not path.exists():  # another process built it while this one waited
+                _build_atomically(path, progress, min_population)
     return path
+
+
+@contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """Held while one process builds: a second one (prov demo builds in the background
+    while the investigator runs `prov geo` in another terminal; parallel test workers)
+    waits for the file instead of spending another half a minute building it too. Where
+    there is no flock, processes race and the atomic rename keeps the result whole."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build_atomically(path: Path, progress: BuildProgress | None, min_population: int) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    progress = progress or BuildProgress()
+    progress.begin(path)
+    try:
+        _build(Path(tmp), progress, min_population)
+        os.replace(tmp, path)  # atomic: readers see no file or a whole one
+    except BaseException:
+        progress.abandon()
+        raise
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    progress.end()
 
 
 def _admin1_rows() -> list[tuple[str, str, str, list[str]]]:

@@ -22,7 +22,7 @@ import pytest
 
 from fixtures import media
 from provenance.ledger import log
-from tests.conftest import Run, invoke
+from tests.conftest import Run, invoke, prov_cache
 
 CASE = "dprk"
 MiB = 1 << 20
@@ -50,7 +50,7 @@ def sender(tmp_path_factory: pytest.TempPathFactory) -> Sender:
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("PROV_DB", raising=False)
         mp.delenv("PROV_SIGNING_KEY", raising=False)
-        mp.setenv("PROV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "prov-cache"))
+        mp.setenv("PROV_CACHE_DIR", str(prov_cache(tmp_path_factory)))
         db = root / "ana" / "evidence.db"
         db.parent.mkdir()
         invoke(db, "init", check=True)
