@@ -87,13 +87,15 @@ def build(path: Path, *, by: str) -> tuple[dict[str, Any], list[str]]:
         steps.append(f"registered {name:<13} {result.sha256[:12]}  {file.name}")
         if name == "questionnaire":
             steps.extend(_page_text(conn, result.sha256))
-    if gazetteer is not None:
-        gazetteer.wait()  # a failed build is built (and reported) again where it is needed
-    steps.extend(_story(conn, shas, by=by))
     steps.extend(_repost(conn, files["arrival"], path.parent / "seed-media", by=by))
     steps.extend(_intercept(conn, path.parent / "seed-media", by=by))
     steps.extend(_attestations(conn, path.parent / "seed-media", by=by))
     steps.extend(_capture(conn, files["arrival"], by=by))
+    # The custody and claims come last but one: the place-name claim needs the gazetteer,
+    # which has had the media's analysis to build in.
+    if gazetteer is not None:
+        gazetteer.wait()  # a failed build is built (and reported) again where it is needed
+    steps.extend(_story(conn, shas, by=by))
     steps.extend(_workflow(conn, shas, by=by))
     sha = registry.resolve(conn, shas["arrival"])
     return report.item_report(conn, sha), steps
