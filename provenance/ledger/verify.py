@@ -80,14 +80,26 @@ def verify(
     plan = plan or Plan()
     since_doc = checkpoints.load_for(conn, plan.since) if plan.since is not None else None
     own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN")
+    replayer = None
+    if own and since_doc is None:
+        # The replay's scratch file, attached before the read transaction begins (SQLite
+        # attaches no database inside one), so SQLite compares its tables with the live
+        # ones itself; the replay writes it through its own connection meanwhile.
+        replayer = replaycheck.Replayer(_statements())
+        conn.execute(f"ATTACH DATABASE ? AS {replaycheck.ATTACHED}", (str(replayer.path),))
     try:
-        report, unnamed, rehashed = _verify(conn, checkpoint_file, public_key, tsa_cert, plan,
-                                            since_doc)
+        if own:
+            conn.execute("BEGIN")
+        try:
+            report, unnamed, rehashed = _verify(conn, checkpoint_file, public_key, tsa_cert,
+                                                plan, since_doc, replayer)
+        finally:
+            if own and conn.in_transaction:
+                conn.execute("ROLLBACK")
     finally:
-        if own and conn.in_transaction:
-            conn.execute("ROLLBACK")
+        if replayer is not None:
+            conn.execute(f"DETACH DATABASE {replaycheck.ATTACHED}")
+            replayer.close()
     problems, warnings = evidence.unnamed_problems(conn, unnamed)
     report.problems.extend(problems)
     report.warnings.extend(warnings)
@@ -98,15 +110,20 @@ def verify(
     return report
 
 
+def _statements() -> list[str]:
+    return [s for _, sql in migrations() for s in split_sql(sql)]
+
+
 def _verify(
     conn: sqlite3.Connection, checkpoint_file: Path | None, public_key: Path | None,
     tsa_cert: Path | None, plan: Plan, since_doc: dict[str, Any] | None,
+    attached: replaycheck.Replayer | None,
 ) -> tuple[VerifyReport, list[Path], list[tuple[str, str]] | None]:
     after = int(since_doc["events"]) if since_doc else 0
     problems: list[str] = []
     warnings: list[str] = []
     total = int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
-    statements = [s for _, sql in migrations() for s in split_sql(sql)]
+    statements = _statements()
     compared: list[str] = []
     if since_doc is not None:
         # Its truncation, rewrite, signature and time-stamp checks run below, as for
@@ -120,12 +137,14 @@ def _verify(
         else:
             chain = log.ChainReport(total, "", ["the log is shorter than the checkpoint"], [])
     else:
-        replayer = replaycheck.Replayer(statements)
+        replayer = attached or replaycheck.Replayer(statements)
         try:
             chain = log.check_chain(conn, on_event=replayer.apply)
-            compared = _compare_replayed(conn, chain, replayer)
+            compared = _compare_replayed(conn, chain, replayer,
+                                         replaycheck.ATTACHED if attached else None)
         finally:
-            replayer.close()
+            if attached is None:  # an attached one is closed once detached
+                replayer.close()
     problems.extend(chain.problems)
     log_broken = bool(problems)
     last = conn.execute("SELECT chain_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
@@ -262,10 +281,10 @@ def _check_schema(
 
 
 def _compare_replayed(conn: sqlite3.Connection, chain: log.ChainReport,
-                      replayer: replaycheck.Replayer) -> list[str]:
+                      replayer: replaycheck.Replayer, attached: str | None) -> list[str]:
     """The tables against the replay, once the whole chain checked out."""
     if chain.problems:
         return []  # said below: "projections not compared"
     if replayer.error is not None:
         return [replayer.error]
-    return replaycheck.compare(conn, replayer.finish())
+    return replaycheck.compare(conn, replayer.finish(), attached)
