@@ -118,7 +118,10 @@ def compare(actual: sqlite3.Connection, expected: sqlite3.Connection,
                 and _same_in_sql(actual, attached, table, columns):
             continue
         try:
-            have = _rows(actual, table, columns, order if table != "hashes" else "item")
+            # Named main: with the replay attached, a table dropped from the live database
+            # would otherwise be read from the replay's file under the same name.
+            have = _rows(actual, f"main.{table}", columns,
+                         order if table != "hashes" else "item")
             first = next(have, None)
         except sqlite3.DatabaseError as exc:
             problems.append(f"table {table}: unreadable ({exc})")

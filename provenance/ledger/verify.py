@@ -86,7 +86,14 @@ def verify(
         # attaches no database inside one), so SQLite compares its tables with the live
         # ones itself; the replay writes it through its own connection meanwhile.
         replayer = replaycheck.Replayer(_statements())
-        conn.execute(f"ATTACH DATABASE ? AS {replaycheck.ATTACHED}", (str(replayer.path),))
+        if _missing_tables(conn, replayer):
+            # Said below, as it always was; attached, the replay's table of that name
+            # would be read instead (and checked again inside the transaction).
+            replayer.close()
+            replayer = None
+        else:
+            conn.execute(f"ATTACH DATABASE ? AS {replaycheck.ATTACHED}",
+                         (str(replayer.path),))
     try:
         if own:
             conn.execute("BEGIN")
@@ -110,6 +117,18 @@ def verify(
     return report
 
 
+def _missing_tables(conn: sqlite3.Connection, replayer: replaycheck.Replayer) -> list[str]:
+    """Tables of the replay the live database lacks: a name it lacks would be read from the
+    attached replay. (Asked of the replay's own connection: reading its file through `conn`
+    before the replay is written would hold a lock on it that the replay's commit waits for.)
+    """
+    wanted = {str(r[0]) for r in replayer.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+    have = {str(r[0]) for r in conn.execute(
+        "SELECT name FROM main.sqlite_master WHERE type = 'table'")}
+    return sorted(wanted - have)
+
+
 def _statements() -> list[str]:
     return [s for _, sql in migrations() for s in split_sql(sql)]
 
@@ -122,6 +141,12 @@ def _verify(
     after = int(since_doc["events"]) if since_doc else 0
     problems: list[str] = []
     warnings: list[str] = []
+    dropped: list[str] = []  # said first, but not taken for a broken log
+    if attached is not None:
+        # A table dropped since the check before the transaction began.
+        missing = _missing_tables(conn, attached)
+        if missing:
+            dropped.append(f"table(s) {', '.join(missing)} missing from the database")
     total = int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
     statements = _statements()
     compared: list[str] = []
@@ -147,6 +172,7 @@ def _verify(
                 replayer.close()
     problems.extend(chain.problems)
     log_broken = bool(problems)
+    problems[:0] = dropped
     last = conn.execute("SELECT chain_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     head = str(last[0]) if last else chain.head
 

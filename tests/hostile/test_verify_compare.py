@@ -91,3 +91,22 @@ def test_a_row_copied_into_a_table_without_its_key_is_named(filled, db):
     problems = _problems(filled)
     assert f"table sightings: row {rows[0][0]} is not in the log (inserted by hand)" \
         in problems, problems
+
+
+def test_a_projection_table_dropped_is_named_not_read_from_the_replay(filled, db):
+    """The replay's file is attached to the live database while they are compared: a table
+    missing from the live database must not be found under the replay's name instead."""
+    conn = _raw(db)
+    conn.execute("DROP TABLE hashes")
+    conn.close()
+    problems = _problems(filled)
+    assert any(p.startswith("table hashes: unreadable") for p in problems), problems
+
+
+def test_the_log_table_dropped_fails_verify_in_one_line(filled, db):
+    conn = _raw(db)
+    conn.execute("DROP TABLE events")
+    conn.close()
+    run = filled("verify", "--no-rehash")
+    assert run.exit_code == 1 and run.stdout == ""
+    assert run.stderr.strip() == "error: database: no such table: events"
