@@ -92,8 +92,12 @@ def verify(
             replayer.close()
             replayer = None
         else:
-            conn.execute(f"ATTACH DATABASE ? AS {replaycheck.ATTACHED}",
-                         (str(replayer.path),))
+            try:
+                conn.execute(f"ATTACH DATABASE ? AS {replaycheck.ATTACHED}",
+                             (str(replayer.path),))
+            except sqlite3.DatabaseError:
+                replayer.close()
+                raise
     try:
         if own:
             conn.execute("BEGIN")
