@@ -96,3 +96,42 @@ def test_loads_accepts_exactly_the_canonical_texts(text):
     except ValueError:
         ours = False
     assert ours == reference
+
+
+def test_loads_agrees_with_the_reference_on_floats_and_long_integers():
+    """loads() checks most floats and integers without the reference package: every text
+    it accepts must be the reference's, and every reference text accepted."""
+    rng = random.Random(20)
+    values: list[float | int] = [1e-4, 9.999e-5, 1e16, 1e16 - 2, 2**53 - 1.5, 0.5, 1e-7, 1e21]
+    for _ in range(4000):
+        values.append(rng.choice([
+            rng.uniform(-1e6, 1e6), rng.random() * 10 ** rng.randint(-12, 22),
+            round(rng.uniform(-90, 90), rng.randint(0, 9)), rng.randint(-(2**60), 2**60)]))
+    for value in values:
+        for text in {json.dumps({"v": value, "s": "x"}, separators=(",", ":")),
+                     '{"s":"x","v":' + repr(value) + "}", '{"s":"x","v":' + str(value) + "}"}:
+            try:
+                reference = rfc8785.dumps(json.loads(text)).decode("utf-8") == text
+            except (ValueError, rfc8785.CanonicalizationError):
+                reference = False
+            try:
+                canonical.loads(text)
+                ours = True
+            except ValueError:
+                ours = False
+            assert ours == reference, text
+        body = {"s": "1234567890123456", "v": value, "n": rng.randint(-(2**54), 2**54)}
+        try:
+            text = rfc8785.dumps(body).decode("utf-8")
+        except rfc8785.CanonicalizationError:
+            continue
+        try:
+            reference = json.loads(text) if rfc8785.dumps(json.loads(text)).decode() == text \
+                else "refused"
+        except (ValueError, rfc8785.CanonicalizationError):
+            reference = "refused"  # 1e16 is written 10000000000000000: beyond 2**53 read back
+        try:
+            ours = canonical.loads(text)
+        except ValueError:
+            ours = "refused"
+        assert ours == reference, text

@@ -92,22 +92,55 @@ def refresh(conn: sqlite3.Connection) -> str:
         return _refresh_temp(conn)
 
 
-def _state(conn: sqlite3.Connection) -> dict[str, int]:
-    return {r[0]: int(r[1]) for r in conn.execute("SELECT source, max_id FROM search_state")}
+def _state(conn: sqlite3.Connection, schema: str = "main") -> dict[str, int]:
+    # Named: once temp.search_state exists, an unqualified name would read it instead (and
+    # a read-only database's whole index was indexed again in memory, every hit twice).
+    return {r[0]: int(r[1]) for r in conn.execute(
+        f"SELECT source, max_id FROM {schema}.search_state")}
+
+
+# An index row's rowid: its item's registering event, then the source's place in SOURCES,
+# then a count within that item and source. Rows are only ever added, and a source's rows of
+# one item come in row id order, so rowid order is registration order even for a note
+# added years later to an early item: a search reads its first page by `ORDER BY rowid`.
+# (Append new sources at the end of SOURCES: the place is part of the rowids written.)
+_EVENT_SHIFT = 24
+_SLOT_SHIFT = 20
+_PER_SLOT = 1 << _SLOT_SHIFT
+assert len(SOURCES) <= 1 << (_EVENT_SHIFT - _SLOT_SHIFT)
 
 
 def _fill(conn: sqlite3.Connection, schema: str, done: dict[str, int]) -> None:
-    for s in SOURCES:
+    for slot, s in enumerate(SOURCES):
         if not _present(conn, "main", s.table):
             continue  # a source a later migration adds, on a database without it yet
         last = done.get(s.key, 0)
         top = conn.execute(f"SELECT MAX({s.row_id}) FROM main.{s.table}").fetchone()[0]
         if top is None or top <= last:
             continue
+        base = f"((i.registered_event << {_EVENT_SHIFT}) + ({slot} << {_SLOT_SHIFT}))"
+        if last:
+            # Rows of this item and source indexed before (in main, and in temp for a
+            # read-only database): the new ones follow them.
+            schemas = ["main"] + (["temp"] if schema == "temp" else [])
+            before = "MAX(" + ", ".join(
+                f"COALESCE((SELECT MAX(x.rowid) FROM {name}.search_fts_index x WHERE x.rowid"
+                f" BETWEEN {base} AND {base} + {_PER_SLOT - 1}) - {base} + 1, 0)"
+                for name in schemas) + (", 0)" if len(schemas) == 1 else ")")
+        else:
+            before = "0"
+        # Past a million rows of one item and source the rowid is left to SQLite (the end
+        # of the index): found, shown out of order.
         conn.execute(
-            f"INSERT INTO {schema}.search_fts_index (item, field, source, row_id, text)"
-            f" SELECT {s.item}, ?, ?, {s.row_id}, {s.column} FROM main.{s.table}"
-            f" WHERE {s.row_id} > ? AND {s.column} IS NOT NULL AND {s.column} != ''",
+            f"INSERT INTO {schema}.search_fts_index (rowid, item, field, source, row_id, text)"
+            f" SELECT CASE WHEN n < {_PER_SLOT} THEN base + n END, item, ?, ?, row_id, text"
+            f" FROM (SELECT {base} AS base, {before} + ROW_NUMBER() OVER"
+            f" (PARTITION BY t.item ORDER BY t.row_id, t.r) - 1 AS n,"
+            f" t.item, t.row_id, t.text FROM"
+            f" (SELECT {s.item} AS item, {s.row_id} AS row_id, {s.column} AS text,"
+            f" rowid AS r FROM main.{s.table} WHERE {s.row_id} > ? AND {s.column} IS NOT NULL"
+            f" AND {s.column} != '') t JOIN main.items i ON i.sha256 = t.item)"
+            f" ORDER BY 1",
             (s.field, s.key, last))
         conn.execute(f"INSERT OR REPLACE INTO {schema}.search_state (source, max_id)"
                      " VALUES (?, ?)", (s.key, top))
@@ -121,8 +154,7 @@ def _refresh_temp(conn: sqlite3.Connection) -> str:
         conn.execute("CREATE TABLE temp.search_state (source TEXT PRIMARY KEY,"
                      " max_id INTEGER NOT NULL)")
     done = _state(conn)
-    done.update({r[0]: int(r[1]) for r in conn.execute(
-        "SELECT source, max_id FROM temp.search_state")})
+    done.update(_state(conn, "temp"))
     _fill(conn, "temp", done)
     return "temp"
 
@@ -137,8 +169,8 @@ def _candidates(conn: sqlite3.Connection, schema: str, terms: list[str], *,
                 case: str | None, kind: str | None, include_withdrawn: bool
                 ) -> Iterator[dict[str, Any]]:
     """Index rows holding every term, about items the filters keep, in registration order,
-    read as they are used. The filters and the order run in SQL, so a common word costs
-    one pass, not a query per hit, and only the rows read are turned into Python."""
+    read as they are used. The filters run in SQL, and the order is the index's own, so a
+    common word costs only the rows read, not a pass over every match."""
     long_terms = [t for t in terms if len(t) >= TRIGRAM]
     if long_terms:
         where, params = ["f.text MATCH ?"], ['"' + '" AND "'.join(
@@ -154,16 +186,16 @@ def _candidates(conn: sqlite3.Connection, schema: str, terms: list[str], *,
     if not include_withdrawn:
         where.append("f.item NOT IN (SELECT item FROM withdrawals"
                      " WHERE id NOT IN (SELECT event FROM retractions))")
-    # Without the text: SQLite sorts every match, and carrying each text through the sort
-    # cost more than reading the few texts examined afterwards, one by one.
+    # The index's rowids follow registration order (see _fill): the matches are read in
+    # the index's own order, as they are used, never all sorted. CROSS JOIN keeps the index
+    # the outer loop. Without the text: it is read only for the rows examined.
     query = ("SELECT f.rowid AS fts_rowid, '{s}' AS fts_schema, f.item, f.field, f.source,"
              " f.row_id, i.kind, i.registered_event"
-             " FROM {s}.search_fts_index f JOIN main.items i ON i.sha256 = f.item"
-             " WHERE " + " AND ".join(where)
-             + " ORDER BY i.registered_event, f.field, f.row_id")
+             " FROM {s}.search_fts_index f CROSS JOIN main.items i ON i.sha256 = f.item"
+             " WHERE " + " AND ".join(where) + " ORDER BY f.rowid")
 
-    def order(r: sqlite3.Row) -> tuple[Any, ...]:  # the ORDER BY's, to merge two schemas
-        return (r["registered_event"], r["field"], r["row_id"])
+    def order(r: sqlite3.Row) -> int:  # the ORDER BY's, to merge two schemas
+        return int(r["fts_rowid"])
 
     rows: Iterator[sqlite3.Row] = iter(conn.execute(query.format(s="main"), params))
     if schema == "temp":

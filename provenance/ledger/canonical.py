@@ -76,25 +76,32 @@ def dumps(value: Any) -> str:
 def loads(text: str) -> Any:
     """Parse `text`, refusing it (ValueError) unless it is the canonical JSON of its value.
 
-    What `prov verify` does to every payload, with one parse: when the text is ASCII and has
-    no float nor out-of-range integer, the C encoder's output is the canonical form.
+    What `prov verify` does to every payload, with one parse: when the text is ASCII, holds
+    no integer beyond 2**53 - 1 and only floats the C encoder writes as RFC 8785 does, the C
+    encoder's output is the canonical form. Anything else is compared with `dumps`.
     """
-    unsafe = False
+    plain = True
 
-    def number(text: str) -> float:
-        nonlocal unsafe
-        unsafe = True
-        return float(text)
-
-    def integer(text: str) -> int:
-        nonlocal unsafe
-        value = int(text)
-        if value > _INT_MAX or value < -_INT_MAX:
-            unsafe = True
+    def decimal(text: str) -> float:
+        nonlocal plain
+        value = float(text)
+        # In [1e-4, 1e16) a float with a fraction is written by repr() in fixed notation with
+        # the shortest digits that read back, which is ECMAScript's form too: coordinates,
+        # radii and scores need not go through the reference package one by one.
+        if plain and not (1e-4 <= abs(value) < 1e16 and not value.is_integer()
+                          and repr(value) == text):
+            plain = False
         return value
 
-    body = json.loads(text, parse_float=number, parse_int=integer, parse_constant=number)
-    if not unsafe and text.isascii():
+    def integer(text: str) -> int:
+        nonlocal plain
+        value = int(text)
+        if value > _INT_MAX or value < -_INT_MAX:
+            plain = False
+        return value
+
+    body = json.loads(text, parse_float=decimal, parse_int=integer, parse_constant=decimal)
+    if plain and text.isascii():
         same = _ENCODER.encode(body) == text
     else:
         same = dumps(body) == text

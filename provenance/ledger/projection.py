@@ -180,10 +180,11 @@ def _apply_item(conn: sqlite3.Connection, event: Event) -> None:
     names = ", ".join(columns)
     marks = ", ".join("?" for _ in columns)
     conn.execute(f"INSERT INTO items ({names}) VALUES ({marks})", tuple(columns.values()))
-    for h in d.get("hashes") or []:
-        conn.execute(
-            "INSERT INTO hashes (item, algorithm, region, frame_seconds, page, value, quality)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+    # One statement for the dozen rows of a registration (most of a full verify's replay).
+    conn.executemany(
+        "INSERT INTO hashes (item, algorithm, region, frame_seconds, page, value, quality)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
             (
                 d["sha256"],
                 h["algorithm"],
@@ -192,8 +193,10 @@ def _apply_item(conn: sqlite3.Connection, event: Event) -> None:
                 h.get("page"),
                 bytes.fromhex(h["value"]),
                 h.get("quality"),
-            ),
-        )
+            )
+            for h in d.get("hashes") or []
+        ],
+    )
 
 
 def _apply_sighting(conn: sqlite3.Connection, event: Event) -> None:

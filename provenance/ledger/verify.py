@@ -80,14 +80,37 @@ def verify(
     plan = plan or Plan()
     since_doc = checkpoints.load_for(conn, plan.since) if plan.since is not None else None
     own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN")
+    replayer = None
+    if own and since_doc is None:
+        # The replay's scratch file, attached before the read transaction begins (SQLite
+        # attaches no database inside one), so SQLite compares its tables with the live
+        # ones itself; the replay writes it through its own connection meanwhile.
+        replayer = replaycheck.Replayer(_statements())
+        if _missing_tables(conn, replayer):
+            # Said below, as it always was; attached, the replay's table of that name
+            # would be read instead (and checked again inside the transaction).
+            replayer.close()
+            replayer = None
+        else:
+            try:
+                conn.execute(f"ATTACH DATABASE ? AS {replaycheck.ATTACHED}",
+                             (str(replayer.path),))
+            except sqlite3.DatabaseError:
+                replayer.close()
+                raise
     try:
-        report, unnamed, rehashed = _verify(conn, checkpoint_file, public_key, tsa_cert, plan,
-                                            since_doc)
+        if own:
+            conn.execute("BEGIN")
+        try:
+            report, unnamed, rehashed = _verify(conn, checkpoint_file, public_key, tsa_cert,
+                                                plan, since_doc, replayer)
+        finally:
+            if own and conn.in_transaction:
+                conn.execute("ROLLBACK")
     finally:
-        if own and conn.in_transaction:
-            conn.execute("ROLLBACK")
+        if replayer is not None:
+            conn.execute(f"DETACH DATABASE {replaycheck.ATTACHED}")
+            replayer.close()
     problems, warnings = evidence.unnamed_problems(conn, unnamed)
     report.problems.extend(problems)
     report.warnings.extend(warnings)
@@ -98,15 +121,38 @@ def verify(
     return report
 
 
+def _missing_tables(conn: sqlite3.Connection, replayer: replaycheck.Replayer) -> list[str]:
+    """Tables of the replay the live database lacks: a name it lacks would be read from the
+    attached replay. (Asked of the replay's own connection: reading its file through `conn`
+    before the replay is written would hold a lock on it that the replay's commit waits for.)
+    """
+    wanted = {str(r[0]) for r in replayer.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+    have = {str(r[0]) for r in conn.execute(
+        "SELECT name FROM main.sqlite_master WHERE type = 'table'")}
+    return sorted(wanted - have)
+
+
+def _statements() -> list[str]:
+    return [s for _, sql in migrations() for s in split_sql(sql)]
+
+
 def _verify(
     conn: sqlite3.Connection, checkpoint_file: Path | None, public_key: Path | None,
     tsa_cert: Path | None, plan: Plan, since_doc: dict[str, Any] | None,
+    attached: replaycheck.Replayer | None,
 ) -> tuple[VerifyReport, list[Path], list[tuple[str, str]] | None]:
     after = int(since_doc["events"]) if since_doc else 0
     problems: list[str] = []
     warnings: list[str] = []
+    dropped: list[str] = []  # said first, but not taken for a broken log
+    if attached is not None:
+        # A table dropped since the check before the transaction began.
+        missing = _missing_tables(conn, attached)
+        if missing:
+            dropped.append(f"table(s) {', '.join(missing)} missing from the database")
     total = int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
-    statements = [s for _, sql in migrations() for s in split_sql(sql)]
+    statements = _statements()
     compared: list[str] = []
     if since_doc is not None:
         # Its truncation, rewrite, signature and time-stamp checks run below, as for
@@ -120,14 +166,17 @@ def _verify(
         else:
             chain = log.ChainReport(total, "", ["the log is shorter than the checkpoint"], [])
     else:
-        replayer = replaycheck.Replayer(statements)
+        replayer = attached or replaycheck.Replayer(statements)
         try:
             chain = log.check_chain(conn, on_event=replayer.apply)
-            compared = _compare_replayed(conn, chain, replayer)
+            compared = _compare_replayed(conn, chain, replayer,
+                                         replaycheck.ATTACHED if attached else None)
         finally:
-            replayer.close()
+            if attached is None:  # an attached one is closed once detached
+                replayer.close()
     problems.extend(chain.problems)
     log_broken = bool(problems)
+    problems[:0] = dropped
     last = conn.execute("SELECT chain_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     head = str(last[0]) if last else chain.head
 
@@ -262,10 +311,10 @@ def _check_schema(
 
 
 def _compare_replayed(conn: sqlite3.Connection, chain: log.ChainReport,
-                      replayer: replaycheck.Replayer) -> list[str]:
+                      replayer: replaycheck.Replayer, attached: str | None) -> list[str]:
     """The tables against the replay, once the whole chain checked out."""
     if chain.problems:
         return []  # said below: "projections not compared"
     if replayer.error is not None:
         return [replayer.error]
-    return replaycheck.compare(conn, replayer.finish())
+    return replaycheck.compare(conn, replayer.finish(), attached)
