@@ -112,7 +112,9 @@ def test_failed_build_leaves_no_file(monkeypatch, tmp_path):
     monkeypatch.setattr(gazetteer, "_build", broken)
     with pytest.raises(RuntimeError):
         gazetteer.ensure_cache(tmp_path / "gaz.db")
-    assert list(tmp_path.iterdir()) == []
+    # Nothing half-built; only the empty lock file the builders take turns on stays.
+    assert [p.name for p in tmp_path.iterdir()] == ["gaz.db.lock"]
+    assert (tmp_path / "gaz.db.lock").stat().st_size == 0
 
 
 # ---------------------------------------------------------------- look-ups

@@ -110,7 +110,8 @@ def extract_image(path: str, data: bytes | None = None,
         return _not_decoded(data, size, max_pixels)
     img = hashing.load_image(data, name=path, max_pixels=max_pixels)
     try:
-        with Image.open(io.BytesIO(data)) as probe:  # header only: the stored pixel size
+        # Header only, so Pillow's own bomb guard stays off: max_pixels has decided.
+        with hashing.pixel_guard(None), Image.open(io.BytesIO(data)) as probe:
             out.metadata["width"], out.metadata["height"] = probe.size
             out.mime = Image.MIME.get(probe.format or "")
     except (OSError, ValueError):  # load_image already decoded it; the header read cannot fail

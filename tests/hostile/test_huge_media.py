@@ -85,11 +85,14 @@ def test_registering_a_huge_image_stays_well_under_a_gigabyte(tmp_path):
     # measured for it and for any process it started.
     huge = _huge(tmp_path)
     db = tmp_path / "evidence.db"
+    # Its own high-water mark is VmHWM, not RUSAGE_SELF: Linux carries ru_maxrss across
+    # fork and exec, so a child of a test worker grown to 1 GB reported 1 GB before doing
+    # anything. Processes prov starts are forked from prov, so RUSAGE_CHILDREN is theirs.
     code = ("import atexit, resource, sys\n"
             "def peak():\n"
             "    r = resource\n"
-            "    kb = max(r.getrusage(r.RUSAGE_SELF).ru_maxrss,"
-            " r.getrusage(r.RUSAGE_CHILDREN).ru_maxrss)\n"
+            "    status = open('/proc/self/status').read().split('VmHWM:')[1]\n"
+            "    kb = max(int(status.split()[0]), r.getrusage(r.RUSAGE_CHILDREN).ru_maxrss)\n"
             "    print(f'peak-kb {kb}', file=sys.stderr)\n"
             "atexit.register(peak)\n"
             "from provenance.cli import main\n"
@@ -130,3 +133,14 @@ def test_ocr_of_a_document_stops_at_its_budget_and_says_what_it_read(db, tmp_pat
     assert skip.endswith(f"ran out after {read} page(s) read")
     shown = invoke(db, "show", result["sha256"], "--json", check=True).json()
     assert len(shown["page_text"]) == read
+
+
+def test_a_limit_raised_above_pillows_own_decodes_the_picture(db, tmp_path):
+    # --max-pixels above Pillow's default guard (2 x 89,478,485 pixels) is the investigator's
+    # decision: the picture is decoded and hashed, not refused by Pillow's header check.
+    big = tmp_path / "big.png"
+    big.write_bytes(media.huge_png(14_000, 14_000))  # 196 MP: over Pillow's 178,956,970
+    run = invoke(db, "add", str(big), "--max-pixels", "200000000", "--json")
+    assert run.exit_code == 0, run.output
+    assert "decoding limit" not in run.stderr
+    assert _hashes(db, run.json()[0]["sha256"])
