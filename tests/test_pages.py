@@ -63,3 +63,53 @@ def test_two_filled_in_copies_of_one_form_are_not_linked_as_the_same_page(forms)
     assert all(r["counterpart"] != forms["a"]["sha256"] or r["verdict"] != "re-upload"
                for r in shown["near_duplicates"]), shown["near_duplicates"]
     assert not _links(forms["b"]["matches"])
+
+
+@pytest.fixture(scope="module")
+def sparse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The four-language document (three lines a page) held, and photos of its Ukrainian
+    page that Tesseract read as empty on the flattened sheet (bench/pages.py seeds)."""
+    from fixtures import text_pages as tp
+
+    d = tmp_path_factory.mktemp("sparse")
+    pdf = tp.write_pdf(d / "four.pdf", list(tp.TEXTS))
+    db = d / "evidence.db"
+    invoke(db, "init", check=True)
+    [held] = invoke(db, "add", str(pdf), "--json", check=True).json()
+    photos = {}
+    for seed in (19020, 19022):
+        photos[seed] = d / f"ukr-{seed}.jpg"
+        photos[seed].write_bytes(ph.photograph(ph.page_picture(pdf, 2), seed))
+    return {"db": db, "held": held["sha256"], "photos": photos}
+
+
+@pytest.mark.parametrize("seed", [19020, 19022])
+def test_a_photo_of_a_page_of_three_lines_names_it(sparse, seed) -> None:
+    found = invoke(sparse["db"], "match", str(sparse["photos"][seed]), "--json", check=True)
+    assert _links(found.json()["matches"]) == {(sparse["held"], 2)}, found.json()["matches"]
+
+
+def test_the_second_reading_of_a_sparse_sheet_is_recorded_as_such(sparse) -> None:
+    run = invoke(sparse["db"], "add", str(sparse["photos"][19020]), "--json",
+                 check=True).json()[0]
+    assert _links(run["matches"]) == {(sparse["held"], 2)}
+    shown = invoke(sparse["db"], "show", run["sha256"], "--json", check=True).json()
+    [reading] = [e for e in shown["events"] if e["type"] == "ocr.recorded"]
+    assert "binarized" in reading["data"]["options"]
+    assert any("ПОВІДОМЛЕННЯ" in p["text"] for p in shown["page_text"])
+
+
+def test_ocr_s_latin_lookalikes_and_dropped_hyphens_are_the_page_s_words() -> None:
+    from provenance.matching import pages
+
+    held = ("АНКЕТА РАЗМЕРОВ ОБМУНДИРОВАНИЯ Лист 2 из 3\n"
+            "46-1 46-2 46-3 48-1 48-2 48-3 50-1 50-2 50-3 сантиметров")
+    # As Tesseract read a photo of it: the heading in Latin letters, hyphens lost.
+    read = "AHKETA PASMEPOB ОБМУНДИРОВАНИЯ Лист 2 из 3\n46-1 462 463 48-1 482 483 50-1 502 503"
+    said = pages.agreement(read, held)
+    assert said is not None and said.same_page, said
+    # Numbers are still exact: another chart's numbers are extra words.
+    other = pages.agreement(read.replace("462 463", "472 473").replace("482", "492"), held)
+    assert other is not None and other.extra > 0
+    assert not pages.readable("bsb") and not pages.readable("sss")
+    assert pages.readable("cat") and pages.readable("ли")

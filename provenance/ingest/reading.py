@@ -175,13 +175,31 @@ def _read_sheet(data: bytes, plan: Plan) -> Readings:
     assert plan.engine is not None
     reading = _ocr_reading(plan.engine)
     _read_page(reading, 1, sheet, plan, out)
+    how = SHEET
+    first = _readable_words(reading)
+    if not reading.skipped and first < pages.SECOND_PASS_WORDS:
+        # Too few words read: on a sparse page (three lines) Tesseract's layout analysis
+        # often takes the page for a picture (a shadow's soft edge, grey paper) and reads
+        # nothing. The same sheet made black and white by a local threshold is read again,
+        # and the reading with more words kept; the options say which.
+        second = _ocr_reading(plan.engine)
+        _read_page(second, 1, pages.binarized(sheet), plan, out)
+        if not second.skipped and _readable_words(second) > first:
+            reading = second
+            how = f"{SHEET}, then {pages.BINARIZED} (the first reading found {first} words)"
     # Recorded however little was read: a sheet whose words cannot be read is one whose page
     # link by pixels alone is not confirmed (ingest/pagematch.py).
     if reading.pages or reading.skipped:
         event = reading.to_event()
-        event["options"] = f"{event['options']}; {SHEET}"
+        event["options"] = f"{event['options']}; {how}"
         out.events.append({"type": "ocr.recorded", "data": event})
     return out
+
+
+def _readable_words(reading: ocr.Reading) -> int:
+    from provenance.matching import pages
+
+    return sum(len(pages.readable_words(p.text)) for p in reading.pages)
 
 
 # How the text of a photographed page was read, as the event records it.
