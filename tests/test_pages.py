@@ -113,3 +113,36 @@ def test_ocr_s_latin_lookalikes_and_dropped_hyphens_are_the_page_s_words() -> No
     assert other is not None and other.extra > 0
     assert not pages.readable("bsb") and not pages.readable("sss")
     assert pages.readable("cat") and pages.readable("ли")
+
+
+@pytest.fixture(scope="module")
+def shaded_form(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Three filled-in copies of the form held, and a photo of the second (bench/pages.py's
+    form01, seed 1011) whose sheet, read in grey, names no page: 37 words read, too many for
+    the sparse-sheet second reading, too few of the copy's to name it."""
+    d = tmp_path_factory.mktemp("shaded")
+    copies = [ph.filled_form(d / f"form{n:02d}.pdf", n) for n in range(3)]
+    db = d / "evidence.db"
+    invoke(db, "init", check=True)
+    added = invoke(db, "add", *map(str, copies), "--json", check=True).json()
+    photo = d / "form01-1011.jpg"
+    photo.write_bytes(ph.photograph(ph.page_picture(copies[1], 1), 1011))
+    return {"db": db, "copies": [a["sha256"] for a in added], "photo": photo}
+
+
+def test_a_sheet_whose_first_reading_names_no_page_is_read_again_in_black_and_white(
+        shaded_form) -> None:
+    found = invoke(shaded_form["db"], "match", str(shaded_form["photo"]), "--json",
+                   check=True).json()
+    # Its own copy's page, and neither of the other two filled-in copies.
+    assert _links(found["matches"]) == {(shaded_form["copies"][1], 1)}, found["matches"]
+
+
+def test_the_reading_that_named_the_page_is_recorded_as_such(shaded_form) -> None:
+    db = shaded_form["db"]
+    run = invoke(db, "add", str(shaded_form["photo"]), "--json", check=True).json()[0]
+    assert _links(run["matches"]) == {(shaded_form["copies"][1], 1)}, run["matches"]
+    shown = invoke(db, "show", run["sha256"], "--json", check=True).json()
+    [reading] = [e for e in shown["events"] if e["type"] == "ocr.recorded"]
+    assert "binarized" in reading["data"]["options"]
+    assert "the first reading named no page" in reading["data"]["options"]

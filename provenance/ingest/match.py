@@ -39,13 +39,16 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
             raise UsageProblem(f"item {held[:12]}: no copy matching the item is reachable (every"
                                " copy found has other bytes now); `prov verify` lists them")
         path = str(original)
-    analysis = analyse(path, plan=sheets.plan_for(conn, reading.Plan(ocr.engine()), [path],
-                                                  None))
+    plan = sheets.plan_for(conn, reading.Plan(ocr.engine()), [path], None)
+    analysis = analyse(path, plan=plan)
     if analysis.error:
         raise BadInput(target, analysis.error)
     if held is None and analysis.sha256 and conn.execute(
             "SELECT 1 FROM items WHERE sha256 = ?", (analysis.sha256,)).fetchone():
         held = analysis.sha256
+    analysis.readings = pagematch.read_again(conn, analysis.kind, analysis.real_path or path,
+                                             analysis.sha256, analysis.readings, plan,
+                                             exclude=held)
     cat = catalogue(conn)
     found = find_for(cat, analysis, exclude=held,
                      crop_candidates=matchrule.CROP_CANDIDATES if crop_candidates is None

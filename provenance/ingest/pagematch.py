@@ -3,9 +3,11 @@ of one filled-in form linked to the same page of another (see matching/pages.py)
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from typing import Any
 
+from provenance.ingest import reading
 from provenance.matching import pages
 
 
@@ -61,3 +63,51 @@ def check(conn: sqlite3.Connection, kind: str, readings: list[dict[str, Any]],
                             "distance": round(1.0 - said.recall, 3), "algorithm": "page-text",
                             "verdict": "re-upload", "detail": said.to_json(), "page": page})
     return kept
+
+
+def read_again(conn: sqlite3.Connection, kind: str, path: str, sha256: str | None,
+               readings: list[dict[str, Any]], plan: reading.Plan | None,
+               *, exclude: str | None) -> list[dict[str, Any]]:
+    """The readings, the photographed sheet's replaced by its black-and-white reading when the
+    first one names no held page and the second names one (or, naming none either, reads more
+    words); the options say which was kept and why. Only a sheet not read in black and white
+    already (reading.py reads sparse sheets twice) is read again: measured on bench/pages.py,
+    a form under a shadow read in grey named no page, and in black and white its own."""
+    if kind != "image" or plan is None or not plan.sheets:
+        return readings
+    at = next((i for i, r in enumerate(readings) if r["type"] == "ocr.recorded"
+               and reading.is_sheet_reading(r["data"])), None)
+    if at is None or reading.read_twice(readings[at]["data"]):
+        return readings
+    first = readings[at]["data"]
+    if _names_a_page(conn, first, exclude):
+        return readings
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return readings  # the file was read a moment ago; its analysis stands as it is
+    if hashlib.sha256(data).hexdigest() != sha256:
+        return readings  # changed since it was hashed: a reading of other bytes is not its
+    second = reading.sheet_in_black_and_white(data, plan)
+    if second is None:
+        return readings
+    if _names_a_page(conn, second, exclude):
+        why = "the first reading named no page"
+    elif _words(second) > _words(first):
+        why = f"the first reading named no page, and found {_words(first)} words"
+    else:
+        return readings
+    second["options"] = f"{second['options']}; {reading.SHEET}, then {pages.BINARIZED} ({why})"
+    out = list(readings)
+    out[at] = {"type": "ocr.recorded", "data": second}
+    return out
+
+
+def _names_a_page(conn: sqlite3.Connection, event: dict[str, Any], exclude: str | None) -> bool:
+    text = next((p["text"] for p in event["pages"] if int(p["page"]) == 1), None)
+    return text is not None and bool(pages.find_pages(conn, text, exclude=exclude))
+
+
+def _words(event: dict[str, Any]) -> int:
+    return sum(len(pages.readable_words(p["text"])) for p in event["pages"])

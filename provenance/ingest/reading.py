@@ -196,6 +196,51 @@ def _read_sheet(data: bytes, plan: Plan) -> Readings:
     return out
 
 
+def read_twice(event: dict[str, Any]) -> bool:
+    """Was this sheet reading (an `ocr.recorded` payload of `_read_sheet`) made in black and
+    white already? `_read_sheet` reads a sheet again when the first reading has fewer than
+    `SECOND_PASS_WORDS` readable words, and says so in the options when it keeps the second."""
+    from provenance.matching import pages
+
+    if pages.BINARIZED in event["options"] or event["skipped"]:
+        return True
+    words = sum(len(pages.readable_words(p["text"])) for p in event["pages"])
+    return words < pages.SECOND_PASS_WORDS
+
+
+def is_sheet_reading(event: dict[str, Any]) -> bool:
+    return SHEET in str(event.get("options", ""))
+
+
+def sheet_in_black_and_white(data: bytes, plan: Plan) -> dict[str, Any] | None:
+    """The sheet a photo shows read again, made black and white: an `ocr.recorded` payload
+    (options not yet saying why), or None when no sheet is found or nothing could be read.
+    Called for a sheet whose first reading named no page (ingest/pagematch.py)."""
+    from PIL import Image
+
+    from provenance.matching import pages
+
+    if plan.engine is None or not plan.engine.usable:
+        return None
+    try:
+        with hashing.pixel_guard(None), Image.open(io.BytesIO(data)) as probe:
+            w, h = probe.size
+            if w * h > plan.decode_pixels:
+                return None
+            probe.draft("RGB", (min(w, 3000), min(h, 3000)))
+            img = probe.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    sheet = pages.rectify(img)
+    if sheet is None:
+        return None
+    second = _ocr_reading(plan.engine)
+    _read_page(second, 1, pages.binarized(sheet), plan, Readings())
+    if second.skipped or not second.pages:
+        return None
+    return second.to_event()
+
+
 def _readable_words(reading: ocr.Reading) -> int:
     from provenance.matching import pages
 

@@ -209,6 +209,13 @@ def add_paths(
         archive = kind is None and not analysis.error and warc_in.is_archive(analysis.real_path)
         if archive:
             analysis.kind = "archive"
+        if not analysis.error and analysis.sha256 and not conn.execute(
+                "SELECT 1 FROM items WHERE sha256 = ?", (analysis.sha256,)).fetchone():
+            # A photographed sheet whose reading names no page is read once more (the
+            # database, which says what a reading names, is here, not in the workers).
+            analysis.readings = pagematch.read_again(
+                conn, analysis.kind, analysis.staged_copy or analysis.real_path,
+                analysis.sha256, analysis.readings, plan, exclude=None)
         try:
             try:
                 result = register(conn, analysis, sighting, by=by, copy=copy)
