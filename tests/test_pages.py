@@ -55,6 +55,8 @@ def test_registering_the_photo_records_the_link_and_the_text_it_read(forms, tmp_
     shown = invoke(db, "show", run["sha256"], "--json", check=True).json()
     [reading] = [e for e in shown["events"] if e["type"] == "ocr.recorded"]
     assert "flattened" in reading["data"]["options"]
+    # Its first reading named the page: it is not read a second time (the options would say).
+    assert "binarized" not in reading["data"]["options"]
     assert any("55107" in p["text"] or "Гван" in p["text"] for p in shown["page_text"])
 
 
