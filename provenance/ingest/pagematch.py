@@ -94,8 +94,8 @@ def read_again(conn: sqlite3.Connection, kind: str, path: str, sha256: str | Non
         return readings
     if _names_a_page(conn, second, exclude):
         why = "the first reading named no page"
-    elif _words(second) > _words(first):
-        why = f"the first reading named no page, and found {_words(first)} words"
+    elif reading.event_words(second) > reading.event_words(first):
+        why = f"the first reading named no page, and found {reading.event_words(first)} words"
     else:
         return readings
     second["options"] = f"{second['options']}; {reading.SHEET}, then {pages.BINARIZED} ({why})"
@@ -107,7 +107,3 @@ def read_again(conn: sqlite3.Connection, kind: str, path: str, sha256: str | Non
 def _names_a_page(conn: sqlite3.Connection, event: dict[str, Any], exclude: str | None) -> bool:
     text = next((p["text"] for p in event["pages"] if int(p["page"]) == 1), None)
     return text is not None and bool(pages.find_pages(conn, text, exclude=exclude))
-
-
-def _words(event: dict[str, Any]) -> int:
-    return sum(len(pages.readable_words(p["text"])) for p in event["pages"])

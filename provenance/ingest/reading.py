@@ -155,21 +155,10 @@ def read_document(path: str, kind: str, page_count: int | None, plan: Plan | Non
 
 def _read_sheet(data: bytes, plan: Plan) -> Readings:
     """OCR of the page a photo shows, if it shows one (recorded with how it was read)."""
-    from PIL import Image
-
     from provenance.matching import pages
 
     out = Readings()
-    try:
-        with hashing.pixel_guard(None), Image.open(io.BytesIO(data)) as probe:
-            w, h = probe.size
-            if w * h > plan.decode_pixels:
-                return out
-            probe.draft("RGB", (min(w, 3000), min(h, 3000)))
-            img = probe.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return out  # the image's own decoding reports what is wrong with it
-    sheet = pages.rectify(img)
+    sheet = _sheet(data, plan)
     if sheet is None:
         return out
     assert plan.engine is not None
@@ -204,8 +193,14 @@ def read_twice(event: dict[str, Any]) -> bool:
 
     if pages.BINARIZED in event["options"] or event["skipped"]:
         return True
-    words = sum(len(pages.readable_words(p["text"])) for p in event["pages"])
-    return words < pages.SECOND_PASS_WORDS
+    return event_words(event) < pages.SECOND_PASS_WORDS
+
+
+def event_words(event: dict[str, Any]) -> int:
+    """How many readable words an `ocr.recorded` payload holds, over all its pages."""
+    from provenance.matching import pages
+
+    return sum(len(pages.readable_words(p["text"])) for p in event["pages"])
 
 
 def is_sheet_reading(event: dict[str, Any]) -> bool:
@@ -216,12 +211,27 @@ def sheet_in_black_and_white(data: bytes, plan: Plan) -> dict[str, Any] | None:
     """The sheet a photo shows read again, made black and white: an `ocr.recorded` payload
     (options not yet saying why), or None when no sheet is found or nothing could be read.
     Called for a sheet whose first reading named no page (ingest/pagematch.py)."""
-    from PIL import Image
-
     from provenance.matching import pages
 
     if plan.engine is None or not plan.engine.usable:
         return None
+    sheet = _sheet(data, plan)
+    if sheet is None:
+        return None
+    second = _ocr_reading(plan.engine)
+    _read_page(second, 1, pages.binarized(sheet), plan, Readings())
+    if second.skipped or not second.pages:
+        return None
+    return second.to_event()
+
+
+def _sheet(data: bytes, plan: Plan) -> Any:
+    """The sheet of paper the photo shows, flattened and evenly lit, or None (no sheet, too
+    many pixels, or an image that does not decode: its own decoding reports why)."""
+    from PIL import Image
+
+    from provenance.matching import pages
+
     try:
         with hashing.pixel_guard(None), Image.open(io.BytesIO(data)) as probe:
             w, h = probe.size
@@ -231,14 +241,7 @@ def sheet_in_black_and_white(data: bytes, plan: Plan) -> dict[str, Any] | None:
             img = probe.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
-    sheet = pages.rectify(img)
-    if sheet is None:
-        return None
-    second = _ocr_reading(plan.engine)
-    _read_page(second, 1, pages.binarized(sheet), plan, Readings())
-    if second.skipped or not second.pages:
-        return None
-    return second.to_event()
+    return pages.rectify(img)
 
 
 def _readable_words(reading: ocr.Reading) -> int:
