@@ -153,3 +153,23 @@ def test_an_image_is_not_a_document(docs: dict[str, Path]) -> None:
 )
 def test_parse_pdf_date(raw: str | None, iso: str | None) -> None:
     assert parse_pdf_date(raw) == iso
+
+
+def test_pages_render_in_a_process_holding_more_than_1024_files(docs: dict[str, Path]) -> None:
+    # A long run (memory-mapped index shards, many databases) holds many descriptors; the
+    # renderer's pipe then gets a number select() refuses ("filedescriptor out of range").
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the hard limit on open files is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        pages = list(render_pages(docs["questionnaire"], max_side=400))
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert [n for n, _ in pages] == [1, 2, 3]

@@ -7,11 +7,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-import select
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+from provenance.media.document import readable
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -82,8 +83,7 @@ class Browser:
             left = end - time.monotonic()
             if left <= 0:
                 raise BrowserError(f"{method}: no answer in {timeout:g} s")
-            ready, _, _ = select.select([self._res_r], [], [], left)
-            if ready:
+            if readable(self._res_r, left):
                 chunk = os.read(self._res_r, 1 << 16)
                 if not chunk:
                     raise BrowserError(f"{method}: the browser went away")

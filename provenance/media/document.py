@@ -202,12 +202,21 @@ def _receive(fd: int, deadline: float) -> tuple[Any, ...] | None:
     return tuple(pickle.loads(body))
 
 
+def readable(fd: int, seconds: float) -> bool:
+    """Whether `fd` has something to read within `seconds`. poll, not select: select refuses
+    a descriptor numbered 1024 or more, which a process holding many files (memory-mapped
+    index shards, a long test run) reaches."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(max(0, int(seconds * 1000) + 1)))
+
+
 def _read_exact(fd: int, size: int, deadline: float) -> bytes | None:
     chunks: list[bytes] = []
     left = size
     while left:
         wait = deadline - time.monotonic()
-        if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+        if wait <= 0 or not readable(fd, wait):
             return None
         chunk = os.read(fd, min(left, 1 << 20))
         if not chunk:
