@@ -230,6 +230,11 @@ def _capture(conn: sqlite3.Connection, arrival: Path, *, by: str) -> list[str]:
         got = capture.capture(conn, f"{running.base}/post", opts, by=by)
     steps = [f"captured {got.url} (capture {got.capture}, WACZ {str(got.archive)[:12]})"]
     steps += [f"  {f['role']:<8} {str(f['sha256'])[:12]}  {f['url']}" for f in got.files]
+    # What the capture secured before analysing it (a new video): analysed here, at once.
+    from provenance.ingest import deferred
+
+    for done in deferred.analyse_items(conn, got.pending, by=by):
+        steps.append(f"  analysed {done.sha256[:12]}: {done.status}")
     return steps
 
 

@@ -28,6 +28,7 @@ def capture_post(site: web.Site, tmp: pytest.TempPathFactory, *args: str) -> Pos
         mp.delenv("PROV_SIGNING_KEY", raising=False)
         mp.setenv("PROV_INVESTIGATOR", "tester")
         mp.setenv("PROV_CHROMIUM", "")
+        mp.setenv("PROV_ANALYSE", "later")
         mp.setenv("PROV_CACHE_DIR", str(prov_cache(tmp)))
         site.state.update(version=1, media_gone=0)
         with web.serve(site) as srv:

@@ -47,6 +47,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.delenv("PROV_SIGNING_KEY", raising=False)
     monkeypatch.setenv("PROV_INVESTIGATOR", "tester")
     monkeypatch.setenv("PROV_CACHE_DIR", str(prov_cache(tmp_path_factory)))
+    # `prov capture` leaves its deferred analysis for `prov analyse` (no background process
+    # outliving a test); tests of the other modes pass --analyse.
+    monkeypatch.setenv("PROV_ANALYSE", "later")
 
 
 @pytest.fixture

@@ -73,6 +73,8 @@ EXPECTED_SCHEMA = {
     "fixity_checks": ["item", "event", "result"],
     "page_text": ["item_id", "page", "source", "text", "engine", "engine_version", "languages",
                   "event_id", "recorded_at", "recorded_by"],
+    "item_analyses": ["item", "state", "registered_event", "event", "hashes", "error",
+                      "recorded_at", "recorded_by"],
 }
 
 

@@ -47,6 +47,8 @@ def test_event_types_and_hash_prefixes_are_the_log_format():
         "fixity.checked",
         # issue 18: text read off pages
         "ocr.recorded", "text_layer.read",
+        # issue 16: a captured item's perceptual analysis, recorded after securing it
+        "item.analysed",
     ])
     assert event.FORMAT == 1
     assert event_log.LEAF_PREFIX == b"prov:event:v1\x00"

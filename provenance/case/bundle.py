@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provenance.case import actors
+from provenance.case import actors, analysis_state
 from provenance.case.bundle_events import (
     ACTOR_KEYS,
     CHECKS,
@@ -407,6 +407,10 @@ def _merge(conn: sqlite3.Connection, bundle: Bundle, summary: ImportSummary,
             summary.new_items += 1
         elif ev.type == "item.stored":
             continue  # whether the receiver stores it depends on the bundle, not the source
+        elif ev.type == "item.analysed" and not analysis_state.is_pending(conn, sha):
+            # Analysed here already (an item's fingerprints are recorded once): skipped.
+            summary.events_skipped += 1
+            continue
         elif ev.type == "sighting.recorded":
             # The sender's path means nothing on this machine: kept, never followed.
             at_source = data.pop("path", None)

@@ -84,6 +84,9 @@ class _State:
         self.imported_claims = imported_claims
         self.registered: set[str] = set()
         self.stored: set[str] = set()
+        # Items registered with their analysis deferred, and those the bundle analyses.
+        self.deferred: set[str] = set()
+        self.analysed: set[str] = set()
         self.cases: dict[str, set[str | None]] = {}
         self.actors: set[int] = set()
         self.claims: dict[int, str] = {}
@@ -111,6 +114,17 @@ def _registered(st: _State, ev: BundledEvent) -> None:
     _need(d.get("md5") == item.md5, "its MD5 is not the manifest's")
     _need(_text(d.get("mime")) and _text(d.get("kind")), "'mime' and 'kind' must be text")
     _need(isinstance(d.get("stored"), bool), "'stored' must be true or false")
+    _need(d.get("analysis") in (None, "deferred"), "'analysis' must be 'deferred' or absent")
+    _fingerprints(d)
+    st.registered.add(sha)  # type: ignore[arg-type]
+    if d["stored"]:
+        st.stored.add(sha)  # type: ignore[arg-type]
+    if d.get("analysis") == "deferred":
+        st.deferred.add(sha)  # type: ignore[arg-type]
+
+
+def _fingerprints(d: dict[str, Any]) -> None:
+    """Metadata and perceptual hashes as item.registered and item.analysed carry them."""
     meta = d.get("metadata")
     _need(meta is None or isinstance(meta, dict), "'metadata' must be an object")
     for column in METADATA_COLUMNS:
@@ -127,9 +141,17 @@ def _registered(st: _State, ev: BundledEvent) -> None:
               and (h.get("frame_seconds") is None or _number(h.get("frame_seconds")))
               and (h.get("quality") is None or _number(h.get("quality"))),
               "a perceptual hash is malformed")
-    st.registered.add(sha)  # type: ignore[arg-type]
-    if d["stored"]:
-        st.stored.add(sha)  # type: ignore[arg-type]
+
+
+def _analysed(st: _State, ev: BundledEvent) -> None:
+    d, sha = ev.data, str(ev.item)
+    _need(d.get("sha256") == sha, "its 'sha256' is not the event's item")
+    _need(sha in st.deferred, "it analyses an item whose registration was its analysis")
+    _need(sha not in st.analysed, "the item is analysed twice")
+    _need(d.get("error") is None or _text(d.get("error")), "'error' must say why")
+    _need(isinstance(d.get("warnings", []), list), "'warnings' must be a list")
+    _fingerprints(d)
+    st.analysed.add(sha)
 
 
 def _sighting(st: _State, ev: BundledEvent) -> None:
@@ -397,6 +419,7 @@ CHECKS: dict[str, Callable[[_State, BundledEvent], None]] = {
     "item.untagged": _labelled("tag"),
     "ocr.recorded": _page_text,
     "text_layer.read": _page_text,
+    "item.analysed": _analysed,
 }
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from provenance.cli import attest, capture, corrections, integrity, items, labels, matching, ocr
+from provenance.cli.analyse import analyse
 from provenance.cli.bundle import bundle, import_
 from provenance.cli.common import GLOBALS, RootGroup, quick_exit
 from provenance.cli.custody import actor_app, custody_app
@@ -48,6 +49,7 @@ app.command("c2pa")(attest.c2pa)
 app.command("ocr")(ocr.ocr_)
 app.add_typer(attest.timestamp_app, name="timestamp")
 app.command("capture")(capture.capture)
+app.command("analyse")(analyse)
 app.command("status")(status)
 app.command("review")(review)
 app.command("flag")(flag)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from provenance.cli.analyse import AnalyseOpt, When, after_capture
 from provenance.cli.common import GLOBALS, JsonOpt, boundary, emit_json, err, say, short
 
 
@@ -42,6 +43,7 @@ def capture(
         "--ca-file", help="Also trust the CA certificates in this PEM file.")] = None,
     no_render: Annotated[bool, typer.Option(
         "--no-render", help="Skip the Chromium screenshot and PDF.")] = False,
+    analyse: AnalyseOpt = When.background,
     as_json: JsonOpt = False,
 ) -> None:
     """Capture web pages: WACZ archive, media, screenshot and PDF, with a collection record.
@@ -51,6 +53,10 @@ def capture(
     address and TLS certificate chain, and archived as a WACZ (item kind `archive`); the
     media on the page are fetched (yt-dlp) and registered with sightings; a screenshot and
     PDF are made when Chromium is installed. A failed URL records nothing.
+
+    A capture is secured (hashes, stored copies, WACZ, collection record: one transaction)
+    before the videos, sounds and documents it brought are analysed: see --analyse and
+    `prov analyse`.
     """
     from provenance.errors import ProvError
     from provenance.ingest import capture as core
@@ -85,9 +91,14 @@ def capture(
         results.append(r.to_json())
         if not as_json:
             _show(r)
+    pending = [sha for r in results for sha in r.get("analysis_pending", [])]
+    done = after_capture(conn, pending, analyse, as_json=as_json)
     if as_json:
+        for r in results:
+            if r.get("analysis_pending"):
+                r["analysis"] = {k: v for k, v in done.items() if k != "pending"}
         emit_json(results)
-    if failed:
+    if failed or done.get("failed"):
         raise typer.Exit(1)
 
 

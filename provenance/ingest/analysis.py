@@ -44,6 +44,9 @@ class Analysis:
     error: str | None = None
     readings: list[dict[str, Any]] = field(default_factory=list)  # text read off its pages
     ocr_missing: bool = False
+    # Registered with its container's facts only; its perceptual analysis comes later, as an
+    # item.analysed event (a capture secures first: ingest/deferred.py).
+    deferred: bool = False
 
 
 def display_name(path: str) -> tuple[str, str | None]:
@@ -188,12 +191,14 @@ def discard(analysis: Analysis) -> None:
 
 def analyse(path: str, requested_kind: str | None = None, stage_dir: str | None = None,
             plan: reading.Plan | None = None, *,
-            hashed: tuple[str, str, int] | None = None) -> Analysis:
+            hashed: tuple[str, str, int] | None = None, defer: bool = False) -> Analysis:
     """Identity, kind, metadata and perceptual hashes of one file. Never raises.
 
     `hashed` is (SHA-256, MD5, size) already computed on the very bytes written to `path` by
     this process (a capture hashes a download as it writes it): the file is then not read a
-    second time just to hash it. Never pass hashes of anything but those bytes."""
+    second time just to hash it. Never pass hashes of anything but those bytes.
+    With `defer`, a video, audio file or document gets its container's facts only (no
+    perceptual hashes; `deferred` set): see ingest/deferred.py."""
     shown, raw_hex = display_name(path)
     result = Analysis(path=shown, file_name=os.path.basename(shown), real_path=path)
     if raw_hex is not None:
@@ -214,7 +219,11 @@ def analyse(path: str, requested_kind: str | None = None, stage_dir: str | None 
         # their own source lines on stderr: each becomes part of this file's one warning.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            extracted = extract.extract(path, kind, result.mime, data=read.data, plan=plan)
+            if defer and kind in extract.DEFERRED_KINDS:
+                extracted = extract.facts(path, kind, result.mime)
+                result.deferred = True
+            else:
+                extracted = extract.extract(path, kind, result.mime, data=read.data, plan=plan)
         result.warnings.extend(decoder_warnings(caught))
         result.metadata = extracted.metadata
         result.raw_metadata = extracted.raw_metadata

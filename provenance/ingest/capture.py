@@ -68,12 +68,15 @@ class CaptureResult:
     changes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     items: list[AddResult] = field(default_factory=list)
+    # New items registered before their perceptual analysis (video, sound, documents):
+    # `prov analyse` (ingest/deferred.py) records it as item.analysed.
+    pending: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (bench)
 
     def to_json(self) -> dict[str, Any]:
         return {"url": self.url, "status": self.status, "error": self.error,
                 "capture": self.capture, "archive": self.archive, "files": self.files,
-                "changes": self.changes, "notes": self.notes}
+                "changes": self.changes, "notes": self.notes, "analysis_pending": self.pending}
 
 
 def is_html(head: bytes) -> bool:
@@ -252,8 +255,9 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
     result.timings["hash"] = time.perf_counter() - clock
     clock = time.perf_counter()
     wacz_path = os.path.join(work, f"capture-{started[:19].replace(':', '')}.wacz")
-    # The media's analysis (decoding video for its perceptual hashes, the slow part) runs
-    # beside the packing of the WACZ and its hashing: PyAV and hashlib release the GIL.
+    # What is read of the media before securing them (a picture's decode, a container's
+    # facts: their perceptual analysis is deferred, see ingest/deferred.py) runs beside the
+    # packing of the WACZ and its hashing.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture-analyse") as pool:
         pending = [pool.submit(_analyse_collected, c) for c in collected]
         try:
@@ -296,6 +300,10 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
         if added.sha256:
             store.settle(added.sha256)
     for added, a in checks:
+        if a.deferred:
+            if added.status == "new" and added.sha256:
+                result.pending.append(added.sha256)  # checked for re-uploads when analysed
+            continue
         try:
             check_new_item(conn, added, a, by)  # is this a re-upload of something held?
         except (ProvError, OSError, sqlite3.OperationalError) as exc:
@@ -368,9 +376,10 @@ def _hash_file(path: str) -> tuple[str, str, int]:
 
 
 def _analyse_collected(c: Collected) -> Any:
-    """Analyse a collected file whose bytes were hashed as this capture wrote them."""
+    """What registering a collected file needs (hashed as this capture wrote it): a video's,
+    a sound's or a document's perceptual analysis is left for `prov analyse`."""
     assert c.sha256 and c.md5 and c.size is not None
-    return analyse(c.path, None, None, hashed=(c.sha256, c.md5, c.size))
+    return analyse(c.path, None, None, hashed=(c.sha256, c.md5, c.size), defer=True)
 
 
 def _adoptable(analysis: Any, path: str) -> None:

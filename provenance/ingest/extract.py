@@ -85,6 +85,25 @@ def _extract_kind(path: str, kind: str, mime: str, data: bytes | None = None,
     return Extracted()
 
 
+# The kinds whose perceptual analysis (frames, sound, pages decoded) a capture leaves for
+# later (`prov analyse`, item.analysed): it takes seconds a minute of footage, and securing
+# the bytes comes first. Pictures are analysed at once: one decode, and the keypoint index
+# of pictures (matching/kpcache.py) is built in registration order.
+DEFERRED_KINDS = ("video", "audio", "document")
+
+
+def facts(path: str, kind: str, mime: str) -> Extracted:
+    """What a capture registers of a DEFERRED_KINDS file: its container's facts, nothing
+    decoded. Raises BadInput for a file that is not a complete one of its kind."""
+    if kind == "video":
+        return video_facts(path)
+    if kind == "audio":
+        return audio_facts(path, mime)
+    if kind == "document":
+        return document_facts(path)
+    raise ValueError(f"no deferred analysis for kind {kind!r}")
+
+
 # Metadata key of an image registered without its pixels decoded: what was skipped, and why.
 NOT_DECODED = "not_decoded"
 
@@ -187,15 +206,8 @@ def extract_video(path: str) -> Extracted:
     searched for video (a player applies the rotation tag; rotated pixels are rare).
     Raises BadInput for anything that is not a complete, decodable video.
     """
-    meta = container.video_metadata(path)
-    out = Extracted(mime=_mime(meta["container_format"]))
-    out.raw_metadata = {"container": meta.pop("raw")}
-    captured, source = meta.get("captured_at"), meta.get("captured_at_source")
-    if captured and source == "com.apple.quicktime.creationdate":
-        # Apple's tag is local time with its offset; creation_time is UTC, not a local zone.
-        offset = re.search(r"[+-]\d{2}:\d{2}$", captured)
-        meta["captured_offset"] = offset.group(0) if offset else None
-    out.metadata = {k: v for k, v in meta.items() if v is not None or k in _EXTRA_KEYS}
+    out = video_facts(path)
+    meta = out.metadata
 
     # Sampling is about one frame a second: the duration says how sparse keyframes must be.
     step = max(1, math.ceil((meta.get("duration_seconds") or 0) / KEYFRAMES))
@@ -211,6 +223,22 @@ def extract_video(path: str) -> Extracted:
         count += 1
     out.metadata["frames_hashed"] = count
     out.features = keyframes.pack(chosen, "seconds")
+    return out
+
+
+def video_facts(path: str) -> Extracted:
+    """A video's metadata from its container alone (no frame decoded): what `extract_video`
+    starts from, and all a capture registers before its deferred analysis (`metadata_only`).
+    Raises BadInput for anything that is not a complete, decodable video."""
+    meta = container.video_metadata(path)
+    out = Extracted(mime=_mime(meta["container_format"]))
+    out.raw_metadata = {"container": meta.pop("raw")}
+    captured, source = meta.get("captured_at"), meta.get("captured_at_source")
+    if captured and source == "com.apple.quicktime.creationdate":
+        # Apple's tag is local time with its offset; creation_time is UTC, not a local zone.
+        offset = re.search(r"[+-]\d{2}:\d{2}$", captured)
+        meta["captured_offset"] = offset.group(0) if offset else None
+    out.metadata = {k: v for k, v in meta.items() if v is not None or k in _EXTRA_KEYS}
     return out
 
 
@@ -236,17 +264,10 @@ def extract_document(path: str) -> Extracted:
     A password-protected PDF is registered with its metadata and a warning but no page
     hashes (see the module docstring); a PDF MuPDF had to repair gets a warning too.
     """
-    meta = document.document_metadata(path)
-    out = Extracted(mime="application/pdf" if meta.get("format", "") and
-                    str(meta["format"]).startswith("PDF") else None)
-    out.raw_metadata = {"document": meta.pop("raw")}
-    out.metadata = {k: v for k, v in meta.items() if v is not None}
-    if meta["needs_password"]:
-        out.warnings.append(f"{document.ENCRYPTED}: registered with its metadata,"
-                            " without page hashes")
+    out = document_facts(path)
+    meta = out.metadata
+    if meta.get("needs_password"):
         return out
-    if meta["repaired"]:
-        out.warnings.append("damaged PDF structure, repaired on reading: pages may be missing")
     pages = []
     try:
         for number, image in document.render_pages(path):
@@ -268,6 +289,21 @@ def extract_document(path: str) -> Extracted:
     return out
 
 
+def document_facts(path: str) -> Extracted:
+    """A document's metadata and page count, no page drawn (see `video_facts`)."""
+    meta = document.document_metadata(path)
+    out = Extracted(mime="application/pdf" if meta.get("format", "") and
+                    str(meta["format"]).startswith("PDF") else None)
+    out.raw_metadata = {"document": meta.pop("raw")}
+    out.metadata = {k: v for k, v in meta.items() if v is not None}
+    if meta["needs_password"]:
+        out.warnings.append(f"{document.ENCRYPTED}: registered with its metadata,"
+                            " without page hashes")
+    elif meta["repaired"]:
+        out.warnings.append("damaged PDF structure, repaired on reading: pages may be missing")
+    return out
+
+
 # --- sound: audio files, and every video's sound track ------------------------------------
 
 
@@ -278,6 +314,22 @@ def extract_audio(path: str, mime: str) -> Extracted:
     container holds a picture stream is extracted as the video it is; one sniffed as video
     (or named as video) is refused, with the fix.
     """
+    out = audio_facts(path, mime)
+    if out.kind == "video":
+        out = extract(path, "video", mime)
+        out.kind = "video"
+        return out
+    with_sound(out, path)
+    if "sound_seconds" in out.metadata:
+        # Raw AAC and MP3 without an index only have a duration FFmpeg estimated from the
+        # bit rate (7 s for a 6 s file); the decoded sound has the real one.
+        out.metadata["duration_seconds"] = out.metadata["sound_seconds"]
+    return out
+
+
+def audio_facts(path: str, mime: str) -> Extracted:
+    """An audio file's metadata from its container, no sound decoded (see `video_facts`);
+    a file sniffed as audio whose container holds a picture stream is a video (kind set)."""
     from provenance.media import audio
 
     try:
@@ -285,17 +337,12 @@ def extract_audio(path: str, mime: str) -> Extracted:
     except BadInput as exc:
         if not exc.reason.startswith("has a video stream") or not mime.startswith("audio/"):
             raise
-        out = extract(path, "video", mime)
+        out = video_facts(path)
         out.kind = "video"
         return out
     out = Extracted(mime=_AUDIO_MIMES.get(str(meta["container_format"])))
     out.raw_metadata = {"container": meta.pop("raw")}
     out.metadata = {k: v for k, v in meta.items() if v is not None}
-    with_sound(out, path)
-    if "sound_seconds" in out.metadata:
-        # Raw AAC and MP3 without an index only have a duration FFmpeg estimated from the
-        # bit rate (7 s for a 6 s file); the decoded sound has the real one.
-        out.metadata["duration_seconds"] = out.metadata["sound_seconds"]
     return out
 
 

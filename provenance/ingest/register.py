@@ -106,6 +106,8 @@ def register(
                     "metadata": analysis.metadata,
                     "raw_metadata": analysis.raw_metadata,
                     "hashes": analysis.hashes,
+                    # Its perceptual analysis comes later, as an item.analysed event.
+                    **({"analysis": "deferred"} if analysis.deferred else {}),
                 },
                 by=by,
                 item=sha,
@@ -294,7 +296,17 @@ def check_new_item(
     """After a new item is registered: find what it re-uploads, record each relation."""
     if result.status != "new" or result.sha256 is None or not analysis.hashes:
         return
-    sha = result.sha256
+    found = find_reuploads(conn, result.sha256, analysis)
+    if found:
+        with transaction(conn):
+            record_reuploads(conn, result.sha256, found, by)
+    result.matches, result.withdrawn_left_out = shown_matches(conn, found)
+
+
+def find_reuploads(conn: sqlite3.Connection, sha: str, analysis: Analysis
+                   ) -> list[dict[str, Any]]:
+    """What the analysed item `sha` re-uploads or resembles among the held items (its
+    keypoints are put in the derived caches first)."""
     if keyframes.is_packed(analysis.features):
         assert analysis.features is not None
         keyframes.put(store_dir(db_path_of(conn)), sha, analysis.features)
@@ -304,20 +316,28 @@ def check_new_item(
     matches = find_for(cat, analysis, exclude=sha, crop_candidates=ADD_CROP_CANDIDATES)
     found = pagematch.check(conn, analysis.kind, analysis.readings,
                             [match_json(cat, m) for m in matches], exclude=sha)
-    found = pagewords.check(conn, analysis.kind, analysis.readings, found)
-    if found:
-        with transaction(conn):
-            for m in found:
-                detail = dict(m["detail"])
-                for key in ("frame_seconds", "page"):
-                    if key in m:
-                        detail[key] = m[key]
-                log.record(conn, "near_duplicate.found", {
-                    "other": m["sha256"], "algorithm": m["algorithm"], "distance": m["distance"],
-                    "verdict": m["verdict"], "detail": detail,
-                }, by=by, item=sha)
+    return pagewords.check(conn, analysis.kind, analysis.readings, found)
+
+
+def record_reuploads(conn: sqlite3.Connection, sha: str, found: list[dict[str, Any]],
+                     by: str) -> None:
+    """One near_duplicate.found event per relation (inside the caller's transaction)."""
+    for m in found:
+        detail = dict(m["detail"])
+        for key in ("frame_seconds", "page"):
+            if key in m:
+                detail[key] = m[key]
+        log.record(conn, "near_duplicate.found", {
+            "other": m["sha256"], "algorithm": m["algorithm"], "distance": m["distance"],
+            "verdict": m["verdict"], "detail": detail,
+        }, by=by, item=sha)
+
+
+def shown_matches(conn: sqlite3.Connection, found: list[dict[str, Any]]
+                  ) -> tuple[list[dict[str, Any]], int]:
+    """The relations to show, and how many were left out as withdrawn items'."""
     from provenance.case.corrections import withdrawn_items
 
     withdrawn = withdrawn_items(conn)
-    result.matches = [m for m in found if m["sha256"] not in withdrawn]
-    result.withdrawn_left_out = len(found) - len(result.matches)
+    shown = [m for m in found if m["sha256"] not in withdrawn]
+    return shown, len(found) - len(shown)

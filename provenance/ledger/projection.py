@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from provenance.ledger import workflow_appliers
+from provenance.ledger import analysed_projection, workflow_appliers
 from provenance.ledger.capture_projection import apply_capture
 from provenance.ledger.event import Event
 from provenance.ledger.projection_corrections import Appliers
@@ -48,6 +48,7 @@ PROJECTION_TABLES: dict[str, str] = {
     "actor_aliases": "id",
     "actor_merges": "id",
     "page_text": "item_id, source, page",
+    "item_analyses": "item",
 }
 
 # Tables whose rows have no single-column key: compared as multisets.
@@ -197,6 +198,8 @@ def _apply_item(conn: sqlite3.Connection, event: Event) -> None:
             for h in d.get("hashes") or []
         ],
     )
+    if d.get("analysis") == "deferred":  # its perceptual analysis comes later: item.analysed
+        analysed_projection.mark_pending(conn, event)
 
 
 def _apply_sighting(conn: sqlite3.Connection, event: Event) -> None:
@@ -390,4 +393,6 @@ APPLIERS: dict[str, Applier] = {
     "fixity.checked": _apply_nothing,
     "ocr.recorded": _apply_page_text,
     "text_layer.read": _apply_page_text,
+    # Issue 16: the perceptual analysis of an item a capture registered before analysing it.
+    "item.analysed": analysed_projection.Analysed(attribution, METADATA_COLUMNS),
 }

@@ -6,7 +6,16 @@ import json
 import sqlite3
 from typing import Any
 
-from provenance.case import claims, corrections, custody, names, pagetext, retracted, workflow
+from provenance.case import (
+    analysis_state,
+    claims,
+    corrections,
+    custody,
+    names,
+    pagetext,
+    retracted,
+    workflow,
+)
 from provenance.case import items as registry
 from provenance.ledger import log
 from provenance.matching import relations
@@ -26,6 +35,9 @@ def item_report(conn: sqlite3.Connection, sha256: str) -> dict[str, Any]:
         "registered_by": item["registered_by"],
         "metadata": item["metadata"],
         "raw_metadata": item["raw_metadata"],
+        # Deferred at capture (issue 16): pending, analysed or failed; None when the item
+        # was analysed as it was registered.
+        "analysis": analysis_state.state(conn, sha256),
         "sightings": registry.sightings(conn, sha256),
         "custody": custody.timeline_for_item(conn, sha256),
         "claims": claims.claims_for_item(conn, sha256),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from provenance.case import analysis_state
 from provenance.report.collected import collected_lines
 from provenance.report.corrections import correction_lines, label_lines, line, plain
 from provenance.report.sections import (
@@ -54,6 +55,9 @@ def render_show(doc: dict[str, Any]) -> str:
         _line("registered", f"{doc['registered_at']} by {doc['registered_by']}"
               + ("" if doc["stored"] else "  (referenced, not copied)"))
     )
+    deferred = analysis_state.line(doc)
+    if deferred:  # a capture secured it before analysing it (issue 16)
+        out.append(f"  {deferred}")
     labels = label_lines(doc)
     if labels:
         out.append("")
