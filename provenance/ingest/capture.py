@@ -3,7 +3,6 @@ collection record (who, when, from where, with what) written as one `capture.rec
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -21,6 +20,7 @@ from provenance.ingest import capture_env, capture_media, capture_net
 from provenance.ingest.analysis import analyse, discard
 from provenance.ingest.capture_net import Hop, Limits
 from provenance.ingest.register import AddResult, Sighting, check_new_item, register
+from provenance.ingest.stream_hash import hash_file
 from provenance.ingest.warc_pack import Packed, Wacz
 from provenance.ledger import log
 from provenance.ledger.db import db_path_of, now_utc, store_dir, transaction
@@ -258,7 +258,9 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
     # What is read of the media before securing them (a picture's decode, a container's
     # facts: their perceptual analysis is deferred, see ingest/deferred.py) runs beside the
     # packing of the WACZ and its hashing.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="capture-analyse") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="capture-analyse") as pool:
+        # The downloads go to disk meanwhile: fsync waits on the disk, not on the CPU.
+        flushed = pool.submit(_flush, [c.path for c in collected])
         pending = [pool.submit(_analyse_collected, c) for c in collected]
         try:
             packed = _pack(wacz_path, url, started, env, fetch, collected, title)
@@ -269,6 +271,7 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
             result.timings["archive"] = time.perf_counter() - clock
         finally:
             analyses = [f.result() for f in pending]
+            flushed.result()
     result.timings["analyse"] = time.perf_counter() - clock
     clock = time.perf_counter()
     for c, a in zip(collected, analyses, strict=True):
@@ -366,13 +369,8 @@ def _register_all(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: 
 
 
 def _hash_file(path: str) -> tuple[str, str, int]:
-    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            sha.update(chunk)
-            md5.update(chunk)
-            size += len(chunk)
-    return sha.hexdigest(), md5.hexdigest(), size
+    (sha, md5), size = hash_file(path, "sha256", "md5")
+    return sha, md5, size
 
 
 def _analyse_collected(c: Collected) -> Any:
@@ -386,13 +384,18 @@ def _adoptable(analysis: Any, path: str) -> None:
     """Let the store take this file by renaming it (no second copy of a large download).
 
     The file is in this capture's private folder inside the store (same file system), was
-    written by this capture and hashed just now; it is flushed to disk before the store
-    takes it, as a staged copy would be."""
+    written by this capture, hashed as it was, and flushed to disk (`_flush`, the WACZ by
+    its writer) before the store takes it, as a staged copy would be."""
     if analysis.error or analysis.sha256 is None:
         return
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
     analysis.staged_copy = path
+
+
+def _flush(paths: list[str]) -> None:
+    """fsync each collected file (their writeback began as they were written)."""
+    for path in paths:
+        with open(path, "rb+") as f:
+            os.fsync(f.fileno())
 
 
 def _chain(url: str, fetch: _Fetcher) -> list[dict[str, Any]]:

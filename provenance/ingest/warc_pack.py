@@ -18,7 +18,8 @@ from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
 from provenance.ingest.capture_net import Hop
-from provenance.ingest.stream_hash import StreamHasher
+from provenance.ingest.stream_hash import StreamHasher, file_views
+from provenance.ingest.writeback import Writeback
 
 WARC_NAME = "data.warc"
 WACZ_VERSION = "1.1.1"
@@ -32,9 +33,13 @@ class _Sha256Writer(WARCWriter):
         return Digester("sha256")
 
     @staticmethod
-    def _iter_stream(stream: Any) -> Iterator[bytes]:
+    def _iter_stream(stream: Any) -> Iterator[bytes | memoryview]:
         # 1 MiB at a time, not warcio's 16 KiB: fewer, larger writes, each hashed by the
-        # hashing threads with the GIL let go.
+        # hashing threads with the GIL let go. A body file (a download, a screenshot) is
+        # mapped, not read: its pages go to the WACZ and the hashers without being copied.
+        if isinstance(stream, _Mapped):
+            yield from stream.views()
+            return
         while buf := stream.read(_BLOCK):
             yield buf
 
@@ -42,6 +47,25 @@ class _Sha256Writer(WARCWriter):
 _BLOCK = 1 << 20
 # Room for the WARC's record headers, metadata and the HTTP headers beside the bodies.
 _HEADROOM = 64 << 20
+
+
+class _Mapped:
+    """A file written by this capture and not changed again, given to warcio as a payload:
+    read as memory views of its pages (stream_hash.file_views), not copied."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def views(self) -> Iterator[memoryview]:
+        return file_views(self.path)
+
+
+def _frozen(b: Any) -> bytes | memoryview:
+    """What a writer was given, without a copy when it cannot change (bytes, read-only
+    views); StreamHasher needs chunks that stay as they were."""
+    if isinstance(b, bytes) or (isinstance(b, memoryview) and b.readonly):
+        return b
+    return bytes(b)
 
 
 def warc_digest(sha256_hex: str) -> str:
@@ -58,7 +82,7 @@ class _Counting(io.RawIOBase):
         return True
 
     def write(self, b: Any) -> int:
-        data = bytes(b)
+        data = _frozen(b)
         self.out.write(data)
         self.digest.feed(data)
         self.count += len(data)
@@ -76,6 +100,7 @@ class _Sink(io.RawIOBase):
     def __init__(self, path: str) -> None:
         self.file = open(path, "wb")  # noqa: SIM115 - closed by finish()/abort
         self.count = 0
+        self.writeback = Writeback(self.file.fileno())
         self.hasher = StreamHasher("sha256", "md5")
 
     def writable(self) -> bool:
@@ -91,10 +116,11 @@ class _Sink(io.RawIOBase):
         raise io.UnsupportedOperation("the WACZ is written front to back")
 
     def write(self, b: Any) -> int:
-        data = bytes(b)
+        data = _frozen(b)
         self.file.write(data)
         self.hasher.feed(data)
         self.count += len(data)
+        self.writeback.wrote(len(data))
         return len(data)
 
     def flush(self) -> None:
@@ -198,13 +224,12 @@ class Wacz:
             # Taken on the stream over these very header bytes and the body; were they
             # to differ, warcio computes the digest itself (reading the body again).
             headers["WARC-Block-Digest"] = warc_digest(hop.block_sha256)
-        with open(hop.body_path or "/dev/null", "rb") as body:
-            resp = w.create_warc_record(
-                hop.url, "response", payload=body, length=hop.size, http_headers=http,
-                warc_headers_dict=headers)
-            entry = IndexEntry(hop.url, date, 0, 0, _mime(hop.header("Content-Type")),
-                               hop.status, warc_digest(hop.sha256 or _EMPTY), "")
-            rid = self._write(resp, entry)
+        resp = w.create_warc_record(
+            hop.url, "response", payload=_Mapped(hop.body_path or "/dev/null"),
+            length=hop.size, http_headers=http, warc_headers_dict=headers)
+        entry = IndexEntry(hop.url, date, 0, 0, _mime(hop.header("Content-Type")),
+                           hop.status, warc_digest(hop.sha256 or _EMPTY), "")
+        rid = self._write(resp, entry)
         if hop.tls:
             self.metadata(hop.url, date, {"tls": hop.tls}, refers_to=rid)
         return rid
@@ -216,12 +241,11 @@ class Wacz:
         # hashed, is both digests, and warcio need not read the file once more to get it.
         headers = {"WARC-Date": date, "WARC-Payload-Digest": warc_digest(sha256),
                    "WARC-Block-Digest": warc_digest(sha256), **(extra or {})}
-        with open(path, "rb") as body:
-            rec = self._writer.create_warc_record(
-                url, "resource", payload=body, length=os.path.getsize(path),
-                warc_content_type=mime, warc_headers_dict=headers)
-            entry = IndexEntry(url, date, 0, 0, mime, None, warc_digest(sha256), "")
-            return self._write(rec, entry)
+        rec = self._writer.create_warc_record(
+            url, "resource", payload=_Mapped(path), length=os.path.getsize(path),
+            warc_content_type=mime, warc_headers_dict=headers)
+        entry = IndexEntry(url, date, 0, 0, mime, None, warc_digest(sha256), "")
+        return self._write(rec, entry)
 
     def metadata(self, url: str, date: str, doc: dict[str, Any],
                  refers_to: str | None = None) -> str:
