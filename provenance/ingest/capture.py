@@ -392,7 +392,7 @@ def _adoptable(analysis: Any, path: str) -> None:
 
 
 def _flush(paths: list[str]) -> None:
-    """fsync each collected file (their writeback began as they were written)."""
+    """fsync each collected file: the disk writes them while the WACZ is packed."""
     for path in paths:
         with open(path, "rb+") as f:
             os.fsync(f.fileno())

@@ -15,7 +15,6 @@ from urllib.parse import urljoin, urlsplit
 
 from provenance.errors import BadInput
 from provenance.ingest.stream_hash import StreamHasher
-from provenance.ingest.writeback import Writeback
 
 REDIRECTS = (301, 302, 303, 307, 308)
 CHUNK = 1 << 20
@@ -223,7 +222,6 @@ def _read_body(resp: http.client.HTTPResponse, hop: Hop, limits: Limits, workdir
     block = StreamHasher("sha256")
     hop.block_head = hop.http_headers().to_ascii_bytes()
     block.feed(hop.block_head)
-    writeback = Writeback(fd)  # the body is flushed to disk before it is registered
     try:
         with os.fdopen(fd, "wb") as out:
             while True:
@@ -242,7 +240,6 @@ def _read_body(resp: http.client.HTTPResponse, hop: Hop, limits: Limits, workdir
                 hasher.feed(chunk)
                 block.feed(chunk)
                 out.write(chunk)
-                writeback.wrote(len(chunk))
                 if progress:
                     progress(len(chunk), total)
     finally:

@@ -19,7 +19,6 @@ from warcio.warcwriter import WARCWriter
 
 from provenance.ingest.capture_net import Hop
 from provenance.ingest.stream_hash import StreamHasher, file_views
-from provenance.ingest.writeback import Writeback
 
 WARC_NAME = "data.warc"
 WACZ_VERSION = "1.1.1"
@@ -100,7 +99,6 @@ class _Sink(io.RawIOBase):
     def __init__(self, path: str) -> None:
         self.file = open(path, "wb")  # noqa: SIM115 - closed by finish()/abort
         self.count = 0
-        self.writeback = Writeback(self.file.fileno())
         self.hasher = StreamHasher("sha256", "md5")
 
     def writable(self) -> bool:
@@ -120,7 +118,6 @@ class _Sink(io.RawIOBase):
         self.file.write(data)
         self.hasher.feed(data)
         self.count += len(data)
-        self.writeback.wrote(len(data))
         return len(data)
 
     def flush(self) -> None:
