@@ -80,6 +80,10 @@ def test_a_captured_video_is_secured_first_and_analysed_by_prov_analyse(db, serv
     assert _hash_rows(db, sha) == 0
     # The archive, which holds no pictures to analyse, was never pending.
     assert invoke(db, "show", r["archive"], "--json").json()["analysis"] is None
+    # Matching says what it cannot find yet; captured again, it is still waiting.
+    matched = invoke(db, "match", r["archive"])
+    assert "1 held item(s) await their analysis" in matched.stderr
+    assert _capture(db, f"{server.base}/media/clip.mp4")["analysis_pending"] == [sha]
 
     run = invoke(db, "analyse")
     assert run.exit_code == 0, run.output

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from provenance.case import analysis_state
 from provenance.errors import BadInput, ProvError
 from provenance.ingest import capture_env, capture_media, capture_net
 from provenance.ingest.analysis import analyse, discard
@@ -304,8 +305,11 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
             store.settle(added.sha256)
     for added, a in checks:
         if a.deferred:
-            if added.status == "new" and added.sha256:
-                result.pending.append(added.sha256)  # checked for re-uploads when analysed
+            # Checked for re-uploads when analysed; held already but still waiting (captured
+            # before, not analysed since) counts too.
+            if (added.sha256 and added.sha256 not in result.pending
+                    and analysis_state.is_pending(conn, added.sha256)):
+                result.pending.append(added.sha256)
             continue
         try:
             check_new_item(conn, added, a, by)  # is this a re-upload of something held?

@@ -6,6 +6,7 @@ import os
 import sqlite3
 from typing import Any
 
+from provenance.case import analysis_state
 from provenance.case import items as registry
 from provenance.errors import BadInput, UsageProblem
 from provenance.ingest import pagematch, pagewords, reading, sheets
@@ -62,6 +63,12 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
     withdrawn = set() if include_withdrawn else withdrawn_items(conn)
     left_out = sum(1 for m in matches if m["sha256"] in withdrawn)
     matches = [m for m in matches if m["sha256"] not in withdrawn]
+    waiting = [s for s in analysis_state.pending(conn) if s != held]
+    if waiting:
+        # Captured items secured but not analysed yet have no perceptual hashes to be found by.
+        analysis.warnings.append(
+            f"{len(waiting)} held item(s) await their analysis (captured, analysis pending)"
+            " and cannot be found by matching until `prov analyse` runs it")
     is_file = os.path.isfile(target)
     if is_file and held is not None:
         # The very bytes are held already: that is the best match there is.
