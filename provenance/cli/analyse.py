@@ -107,7 +107,12 @@ def after_capture(conn: Any, pending: list[str], when: When, *, as_json: bool
         _tell(as_json, f"analysis of {n} left for later: `prov analyse` runs it (until then"
                        " `prov show` says 'analysis pending')")
         return {"pending": pending, "when": "later"}
-    proc = deferred.start_background(conn, pending, by=GLOBALS.investigator)
+    try:
+        proc = deferred.start_background(conn, pending, by=GLOBALS.investigator)
+    except OSError as exc:
+        err(f"warning: the analysis of {n} could not be started in the background"
+            f" ({exc.strerror or exc}): `prov analyse` runs it")
+        return {"pending": pending, "when": "later"}
     _tell(as_json, f"analysing {n} in the background (process {proc.pid}; output in"
                    f" {deferred.background_log(conn)}): `prov show ITEM` says when it is done")
     return {"pending": pending, "when": "background", "pid": proc.pid}

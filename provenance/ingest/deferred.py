@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance.case import analysis_state
-from provenance.errors import BadInput
+from provenance.errors import BadInput, ProvError
 from provenance.ingest import extract, register
 from provenance.ingest.analysis import Analysis, decoder_warnings
 from provenance.ledger import log
@@ -54,9 +54,17 @@ class Outcome:
 
 def analyse_items(conn: sqlite3.Connection, shas: list[str] | None, *, by: str
                   ) -> list[Outcome]:
-    """Analyse the items named (all pending ones when None), each committed on its own."""
-    return [analyse_item(conn, sha, by=by)
-            for sha in (analysis_state.pending(conn) if shas is None else shas)]
+    """Analyse the items named (all pending ones when None), each committed on its own: one
+    that cannot be done now (a full disk, a database locked too long) stays pending, and
+    the others still go."""
+    out = []
+    for sha in analysis_state.pending(conn) if shas is None else shas:
+        try:
+            out.append(analyse_item(conn, sha, by=by))
+        except (ProvError, OSError, sqlite3.OperationalError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            out.append(Outcome(sha, "error", error=f"not analysed ({why}); it stays pending"))
+    return out
 
 
 def analyse_item(conn: sqlite3.Connection, sha: str, *, by: str) -> Outcome:
