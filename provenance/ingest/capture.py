@@ -69,8 +69,8 @@ class CaptureResult:
     changes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     items: list[AddResult] = field(default_factory=list)
-    # New items registered before their perceptual analysis (video, sound, documents):
-    # `prov analyse` (ingest/deferred.py) records it as item.analysed.
+    # Items of this capture whose perceptual analysis is pending (videos, sounds, documents
+    # registered before it): `prov analyse` (ingest/deferred.py) records it, item.analysed.
     pending: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (bench)
 
