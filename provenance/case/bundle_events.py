@@ -146,7 +146,7 @@ def _fingerprints(d: dict[str, Any]) -> None:
 def _analysed(st: _State, ev: BundledEvent) -> None:
     d, sha = ev.data, str(ev.item)
     _need(d.get("sha256") == sha, "its 'sha256' is not the event's item")
-    _need(sha in st.deferred, "it analyses an item whose registration was its analysis")
+    _need(sha in st.deferred, "it analyses an item analysed when it was registered")
     _need(sha not in st.analysed, "the item is analysed twice")
     _need(d.get("error") is None or _text(d.get("error")), "'error' must say why")
     _need(isinstance(d.get("warnings", []), list), "'warnings' must be a list")

@@ -402,7 +402,27 @@ def _bad_date(p: Parts, s: Sender, target: Path) -> str:
     return "'at' is not a date"
 
 
+def _analysis_of_an_item_analysed_at_registration(p: Parts, s: Sender, target: Path) -> str:
+    p.add("item.analysed", s.shas[0], {"sha256": s.shas[0], "hashes": []})
+    return "it analyses an item analysed when it was registered"
+
+
+def _analysed_twice(p: Parts, s: Sender, target: Path) -> str:
+    p.find("item.registered", s.shas[1])["data"]["analysis"] = "deferred"
+    for _ in range(2):
+        p.add("item.analysed", s.shas[1], {"sha256": s.shas[1], "hashes": []})
+    return "the item is analysed twice"
+
+
+def _analysed_hash_not_hex(p: Parts, s: Sender, target: Path) -> str:
+    p.find("item.registered", s.shas[1])["data"]["analysis"] = "deferred"
+    p.add("item.analysed", s.shas[1], {"sha256": s.shas[1], "hashes": [
+        {"algorithm": "pdq", "value": "zz"}]})
+    return "perceptual hash is malformed"
+
+
 @pytest.mark.parametrize("change", [
+    _analysis_of_an_item_analysed_at_registration, _analysed_twice, _analysed_hash_not_hex,
     _path_as_item, _path_in_registration, _custody_on_receivers_item, _receivers_item_listed,
     _stripped_consistently, _unknown_type, _unknown_actor, _review_of_a_claim_not_carried,
     _bad_actor_kind, _metadata_not_a_value, _hash_not_hex, _size_differs, _relation_to_outside,
