@@ -24,13 +24,20 @@ from provenance.ledger.event import Event
 ATTACHED = "prov_replay"
 
 
-# Plain (not UNIQUE) indexes on the tables a registration fills, built once the replay is
-# done rather than kept up to date row by row: a third of the replay's time at 50,000
-# items. Safe while no applier looks these tables up by such a column (they go by primary
-# key); one that did would still be right, only slower. An index can refuse no row.
+# Plain (not UNIQUE) indexes on the tables a registration fills. The replay never builds
+# them: it is compared by primary key, and an index can refuse no row. Safe while no applier
+# looks these tables up by such a column (they go by primary key); one that did would still
+# be right, only slower. (A table found different is walked in key order; the walk of
+# hashes, by item, then sorts without its index: only a failing verify pays that.)
 _DEFERRED = re.compile(
     r'CREATE\s+INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?"?(\w+)"?\s+ON\s+"?(?:items|hashes|sightings)"?\s*\(',
     re.IGNORECASE)
+_FTS_TABLE = re.compile(
+    r'CREATE\s+VIRTUAL\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"?(\w+)"?\s+USING\s+fts5\b',
+    re.IGNORECASE)
+_TRIGGER_BODY = re.compile(r"CREATE\s+TRIGGER\b.*?\bBEGIN\b(.*)\bEND\s*;?\s*$",
+                           re.IGNORECASE | re.DOTALL)
+_INSERT_INTO = re.compile(r'INSERT\s+INTO\s+"?(\w+)"?', re.IGNORECASE)
 
 
 def _deferred(statements: list[str]) -> list[str]:
@@ -38,6 +45,24 @@ def _deferred(statements: list[str]) -> list[str]:
     for statement in statements:
         match = _DEFERRED.match(statement)
         if match and not any("DROP" in s.upper() and match.group(1) in s for s in statements):
+            found.append(statement)
+    return found
+
+
+def _search_only(statements: list[str]) -> list[str]:
+    """Triggers whose every statement writes a full-text table (0002's and 0015's, kept in
+    step with sightings, custody, claims and page text). Full-text tables are derived data,
+    never compared; keeping them in step was a quarter of the replay's time. A trigger with
+    any other statement (or one these patterns do not read) is kept."""
+    fts = {m.group(1).lower() for s in statements if (m := _FTS_TABLE.match(s))}
+    found = []
+    for statement in statements:
+        body = _TRIGGER_BODY.match(statement)
+        if body is None:
+            continue
+        parts = [p.strip() for p in body.group(1).split(";") if p.strip()]
+        if parts and all((m := _INSERT_INTO.match(p)) and m.group(1).lower() in fts
+                         for p in parts):
             found.append(statement)
     return found
 
@@ -54,9 +79,9 @@ class Replayer:
         self.conn.execute("PRAGMA journal_mode = OFF")
         self.conn.execute("PRAGMA synchronous = OFF")
         self.conn.execute("PRAGMA cache_size = -262144")  # 256 MiB
-        self.later = _deferred(statements)
+        left_out = set(_deferred(statements)) | set(_search_only(statements))
         for statement in statements:
-            if statement not in self.later:
+            if statement not in left_out:
                 self.conn.execute(statement)
         self.conn.execute("BEGIN")
         self.count = 0
@@ -73,9 +98,6 @@ class Replayer:
 
     def finish(self) -> sqlite3.Connection:
         if self.conn.in_transaction:
-            for statement in self.later:
-                self.conn.execute(statement)
-            self.later = []
             self.conn.execute("COMMIT")
         return self.conn
 
@@ -141,20 +163,37 @@ def _same_in_sql(conn: sqlite3.Connection, attached: str, table: str, columns: l
                  ) -> bool:
     """True only if the live table holds exactly the replay's rows.
 
-    The replay's table has a primary key (the caller checks), so its rows are distinct:
-    then no row of either side missing from the other, and as many rows on each side,
-    means the same rows, each once. Compared byte for byte (COLLATE BINARY: a table
-    recreated with a case-blind column must not hide an edit); 1 and 1.0 are equal, as
-    they are to the walk in Python. Any error (a table dropped or changed by hand) leaves
-    the answer to the walk, which says what it found.
+    Each live row is looked up in the replay by the replay's primary key and must be there
+    with every column the same; every replay key must be in the live table; and both must
+    have as many rows. Replay keys are distinct, so these mean the same rows, each once
+    (two live rows of one key would leave a replay key unmatched, or one over the count).
+    Compared byte for byte: COLLATE BINARY, so a table recreated with a case-blind column
+    does not hide an edit, and only when both tables declare the same columns with the same
+    types and keys (the same affinity: a value converted on the way would compare equal to
+    one of another type); 1 and 1.0 are equal, as they are to the walk in Python. A join,
+    not `EXCEPT` both ways: that sorted every row of both sides into temporary b-trees, most
+    of a full verify's comparison. Any error (a table dropped or changed by hand) or doubt
+    leaves the answer to the walk, which says what it found.
     """
-    listed = ", ".join(f'"{c}" COLLATE BINARY' for c in columns)
     mine, theirs = f'main."{table}"', f'{attached}."{table}"'
-    query = (
-        f"SELECT (SELECT COUNT(*) FROM {mine}) = (SELECT COUNT(*) FROM {theirs})"
-        f" AND NOT EXISTS (SELECT {listed} FROM {mine} EXCEPT SELECT {listed} FROM {theirs})"
-        f" AND NOT EXISTS (SELECT {listed} FROM {theirs} EXCEPT SELECT {listed} FROM {mine})")
     try:
+        shape = [tuple(r)[1:3] + (tuple(r)[5],)
+                 for r in conn.execute(f'PRAGMA {attached}.table_info("{table}")')]
+        if shape != [tuple(r)[1:3] + (tuple(r)[5],)
+                     for r in conn.execute(f'PRAGMA main.table_info("{table}")')]:
+            return False
+        keys = [name for name, _, pk in sorted((s for s in shape if s[2]), key=lambda s: s[2])]
+        if not keys or [name for name, _, _ in shape] != columns:
+            return False
+        joined = " AND ".join(f'b."{k}" = a."{k}"' for k in keys)
+        back = " AND ".join(f'a."{k}" = b."{k}"' for k in keys)
+        differs = " OR ".join(f'(a."{c}" COLLATE BINARY) IS NOT b."{c}"' for c in columns)
+        query = (
+            f"SELECT (SELECT COUNT(*) FROM {mine}) = (SELECT COUNT(*) FROM {theirs})"
+            f" AND NOT EXISTS (SELECT 1 FROM {mine} a LEFT JOIN {theirs} b ON {joined}"
+            f' WHERE b."{keys[0]}" IS NULL OR {differs})'
+            f" AND NOT EXISTS (SELECT 1 FROM {theirs} b"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {mine} a WHERE {back}))")
         row = conn.execute(query).fetchone()
     except sqlite3.DatabaseError:
         return False
