@@ -223,8 +223,9 @@ def _same_in_sql(conn: sqlite3.Connection, attached: str, table: str, columns: l
     (two live rows of one key would leave a replay key unmatched, or one over the count).
     Compared byte for byte: COLLATE BINARY, so a table recreated with a case-blind column
     does not hide an edit, and only when both tables declare the same columns with the same
-    types and keys (the same affinity: a value converted on the way would compare equal to
-    one of another type); 1 and 1.0 are equal, as they are to the walk in Python. A join,
+    types and keys, in any order (the same affinity: a value converted on the way would
+    compare equal to one of another type); 1 and 1.0 are equal, as they are to the walk in
+    Python. A join,
     not `EXCEPT` both ways: that sorted every row of both sides into temporary b-trees, most
     of a full verify's comparison. Any error (a table dropped or changed by hand) or doubt
     leaves the answer to the walk, which says what it found.
@@ -233,8 +234,10 @@ def _same_in_sql(conn: sqlite3.Connection, attached: str, table: str, columns: l
     try:
         shape = [tuple(r)[1:3] + (tuple(r)[5],)
                  for r in conn.execute(f'PRAGMA {attached}.table_info("{table}")')]
-        if shape != [tuple(r)[1:3] + (tuple(r)[5],)
-                     for r in conn.execute(f'PRAGMA main.table_info("{table}")')]:
+        # In any order: columns added by later migrations may stand elsewhere in an older
+        # database; every column is named in the query below.
+        if sorted(shape) != sorted(tuple(r)[1:3] + (tuple(r)[5],)
+                                   for r in conn.execute(f'PRAGMA main.table_info("{table}")')):
             return False
         keys = [name for name, _, pk in sorted((s for s in shape if s[2]), key=lambda s: s[2])]
         if not keys or [name for name, _, _ in shape] != columns:
