@@ -8,10 +8,12 @@ The problems reported are worded as projection.compare words them.
 
 from __future__ import annotations
 
+import queue
 import re
 import shutil
 import sqlite3
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,13 +26,20 @@ from provenance.ledger.event import Event
 ATTACHED = "prov_replay"
 
 
-# Plain (not UNIQUE) indexes on the tables a registration fills, built once the replay is
-# done rather than kept up to date row by row: a third of the replay's time at 50,000
-# items. Safe while no applier looks these tables up by such a column (they go by primary
-# key); one that did would still be right, only slower. An index can refuse no row.
+# Plain (not UNIQUE) indexes on the tables a registration fills. The replay never builds
+# them: it is compared by primary key, and an index can refuse no row. Safe while no applier
+# looks these tables up by such a column (they go by primary key); one that did would still
+# be right, only slower. (A table found different is walked in key order; the walk of
+# hashes, by item, then sorts without its index: only a failing verify pays that.)
 _DEFERRED = re.compile(
     r'CREATE\s+INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?"?(\w+)"?\s+ON\s+"?(?:items|hashes|sightings)"?\s*\(',
     re.IGNORECASE)
+_FTS_TABLE = re.compile(
+    r'CREATE\s+VIRTUAL\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"?(\w+)"?\s+USING\s+fts5\b',
+    re.IGNORECASE)
+_TRIGGER_BODY = re.compile(r"CREATE\s+TRIGGER\b.*?\bBEGIN\b(.*)\bEND\s*;?\s*$",
+                           re.IGNORECASE | re.DOTALL)
+_INSERT_INTO = re.compile(r'INSERT\s+INTO\s+"?(\w+)"?', re.IGNORECASE)
 
 
 def _deferred(statements: list[str]) -> list[str]:
@@ -42,44 +51,111 @@ def _deferred(statements: list[str]) -> list[str]:
     return found
 
 
+def _search_only(statements: list[str]) -> list[str]:
+    """Triggers whose every statement writes a full-text table (0002's and 0015's, kept in
+    step with sightings, custody, claims and page text). Full-text tables are derived data,
+    never compared; keeping them in step was a quarter of the replay's time. A trigger with
+    any other statement (or one these patterns do not read) is kept."""
+    fts = {m.group(1).lower() for s in statements if (m := _FTS_TABLE.match(s))}
+    found = []
+    for statement in statements:
+        body = _TRIGGER_BODY.match(statement)
+        if body is None:
+            continue
+        parts = [p.strip() for p in body.group(1).split(";") if p.strip()]
+        if parts and all((m := _INSERT_INTO.match(p)) and m.group(1).lower() in fts
+                         for p in parts):
+            found.append(statement)
+    return found
+
+
 class Replayer:
-    """Applies events to a scratch copy of the schema; remembers the first failure."""
+    """Applies events to a scratch copy of the schema; remembers the first failure.
+
+    The events are applied on a thread of their own, in the order they are handed over, while
+    the caller goes on reading and checking the log: SQLite's inserts (most of the replay)
+    run without Python's global lock, so on a second core the replay and the chain check
+    overlap. What is applied, in which order, and the first failure are as before; `finish`
+    waits for the last event.
+    """
+
+    _BATCH = 256  # events handed to the replay thread at a time
 
     def __init__(self, statements: list[str]) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="prov-verify-"))
         self.path = self.folder / "replay.db"
-        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        # Used by one thread at a time: this one, then the replay thread, then (once it has
+        # stopped) this one again.
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         # A scratch file thrown away afterwards: no journal, no syncing.
         self.conn.execute("PRAGMA journal_mode = OFF")
         self.conn.execute("PRAGMA synchronous = OFF")
         self.conn.execute("PRAGMA cache_size = -262144")  # 256 MiB
-        self.later = _deferred(statements)
+        left_out = set(_deferred(statements)) | set(_search_only(statements))
         for statement in statements:
-            if statement not in self.later:
+            if statement not in left_out:
                 self.conn.execute(statement)
         self.conn.execute("BEGIN")
         self.count = 0
         self.error: str | None = None
+        self._batch: list[Event] = []
+        # Bounded, so a replay slower than the chain check holds a few thousand events at
+        # most, not the log.
+        self._queue: queue.Queue[list[Event] | None] = queue.Queue(maxsize=16)
+        self._crash: BaseException | None = None  # anything else: raised again by finish
+        self._stopping = False
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self._run, name="prov-verify-replay", daemon=True)
+        self._thread.start()
 
     def apply(self, event: Event) -> None:
         self.count += 1
-        if self.error is not None:
+        self._batch.append(event)
+        if len(self._batch) >= self._BATCH:
+            self._queue.put(self._batch)
+            self._batch = []
+
+    def _run(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            if self._stopping or self.error is not None or self._crash is not None:
+                continue  # drained, so the reader never waits on a full queue
+            try:
+                for event in batch:
+                    try:
+                        projection.apply(self.conn, event)
+                    except (sqlite3.DatabaseError, KeyError, ValueError, TypeError) as exc:
+                        self.error = f"the log cannot be replayed: {exc}"
+                        break
+            except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
+                self._crash = exc
+
+    def _join(self) -> None:
+        if self._thread is None:
             return
-        try:
-            projection.apply(self.conn, event)
-        except (sqlite3.DatabaseError, KeyError, ValueError, TypeError) as exc:
-            self.error = f"the log cannot be replayed: {exc}"
+        if self._batch:
+            self._queue.put(self._batch)
+            self._batch = []
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
 
     def finish(self) -> sqlite3.Connection:
+        """The replayed tables, once every event handed over is applied. `error` is final
+        only after this."""
+        self._join()
+        if self._crash is not None:
+            raise self._crash
         if self.conn.in_transaction:
-            for statement in self.later:
-                self.conn.execute(statement)
-            self.later = []
             self.conn.execute("COMMIT")
         return self.conn
 
     def close(self) -> None:
+        self._stopping = True
+        self._join()
         self.conn.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -141,20 +217,40 @@ def _same_in_sql(conn: sqlite3.Connection, attached: str, table: str, columns: l
                  ) -> bool:
     """True only if the live table holds exactly the replay's rows.
 
-    The replay's table has a primary key (the caller checks), so its rows are distinct:
-    then no row of either side missing from the other, and as many rows on each side,
-    means the same rows, each once. Compared byte for byte (COLLATE BINARY: a table
-    recreated with a case-blind column must not hide an edit); 1 and 1.0 are equal, as
-    they are to the walk in Python. Any error (a table dropped or changed by hand) leaves
-    the answer to the walk, which says what it found.
+    Each live row is looked up in the replay by the replay's primary key and must be there
+    with every column the same; every replay key must be in the live table; and both must
+    have as many rows. Replay keys are distinct, so these mean the same rows, each once
+    (two live rows of one key would leave a replay key unmatched, or one over the count).
+    Compared byte for byte: COLLATE BINARY, so a table recreated with a case-blind column
+    does not hide an edit, and only when both tables declare the same columns with the same
+    types and keys, in any order (the same affinity: a value converted on the way would
+    compare equal to one of another type); 1 and 1.0 are equal, as they are to the walk in
+    Python. A join,
+    not `EXCEPT` both ways: that sorted every row of both sides into temporary b-trees, most
+    of a full verify's comparison. Any error (a table dropped or changed by hand) or doubt
+    leaves the answer to the walk, which says what it found.
     """
-    listed = ", ".join(f'"{c}" COLLATE BINARY' for c in columns)
     mine, theirs = f'main."{table}"', f'{attached}."{table}"'
-    query = (
-        f"SELECT (SELECT COUNT(*) FROM {mine}) = (SELECT COUNT(*) FROM {theirs})"
-        f" AND NOT EXISTS (SELECT {listed} FROM {mine} EXCEPT SELECT {listed} FROM {theirs})"
-        f" AND NOT EXISTS (SELECT {listed} FROM {theirs} EXCEPT SELECT {listed} FROM {mine})")
     try:
+        shape = [tuple(r)[1:3] + (tuple(r)[5],)
+                 for r in conn.execute(f'PRAGMA {attached}.table_info("{table}")')]
+        # In any order: columns added by later migrations may stand elsewhere in an older
+        # database; every column is named in the query below.
+        if sorted(shape) != sorted(tuple(r)[1:3] + (tuple(r)[5],)
+                                   for r in conn.execute(f'PRAGMA main.table_info("{table}")')):
+            return False
+        keys = [name for name, _, pk in sorted((s for s in shape if s[2]), key=lambda s: s[2])]
+        if not keys or [name for name, _, _ in shape] != columns:
+            return False
+        joined = " AND ".join(f'b."{k}" = a."{k}"' for k in keys)
+        back = " AND ".join(f'a."{k}" = b."{k}"' for k in keys)
+        differs = " OR ".join(f'(a."{c}" COLLATE BINARY) IS NOT b."{c}"' for c in columns)
+        query = (
+            f"SELECT (SELECT COUNT(*) FROM {mine}) = (SELECT COUNT(*) FROM {theirs})"
+            f" AND NOT EXISTS (SELECT 1 FROM {mine} a LEFT JOIN {theirs} b ON {joined}"
+            f' WHERE b."{keys[0]}" IS NULL OR {differs})'
+            f" AND NOT EXISTS (SELECT 1 FROM {theirs} b"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {mine} a WHERE {back}))")
         row = conn.execute(query).fetchone()
     except sqlite3.DatabaseError:
         return False

@@ -107,9 +107,14 @@ def load(conn: sqlite3.Connection, store: Path, limit: int) -> tuple[KeypointInd
 
 def pictures_after(conn: sqlite3.Connection, upto: int) -> list[tuple[int, str]]:
     """(registered_event, sha256) of every picture registered after event `upto`, in order."""
-    return conn.execute(f"SELECT registered_event, sha256 FROM items WHERE kind IN ({_MARKS})"
-                        " AND registered_event > ? ORDER BY registered_event",
-                        (*PICTURE_KINDS, upto)).fetchall()
+    return conn.execute(PICTURES_AFTER, (*PICTURE_KINDS, upto)).fetchall()
+
+
+# `+kind`: read by items_registered_event (the few pictures past the cache, in order), not by
+# items_kind, which SQLite preferred: every picture of the archive read and sorted, 1.7 s of
+# each `prov add` and `prov match` at a million items.
+PICTURES_AFTER = (f"SELECT registered_event, sha256 FROM items WHERE +kind IN ({_MARKS})"
+                  " AND registered_event > ? ORDER BY registered_event")
 
 
 def _write_shards(folder: Path, index: KeypointIndex, *, final: bool) -> bool:

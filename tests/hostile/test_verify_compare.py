@@ -110,3 +110,23 @@ def test_the_log_table_dropped_fails_verify_in_one_line(filled, db):
     run = filled("verify", "--no-rehash")
     assert run.exit_code == 1 and run.stdout == ""
     assert run.stderr.strip() == "error: database: no such table: events"
+
+
+def test_a_number_turned_into_text_in_a_column_redeclared_as_text_is_named(filled, db):
+    """A column redeclared with another type (TEXT for INTEGER): compared with the replay's
+    INTEGER column, SQLite would turn the text back into a number and call them equal."""
+    conn = _raw(db)
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute("UPDATE sqlite_master SET sql = replace(sql, 'size              INTEGER NOT"
+                 " NULL,', 'size              TEXT NOT NULL,') WHERE name = 'items'")
+    conn.execute("PRAGMA writable_schema = OFF")
+    conn.close()
+    conn = _raw(db)
+    sha, size = conn.execute("SELECT sha256, size FROM items LIMIT 1").fetchone()
+    conn.execute("UPDATE items SET size = CAST(size AS TEXT) WHERE sha256 = ?", (sha,))
+    assert conn.execute("SELECT typeof(size) FROM items WHERE sha256 = ?",
+                        (sha,)).fetchone()[0] == "text"
+    conn.close()
+    problems = _problems(filled)
+    assert f"table items: row {sha} column size is '{size}', the log says {size}" in problems, \
+        problems
