@@ -60,8 +60,10 @@ def put_features(root: Path, sha256: str, features: dict[str, Any]) -> None:
 
 
     unpacked = LocalFeatures.unpack(features)
+    band = {} if unpacked.band is None else {"band_points": unpacked.band.points,
+                                            "band_descriptors": unpacked.band.descriptors}
     save_derived(features_path(root, sha256), points=unpacked.points,
-                 descriptors=unpacked.descriptors)
+                 descriptors=unpacked.descriptors, **band)
 
 
 def load_features(root: Path, sha256: str) -> Any:
@@ -73,6 +75,9 @@ def load_features(root: Path, sha256: str) -> Any:
     path = features_path(root, sha256)
     try:
         with np.load(path) as data:
-            return LocalFeatures(data["points"], data["descriptors"])
+            # A file written before band keypoints (bandkeys) has none: read as no band.
+            band = (LocalFeatures(data["band_points"], data["band_descriptors"])
+                    if "band_points" in data.files else None)
+            return LocalFeatures(data["points"], data["descriptors"], band)
     except (OSError, ValueError, KeyError):
         return None

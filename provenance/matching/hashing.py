@@ -399,6 +399,8 @@ class PictureHashes:
     trimmed: tuple[int, int, int, int]  # box kept by trim_borders, in the given image's pixels
     stored: tuple[PerceptualHash, ...]  # whole-picture PDQ and pHash, then region PDQ hashes
     query: tuple[PerceptualHash, ...]  # rotated and mirrored PDQ and pHash: searched with only
+    # content_band's rows as shares (top, bottom) of the trimmed picture's height, or None.
+    band: tuple[float, float] | None = None
 
 
 def hash_picture(img: Image.Image) -> PictureHashes:
@@ -431,12 +433,14 @@ def hash_picture(img: Image.Image) -> PictureHashes:
         if q >= PDQ_MIN_QUALITY:
             regions.append(PerceptualHash("pdq", value, q, name))
     band = content_band(picture.rgb)
+    rows = None
     if band is not None:
         value, q = picture.window(band)
         if q >= PDQ_MIN_QUALITY:
             regions.append(PerceptualHash("pdq", value, q, "band"))
+            rows = (band[1] / hashed.height, band[3] / hashed.height)
     stored = [pdq[0], phash[0], *regions]
-    return PictureHashes(full_box, tuple(stored), tuple(pdq[1:] + phash[1:]))
+    return PictureHashes(full_box, tuple(stored), tuple(pdq[1:] + phash[1:]), rows)
 
 
 # A screenshot shows a photo as a full-width band between an app's chrome (status bar,
@@ -448,8 +452,8 @@ def hash_picture(img: Image.Image) -> PictureHashes:
 # keypoint votes were nearest the other screenshots of the same app, its photo never among
 # the candidates verified: 0.063 (add) and 0.079 (match) of screenshots found their photo in
 # bench/overlays.py.
-BAND_FLAT = 0.7
-BAND_LEVELS = 12
+BAND_FLAT = 0.9
+BAND_LEVELS = 2
 BAND_GAP = 0.01
 BAND_SPAN = (0.2, 0.8)
 

@@ -106,6 +106,10 @@ class LocalFeatures:
 
     points: np.ndarray
     descriptors: np.ndarray
+    # Keypoints of the picture's `band` alone (a screenshot's photo between the app's chrome,
+    # hashing.content_band), found at an original's scale, in the band's own pixels: see
+    # matching.bandkeys. None when the picture has no band (or its cache predates them).
+    band: LocalFeatures | None = None
 
     def part(self, mirrored: bool) -> LocalFeatures:
         keep = (self.points[:, 0] < 0) if mirrored else (self.points[:, 0] >= 0)
@@ -118,16 +122,21 @@ class LocalFeatures:
     def pack(self) -> dict[str, Any]:
         """The picklable, JSON-free form that travels from worker processes: count, then the
         points (float32, n x 2) and descriptors (uint8, n x 32) as raw bytes."""
-        return {"points": self.points.astype(np.float32).tobytes(),
-                "descriptors": self.descriptors.astype(np.uint8).tobytes(),
-                "count": int(len(self.points))}
+        out = {"points": self.points.astype(np.float32).tobytes(),
+               "descriptors": self.descriptors.astype(np.uint8).tobytes(),
+               "count": int(len(self.points))}
+        if self.band is not None:
+            out["band"] = self.band.pack()
+        return out
 
     @classmethod
     def unpack(cls, packed: dict[str, Any]) -> LocalFeatures:
         """The inverse of `pack` (also reads the first `count` rows of a keyframe pack)."""
         n = int(packed["count"])
+        band = packed.get("band")
         return cls(np.frombuffer(packed["points"], np.float32)[: 2 * n].reshape(n, 2),
-                   np.frombuffer(packed["descriptors"], np.uint8)[: 32 * n].reshape(n, 32))
+                   np.frombuffer(packed["descriptors"], np.uint8)[: 32 * n].reshape(n, 32),
+                   cls.unpack(band) if band else None)
 
 
 def local_features(img: Image.Image, *, mirrored: bool = False) -> LocalFeatures:

@@ -307,6 +307,11 @@ def find(
         by_hash = crop_candidates
         if keypoint_index is not None and query_features is not None:
             crop = keypoint_index.candidates(query_features, crop_candidates, exclude)
+            if query_features.band is not None:
+                # The photo inside a screenshot votes on its own, at its original's scale
+                # (matching.bandkeys): the whole screenshot's votes go to the app's chrome.
+                crop += [k for k in keypoint_index.candidates(
+                    query_features.band, crop_candidates, exclude) if k not in crop]
             # Keypoints rank a crop's original better than hashes do; the nearest by hash
             # are kept as a second opinion, half as many (verification is the cost of add).
             by_hash = max(1, crop_candidates // 2)
@@ -335,7 +340,8 @@ def find(
         inliers = None
         if (verdict != "re-upload" or unsure) and key in crop and query_features is not None \
                 and load_features is not None:
-            from provenance.matching.localmatch import LOCAL_MATCH_INLIERS, check
+            from provenance.matching.bandkeys import check_pair
+            from provenance.matching.localmatch import LOCAL_MATCH_INLIERS
 
             other = load_features(key)
             if other is None and unsure and load_page_features is not None:
@@ -343,7 +349,7 @@ def find(
                 page = int(stored.page["pdq"][p.row]) if p is not None else -1
                 other = load_page_features(key, page) if page >= 0 else None
             if other is not None:
-                found = check(query_features, other)
+                found = check_pair(query_features, other)
                 inliers = found.inliers
                 overlay.append(found.overlay)
                 if unsure and (len(found.overlay) or found.capture):

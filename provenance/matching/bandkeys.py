@@ -1,0 +1,74 @@
+"""Keypoints of a screenshot's photo band, found at the scale an original's keypoints have.
+
+A phone screenshot (1170x2532) shows its photo as a full-width band about a third of the
+screenshot's height (hashing.content_band). Keypoints are found on a picture fitted to
+localmatch.FEATURE_SIDE px, so the screenshot's photo spans about 230 of its 512 rows: the
+keypoint detector sees it at half the scale the original was seen at, and most of the
+original's fine keypoints have no counterpart. The keypoint vote (kpindex) then ranked the
+original below the 30 most voted pictures for 11 of the 17 social-app screenshots `prov add`
+missed in bench/overlays.py, although the photo verified against its original with 35-108
+inliers when checked directly.
+
+So a picture with a band also keeps the keypoints of the band alone, cropped out and fitted
+to FEATURE_SIDE like any picture (`LocalFeatures.band`, in the band's own pixels): at ingest
+they are indexed under the picture beside its whole keypoints, at query they vote for
+candidates of their own, and verification tries the band against the other picture (and the
+other's band) when the whole pictures do not verify. The overlay rules of
+localmatch.check apply to every one of these comparisons unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from provenance.matching import localmatch
+from provenance.matching.localmatch import LOCAL_MATCH_INLIERS, LocalFeatures, Verification
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+def with_band(features: LocalFeatures, picture: Image.Image,
+              rows: tuple[float, float] | None) -> LocalFeatures:
+    """`features` of `picture` (the trimmed picture they were found on) with the keypoints of
+    its band, rows (top, bottom) as shares of its height; unchanged when there is no band."""
+    if rows is None:
+        return features
+    top, bottom = round(rows[0] * picture.height), round(rows[1] * picture.height)
+    if bottom - top < 8:
+        return features
+    band = localmatch.local_features(picture.crop((0, top, picture.width, bottom)))
+    if not len(band.points):
+        return features
+    return LocalFeatures(features.points, features.descriptors, band)
+
+
+def check_pair(query: LocalFeatures, stored: LocalFeatures) -> Verification:
+    """localmatch.check of the two pictures; when that does not verify and either has a band,
+    the band against the other picture, the picture against the other's band and band
+    against band too: the first that verifies (most inliers) is the answer.
+
+    The overlay keypoints returned (to look again without them) are always the whole query's,
+    the only ones the caller can leave out of its next vote.
+    """
+    whole = localmatch.check(query, stored)
+    if whole.inliers >= LOCAL_MATCH_INLIERS and not len(whole.overlay):
+        return whole
+    if query.band is None and stored.band is None:
+        return whole
+    pairs = []
+    if query.band is not None:
+        pairs.append((query.band, stored))
+    if stored.band is not None:
+        pairs.append((query, stored.band))
+    if query.band is not None and stored.band is not None:
+        pairs.append((query.band, stored.band))
+    best: Verification | None = None
+    for q, s in pairs:
+        found = localmatch.check(q, s)
+        if found.inliers >= LOCAL_MATCH_INLIERS and not len(found.overlay) \
+                and (best is None or found.inliers > best.inliers):
+            best = found
+    if best is None:
+        return whole
+    return best
