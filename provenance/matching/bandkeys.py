@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from provenance.matching import localmatch
 from provenance.matching.localmatch import LOCAL_MATCH_INLIERS, LocalFeatures, Verification
 
@@ -43,18 +45,33 @@ def with_band(features: LocalFeatures, picture: Image.Image,
     return LocalFeatures(features.points, features.descriptors, band)
 
 
-def check_pair(query: LocalFeatures, stored: LocalFeatures) -> Verification:
-    """localmatch.check of the two pictures; when that does not verify and either has a band,
-    the band against the other picture, the picture against the other's band and band
-    against band too: the first that verifies (most inliers) is the answer.
+def banded(query: LocalFeatures | None, stored: LocalFeatures | None) -> bool:
+    """Both pictures have a band: two screenshots (or two framed pictures), whose whole
+    pictures share whatever chrome or frame surrounds their photos."""
+    return query is not None and stored is not None and query.band is not None \
+        and stored.band is not None
 
-    The overlay keypoints returned (to look again without them) are always the whole query's,
-    the only ones the caller can leave out of its next vote.
+
+def check_pair(query: LocalFeatures, stored: LocalFeatures) -> Verification:
+    """localmatch.check of the two pictures, and of their bands where they have them.
+
+    Only one has a band (a screenshot and a photo): when the whole pictures do not verify,
+    the band against the other picture (or the picture against the other's band) is tried;
+    the one that verifies, with the most inliers, is the answer.
+
+    Both have bands (two screenshots): the whole pictures agreeing says nothing, since the
+    app's chrome agrees around any two photos (measured: the moon and a camera photo in the
+    social app's chrome verified with 20 inliers, their bands with none). One of the band
+    comparisons must verify; when none does, an agreement of the whole pictures is returned
+    as an overlay's (its inliers as `overlay`, so the caller looks again without them).
+
+    The overlay keypoints returned are always the whole query's, the only ones the caller
+    can leave out of its next vote.
     """
     whole = localmatch.check(query, stored)
-    if whole.inliers >= LOCAL_MATCH_INLIERS and not len(whole.overlay):
-        return whole
-    if query.band is None and stored.band is None:
+    verified = whole.inliers >= LOCAL_MATCH_INLIERS and not len(whole.overlay)
+    both = banded(query, stored)
+    if (verified and not both) or (query.band is None and stored.band is None):
         return whole
     pairs = []
     if query.band is not None:
@@ -69,6 +86,12 @@ def check_pair(query: LocalFeatures, stored: LocalFeatures) -> Verification:
         if found.inliers >= LOCAL_MATCH_INLIERS and not len(found.overlay) \
                 and (best is None or found.inliers > best.inliers):
             best = found
-    if best is None:
-        return whole
-    return best
+    if best is not None:
+        # The whole query's keypoints are what the caller indexes: its own answer stands
+        # when it has more inliers (and carries the right ones).
+        return whole if verified and whole.inliers >= best.inliers else \
+            Verification(best.inliers, np.zeros(0, np.int64), best.capture)
+    if verified and both:
+        agreed = whole.agreed if whole.agreed is not None else whole.overlay
+        return Verification(0, agreed)
+    return whole

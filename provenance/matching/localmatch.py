@@ -245,6 +245,10 @@ class Verification:
     overlay: np.ndarray
     # The pictures agree, but as two captures of one scene (see _is_capture), not one upload.
     capture: bool = False
+    # When they agree: which of the query's upright keypoints are the inliers (as `overlay`
+    # indexes them), for a caller that finds the agreement is an overlay's after all
+    # (matching.bandkeys: two screenshots whose photos do not agree).
+    agreed: np.ndarray | None = None
 
 
 def verify(query: LocalFeatures, stored: LocalFeatures) -> int:
@@ -265,7 +269,7 @@ def check(query: LocalFeatures, stored: LocalFeatures) -> Verification:
         winner = other if other.inliers > best.inliers else best
         overlay = (winner.overlay if winner.inliers >= LOCAL_MATCH_INLIERS
                    else np.union1d(best.overlay, other.overlay))
-        best = Verification(winner.inliers, overlay, winner.capture)
+        best = Verification(winner.inliers, overlay, winner.capture, winner.agreed)
     return best
 
 
@@ -323,7 +327,7 @@ def _verify(query: LocalFeatures, stored: LocalFeatures) -> Verification:
         return overlay
     if _contradicted(query, stored, transform, dist, nearest) > MAX_CONTRADICTED:
         return overlay
-    return Verification(counted, _NONE, _is_capture(transform, query.points))
+    return Verification(counted, _NONE, _is_capture(transform, query.points), good[inliers])
 
 
 def _contradicted(query: LocalFeatures, stored: LocalFeatures, transform: np.ndarray,

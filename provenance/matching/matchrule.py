@@ -337,6 +337,16 @@ def find(
         if verdict == "re-upload" and p is not None and load_page_features is not None \
                 and int(stored.page["pdq"][p.row]) >= 0:
             unsure = True
+        # Two screenshots (both with a band) linked by a hash of more than the band: the
+        # hash sees the app's chrome as much as the photo, and keypoints decide
+        # (matching.bandkeys; a player app's grey textures were 24 bits apart).
+        if verdict == "re-upload" and not unsure and p is not None \
+                and p.query.region not in ("band", "photo") \
+                and query_features is not None and query_features.band is not None \
+                and load_features is not None and key in crop:
+            from provenance.matching.bandkeys import banded
+
+            unsure = banded(query_features, load_features(key))
         inliers = None
         if (verdict != "re-upload" or unsure) and key in crop and query_features is not None \
                 and load_features is not None:
