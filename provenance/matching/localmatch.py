@@ -91,6 +91,12 @@ SAME_SCALE = 1.25  # within this factor both pictures' keypoints are counted
 # verify in bench/robustness_images.py, none (their turn at one scale at most 0.26 degrees
 # where the centre moved, 1.39 degrees only for a copy halved in size, centre in place).
 CAPTURE_TURN = (0.4, 10.0)
+# Agreement whose inliers' bounding box covers under LOCAL_SHARE of both pictures is an
+# overlay's: a channel's badge covers at most 0.19 of a picture (fixtures/overlays.py), and
+# on a smooth or dark picture it is the only place keypoints are found, so the rules above,
+# which count keypoints, saw it explain everything (colour wheel and fundus image under one
+# badge: 36-40 inliers, bench/overlays.py).
+LOCAL_SHARE = 0.3
 CAPTURE_SHIFT = 0.015
 
 
@@ -110,6 +116,9 @@ class LocalFeatures:
     # hashing.content_band), found at an original's scale, in the band's own pixels: see
     # matching.bandkeys. None when the picture has no band (or its cache predates them).
     band: LocalFeatures | None = None
+    # (width, height) of the picture the keypoints were found on (fitted to FEATURE_SIDE);
+    # None when unknown (a cache written before it was kept).
+    size: tuple[int, int] | None = None
 
     def part(self, mirrored: bool) -> LocalFeatures:
         keep = (self.points[:, 0] < 0) if mirrored else (self.points[:, 0] >= 0)
@@ -117,7 +126,7 @@ class LocalFeatures:
         if mirrored:
             points = points.copy()
             points[:, 0] = -1 - points[:, 0]
-        return LocalFeatures(points, self.descriptors[keep])
+        return LocalFeatures(points, self.descriptors[keep], size=self.size)
 
     def pack(self) -> dict[str, Any]:
         """The picklable, JSON-free form that travels from worker processes: count, then the
@@ -127,6 +136,8 @@ class LocalFeatures:
                "count": int(len(self.points))}
         if self.band is not None:
             out["band"] = self.band.pack()
+        if self.size is not None:
+            out["size"] = [int(self.size[0]), int(self.size[1])]
         return out
 
     @classmethod
@@ -136,7 +147,16 @@ class LocalFeatures:
         band = packed.get("band")
         return cls(np.frombuffer(packed["points"], np.float32)[: 2 * n].reshape(n, 2),
                    np.frombuffer(packed["descriptors"], np.uint8)[: 32 * n].reshape(n, 32),
-                   cls.unpack(band) if band else None)
+                   cls.unpack(band) if band else None, _size(packed.get("size")))
+
+
+def _size(value: Any) -> tuple[int, int] | None:
+    """A stored (width, height), or None when absent or not two positive numbers."""
+    try:
+        w, h = (int(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return (w, h) if w > 0 and h > 0 else None
 
 
 def local_features(img: Image.Image, *, mirrored: bool = False) -> LocalFeatures:
@@ -164,8 +184,9 @@ def local_features(img: Image.Image, *, mirrored: bool = False) -> LocalFeatures
         points.append(pts)
         descriptors.append(found)
     if not points:
-        return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
-    return LocalFeatures(np.concatenate(points), np.concatenate(descriptors))
+        return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8),
+                             size=gray.size)
+    return LocalFeatures(np.concatenate(points), np.concatenate(descriptors), size=gray.size)
 
 
 def _stretched(gray: Image.Image) -> Image.Image:
@@ -312,6 +333,10 @@ def _verify(query: LocalFeatures, stored: LocalFeatures) -> Verification:
     if counted < 8:
         return Verification(counted, _NONE)
     overlay = Verification(0, good[inliers])
+    # Agreement confined to a small part of both pictures (a channel's badge on two pictures
+    # that have keypoints nowhere else) is an overlay's, whatever the rules below find.
+    if max(_covered(src[inliers], query), _covered(pts, stored)) < LOCAL_SHARE:
+        return overlay
     # Agreement only an overlay explains (an app's chrome, a caption bar, a channel logo, a
     # letterhead) leaves the content where the pictures overlap unexplained: see _explained.
     on_stored = _overlap(query.points, transform, stored.points)
@@ -328,6 +353,15 @@ def _verify(query: LocalFeatures, stored: LocalFeatures) -> Verification:
     if _contradicted(query, stored, transform, dist, nearest) > MAX_CONTRADICTED:
         return overlay
     return Verification(counted, _NONE, _is_capture(transform, query.points), good[inliers])
+
+
+def _covered(points: np.ndarray, features: LocalFeatures) -> float:
+    """The share of the picture that the bounding box of `points` (its keypoints) covers;
+    1.0 when the picture's size is not known."""
+    if features.size is None or not len(points):
+        return 1.0
+    box = np.prod(points.max(axis=0) - points.min(axis=0))
+    return float(box / (features.size[0] * features.size[1]))
 
 
 def _contradicted(query: LocalFeatures, stored: LocalFeatures, transform: np.ndarray,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provenance.matching import hashing
+from provenance.matching.windowlink import local_overlay, through_window
 
 if TYPE_CHECKING:
     import numpy as np
@@ -347,9 +348,12 @@ def find(
             from provenance.matching.bandkeys import banded
 
             unsure = banded(query_features, load_features(key))
+        # A link through one corner window: a channel's badge there can make it (windowlink).
+        windowed = verdict == "re-upload" and not unsure and p is not None \
+            and through_window(p.query.region)
         inliers = None
-        if (verdict != "re-upload" or unsure) and key in crop and query_features is not None \
-                and load_features is not None:
+        if (verdict != "re-upload" or unsure or windowed) and key in crop \
+                and query_features is not None and load_features is not None:
             from provenance.matching.bandkeys import check_pair
             from provenance.matching.localmatch import LOCAL_MATCH_INLIERS
 
@@ -364,6 +368,9 @@ def find(
                 overlay.append(found.overlay)
                 if unsure and (len(found.overlay) or found.capture):
                     verdict = "similar"  # agreement on an overlay only, or another capture
+                elif windowed:
+                    if local_overlay(found, query_features):
+                        verdict = "similar"
                 elif not unsure:
                     verdict = hashing.verdict(p.distance if p else None, pdq_quality=quality,
                                               phash_distance=h.distance if h else None,
