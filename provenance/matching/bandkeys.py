@@ -42,7 +42,7 @@ def with_band(features: LocalFeatures, picture: Image.Image,
     band = localmatch.local_features(picture.crop((0, top, picture.width, bottom)))
     if not len(band.points):
         return features
-    return LocalFeatures(features.points, features.descriptors, band)
+    return LocalFeatures(features.points, features.descriptors, band, features.size)
 
 
 def banded(query: LocalFeatures | None, stored: LocalFeatures | None) -> bool:

@@ -413,7 +413,7 @@ def _without(features: LocalFeatures, drop: np.ndarray) -> LocalFeatures:
     for start in range(0, len(drop), 64):  # bounded memory: 64 x n distances at a time
         gap = points[:, None, :] - points[drop[start:start + 64]][None, :, :]
         near |= (np.hypot(gap[..., 0], gap[..., 1]) <= OVERLAY_RADIUS).any(axis=1)
-    return LocalFeatures(points[~near], upright.descriptors[~near])
+    return LocalFeatures(points[~near], upright.descriptors[~near], size=features.size)
 
 
 def _quality(stored: StoredSet, key: int, query_quality: int | None, p: _Best | None
