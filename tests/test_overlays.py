@@ -250,11 +250,11 @@ def test_a_screenshot_of_a_dull_texture_in_a_player_is_still_its_reupload(
     assert _verdicts(second, first) == ["re-upload"], second["matches"]
 
 
-def _dark(seed: int, factor: float = 0.12) -> Image.Image:
+def _dark(seed: int, factor: float = 0.12, size: tuple[int, int] = (640, 480)) -> Image.Image:
     """A generated photo in grey, darkened: a night scene, where a badge is the brightest thing."""
     import numpy as np
 
-    luma = np.asarray(F.photo(seed, (640, 480)).convert("L"), np.float32)
+    luma = np.asarray(F.photo(seed, size).convert("L"), np.float32)
     return Image.fromarray((luma * factor).clip(0, 255).astype(np.uint8)).convert("RGB")
 
 
@@ -264,4 +264,14 @@ def test_two_dark_pictures_under_one_logo_are_not_reuploads(
     # most of what it sees); the keypoints agree on the badge alone.
     first = _add(prov, _save(O.channel_logo(_dark(5)), tmp_path / "a.jpg"))
     second = _add(prov, _save(O.channel_logo(_dark(4)), tmp_path / "b.jpg"))
+    assert "re-upload" not in _verdicts(second, first), second["matches"]
+
+
+def test_a_colour_wheel_and_a_small_dark_picture_under_one_logo_are_not_reuploads(
+        prov: Callable[..., Run], tmp_path: Path) -> None:
+    # Before: a re-upload by 48 keypoints, all on the badge: neither picture has keypoints
+    # anywhere else, so every rule that counts keypoints found the agreement everywhere.
+    # The badge is drawn in proportion, so at 371 and 102 px they meet at a scale of ~0.95.
+    first = _add(prov, _save(O.channel_logo(_dark(1, size=(102, 102))), tmp_path / "a.jpg"))
+    second = _add(prov, _save(O.channel_logo(_wheel((371, 370))), tmp_path / "b.jpg"))
     assert "re-upload" not in _verdicts(second, first), second["matches"]
