@@ -45,6 +45,24 @@ def with_band(features: LocalFeatures, picture: Image.Image,
     return LocalFeatures(features.points, features.descriptors, band, features.size)
 
 
+# A band comparison counts only when its agreement covers at least this share of the
+# query's side (the band, or the whole picture): a screenshot's photo and its original agree
+# all over, while a badge on a picture with flat rows at top and bottom (a colour wheel)
+# covered 0.2 of that picture's band, against a dark picture under the same badge, where
+# the whole pictures' comparison had found it an overlay's (localmatch.LOCAL_SHARE).
+BAND_SHARE = 0.3
+
+
+def _spread(found: Verification, query: LocalFeatures) -> float:
+    """The share of `query`'s picture that the box of its agreeing keypoints covers (1.0 when
+    its size or the agreeing keypoints are not known)."""
+    if query.size is None or found.agreed is None or not len(found.agreed):
+        return 1.0
+    points = query.part(mirrored=False).points[found.agreed]
+    box = np.prod(points.max(axis=0) - points.min(axis=0))
+    return float(box / (query.size[0] * query.size[1]))
+
+
 def banded(query: LocalFeatures | None, stored: LocalFeatures | None) -> bool:
     """Both pictures have a band: two screenshots (or two framed pictures), whose whole
     pictures share whatever chrome or frame surrounds their photos."""
@@ -84,6 +102,7 @@ def check_pair(query: LocalFeatures, stored: LocalFeatures) -> Verification:
     for q, s in pairs:
         found = localmatch.check(q, s)
         if found.inliers >= LOCAL_MATCH_INLIERS and not len(found.overlay) \
+                and _spread(found, q) >= BAND_SHARE \
                 and (best is None or found.inliers > best.inliers):
             best = found
     if best is not None:
