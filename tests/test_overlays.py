@@ -258,15 +258,6 @@ def _dark(seed: int, factor: float = 0.12, size: tuple[int, int] = (640, 480)) -
     return Image.fromarray((luma * factor).clip(0, 255).astype(np.uint8)).convert("RGB")
 
 
-def test_two_dark_pictures_under_one_logo_are_not_reuploads(
-        prov: Callable[..., Run], tmp_path: Path) -> None:
-    # Before: a re-upload by the centre window's hash (4 bits: on a dark picture the badge is
-    # most of what it sees); the keypoints agree on the badge alone.
-    first = _add(prov, _save(O.channel_logo(_dark(5)), tmp_path / "a.jpg"))
-    second = _add(prov, _save(O.channel_logo(_dark(4)), tmp_path / "b.jpg"))
-    assert "re-upload" not in _verdicts(second, first), second["matches"]
-
-
 def test_a_colour_wheel_and_a_small_dark_picture_under_one_logo_are_not_reuploads(
         prov: Callable[..., Run], tmp_path: Path) -> None:
     # Before: a re-upload by 48 keypoints, all on the badge: neither picture has keypoints

@@ -27,6 +27,7 @@ CROP_CANDIDATES = 8
 # find): as many for `prov add` as for `prov match`, so both give one answer.
 LOOK_AGAIN = CROP_CANDIDATES
 OVERLAY_RADIUS = 24.0  # px of localmatch.FEATURE_SIDE
+WHOLE_PHASH = 4  # see `windowed` in find
 ALGORITHMS = ("pdq", "phash")
 _LIMITS = {"pdq": hashing.PDQ_SIMILAR, "phash": hashing.PHASH_SIMILAR}
 
@@ -349,8 +350,10 @@ def find(
 
             unsure = banded(query_features, load_features(key))
         # A link through one corner window: a channel's badge there can make it (windowlink).
+        # Not when the whole picture's pHash agrees closely too (quarter-size copies met
+        # their originals through a window at 16-24 bits, pHash 0-2; badge pairs 6 or more).
         windowed = verdict == "re-upload" and not unsure and p is not None \
-            and through_window(p.query.region)
+            and through_window(p.query.region) and (h is None or h.distance > WHOLE_PHASH)
         inliers = None
         if (verdict != "re-upload" or unsure or windowed) and key in crop \
                 and query_features is not None and load_features is not None:
