@@ -109,6 +109,10 @@ def run_set(name: str, transform: R.Transform, n: int, jobs: int, scored: list[i
     print(row, flush=True)
     for line in links[:8]:
         print(line, flush=True)
+    missed = [f"{_NAMED[x['i']][0]} ({x['add']})" for x in results
+              if x["i"] in scored and x["add"] != "re-upload"]
+    if missed:
+        print(f"  missed by add: {', '.join(missed)}", flush=True)
     return row
 
 

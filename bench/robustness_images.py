@@ -213,6 +213,7 @@ def _query(job: tuple[int, int]) -> dict[str, Any]:
 def _cache_path(generated: int, count: int) -> Path:
     digest = hashlib.sha256(f"{generated} {count}".encode())
     for name in ("provenance/matching/hashing.py", "provenance/matching/localmatch.py",
+                 "provenance/matching/bandkeys.py",
                  "provenance/ingest/extract.py", "fixtures/images.py",
                  "bench/robustness_images.py"):
         digest.update((ROOT / name).read_bytes())

@@ -207,3 +207,62 @@ def test_a_scan_of_another_filled_copy_of_a_form_is_not_a_reupload(
     same = _page_png(tmp_path / "a.pdf", tmp_path / "a.png", 100)
     rescan = dict(prov("add", str(same), "--kind", "scan", "--json").json()[0])
     assert "re-upload" in _verdicts(rescan, form), rescan["matches"]
+
+
+@pytest.mark.parametrize("chrome", O.CHROMES)
+def test_a_screenshot_of_a_smooth_photo_is_its_reupload(
+        prov: Callable[..., Run], tmp_path: Path, chrome: str) -> None:
+    # Before: missed (no verdict). The photo spans ~230 of the screenshot's 512 keypoint
+    # rows, half the scale its original's keypoints were found at, and a smooth photo keeps
+    # too few keypoints at that scale; its flat rows cut the band short, so the band hash was
+    # far too. Now the band is cut whole and keeps keypoints of its own at the original's scale.
+    _add(prov, _save(O.screenshot(_smooth(2, (640, 480)), chrome), tmp_path / "other.jpg"))
+    original = _add(prov, _save(_smooth(1, (656, 480)), tmp_path / "photo.jpg", quality=95))
+    shot = _add(prov, _save(O.screenshot(_smooth(1, (656, 480)), chrome), tmp_path / "shot.jpg",
+                            80))
+    assert _verdicts(shot, original) == ["re-upload"], shot["matches"]
+
+
+def _dim_grey(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A generated photo in grey at a third of its contrast: a dull texture whose hash is
+    too flat to count, inside chrome whose hash is not."""
+    import numpy as np
+
+    luma = np.asarray(F.photo(seed, size).convert("L"), np.float32)
+    return Image.fromarray((128 + (luma - luma.mean()) * 0.3).clip(0, 255).astype(np.uint8))
+
+
+def test_screenshots_of_different_dull_textures_in_a_player_are_not_reuploads(
+        prov: Callable[..., Run], tmp_path: Path) -> None:
+    # Before: a re-upload by hash (PDQ 24 bits: the player's chrome is most of what PDQ
+    # sees), never checked by keypoints, which agree on the chrome only.
+    first = _add(prov, _save(O.screenshot(_dim_grey(0), "player"), tmp_path / "a.jpg"))
+    second = _add(prov, _save(O.screenshot(_dim_grey(1), "player"), tmp_path / "b.jpg"))
+    assert "re-upload" not in _verdicts(second, first), second["matches"]
+
+
+def test_a_screenshot_of_a_dull_texture_in_a_player_is_still_its_reupload(
+        prov: Callable[..., Run], tmp_path: Path) -> None:
+    # The same texture shown twice (another clock, another caption): one picture.
+    first = _add(prov, _save(O.screenshot(_dim_grey(0), "player"), tmp_path / "a.jpg"))
+    second = _add(prov, _save(O.screenshot(_dim_grey(0), "player", caption="Replay",
+                                           clock="10:02"), tmp_path / "b.jpg", 80))
+    assert _verdicts(second, first) == ["re-upload"], second["matches"]
+
+
+def _dark(seed: int, factor: float = 0.12, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A generated photo in grey, darkened: a night scene, where a badge is the brightest thing."""
+    import numpy as np
+
+    luma = np.asarray(F.photo(seed, size).convert("L"), np.float32)
+    return Image.fromarray((luma * factor).clip(0, 255).astype(np.uint8)).convert("RGB")
+
+
+def test_a_colour_wheel_and_a_small_dark_picture_under_one_logo_are_not_reuploads(
+        prov: Callable[..., Run], tmp_path: Path) -> None:
+    # Before: a re-upload by 48 keypoints, all on the badge: neither picture has keypoints
+    # anywhere else, so every rule that counts keypoints found the agreement everywhere.
+    # The badge is drawn in proportion, so at 371 and 102 px they meet at a scale of ~0.95.
+    first = _add(prov, _save(O.channel_logo(_dark(1, size=(102, 102))), tmp_path / "a.jpg"))
+    second = _add(prov, _save(O.channel_logo(_wheel((371, 370))), tmp_path / "b.jpg"))
+    assert "re-upload" not in _verdicts(second, first), second["matches"]

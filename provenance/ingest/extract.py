@@ -14,6 +14,7 @@ from typing import Any
 from provenance.errors import BadInput
 from provenance.ingest import reading
 from provenance.matching import hashing, keyframes
+from provenance.matching.bandkeys import with_band
 from provenance.matching.localmatch import local_features
 from provenance.media import c2pa, document, exif
 from provenance.media.video import container
@@ -182,7 +183,8 @@ def hash_pixels(
     keypoints = None
     if features:
         trimmed = img if box == (0, 0, img.width, img.height) else img.crop(box)
-        keypoints = local_features(trimmed, mirrored=True).pack()
+        keypoints = with_band(local_features(trimmed, mirrored=True), trimmed,
+                              hashed.band).pack()
     return rows, query, keypoints
 
 

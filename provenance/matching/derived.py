@@ -60,8 +60,13 @@ def put_features(root: Path, sha256: str, features: dict[str, Any]) -> None:
 
 
     unpacked = LocalFeatures.unpack(features)
+    band = {} if unpacked.band is None else {"band_points": unpacked.band.points,
+                                            "band_descriptors": unpacked.band.descriptors,
+                                            "band_size": np.array(unpacked.band.size or (0, 0))}
+    if unpacked.size is not None:
+        band["size"] = np.array(unpacked.size)
     save_derived(features_path(root, sha256), points=unpacked.points,
-                 descriptors=unpacked.descriptors)
+                 descriptors=unpacked.descriptors, **band)
 
 
 def load_features(root: Path, sha256: str) -> Any:
@@ -73,6 +78,20 @@ def load_features(root: Path, sha256: str) -> Any:
     path = features_path(root, sha256)
     try:
         with np.load(path) as data:
-            return LocalFeatures(data["points"], data["descriptors"])
+            # A file written before band keypoints (bandkeys) has none: read as no band.
+            band = (LocalFeatures(data["band_points"], data["band_descriptors"],
+                                  size=_size(data, "band_size"))
+                    if "band_points" in data.files else None)
+            return LocalFeatures(data["points"], data["descriptors"], band, _size(data, "size"))
     except (OSError, ValueError, KeyError):
         return None
+
+
+def _size(data: Any, name: str) -> tuple[int, int] | None:
+    """A cached picture size (width, height), or None when absent or unusable."""
+    if name not in data.files:
+        return None
+    value = np.asarray(data[name]).ravel()
+    if value.shape != (2,) or value.min() <= 0:
+        return None
+    return int(value[0]), int(value[1])

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from provenance.matching.kpindex import KeypointIndex, _Segment
 
 # Bumped whenever what is indexed per picture changes (kpindex.indexed_part, or the
-# keypoints localmatch.local_features finds), or how it is laid out on disk (2: shards).
-VERSION = 2
+# keypoints localmatch.local_features finds), or how it is laid out on disk (2: shards;
+# 3: a picture's band keypoints are indexed too, matching.bandkeys).
+VERSION = 3
 PICTURE_KINDS = ("image", "scan")
 _MARKS = ", ".join("?" for _ in PICTURE_KINDS)
 # Pictures registered since the cache was written are read from their own files; once they

@@ -68,7 +68,12 @@ def indexed_part(features: LocalFeatures) -> np.ndarray:
 
     upright = features.points[:, 0] >= 0
     keep = np.concatenate([np.flatnonzero(upright)[:PER_PART], np.flatnonzero(~upright)[:PER_PART]])
-    return np.asarray(features.descriptors[np.sort(keep)], np.uint8)
+    own = np.asarray(features.descriptors[np.sort(keep)], np.uint8)
+    if features.band is None:
+        return own
+    # A screenshot's photo band, at an original's scale (matching.bandkeys): an original
+    # queried later votes for the screenshot through these.
+    return np.concatenate([own, np.asarray(features.band.descriptors[:PER_PART], np.uint8)])
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:

@@ -92,6 +92,21 @@ SAME_SCALE = 1.25  # within this factor both pictures' keypoints are counted
 # where the centre moved, 1.39 degrees only for a copy halved in size, centre in place).
 CAPTURE_TURN = (0.4, 10.0)
 CAPTURE_SHIFT = 0.015
+# Agreement at about one layout (scale within LAYOUT_SCALE of 1, not turned) whose inliers'
+# bounding box covers under LOCAL_SHARE of both pictures is an overlay's: a channel's badge
+# covers at most 0.19 of a picture (fixtures/overlays.py), and on a smooth or dark picture it
+# is the only place keypoints are found, so the rules above, which count keypoints, saw it
+# explain everything (colour wheel and fundus image under one badge: 36-40 inliers,
+# bench/overlays.py). Not at other geometries: a screenshot of scikit-image's wide "text"
+# picture (its words a small part of it) verified with 44 inliers at scale 0.46 and was lost
+# to this rule there. The badge is drawn in proportion to the picture, so two badged
+# pictures of other sizes meet at a scale a few percent off 1 (0.946: a 102-px and a 370-px
+# picture). Of the 64 bases, only the colour wheel has its keypoints within 0.3 of itself
+# (0.198; the next 0.449). The inliers' box is smaller than the keypoints' span: colour
+# wheel and fundus photograph 0.067-0.08 of each other, a halved, brightened, watermarked
+# copy of a dark camera photo and its original 0.209 (lost at a threshold of 0.3).
+LOCAL_SHARE = 0.15
+LAYOUT_SCALE = 0.1
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,13 @@ class LocalFeatures:
 
     points: np.ndarray
     descriptors: np.ndarray
+    # Keypoints of the picture's `band` alone (a screenshot's photo between the app's chrome,
+    # hashing.content_band), found at an original's scale, in the band's own pixels: see
+    # matching.bandkeys. None when the picture has no band (or its cache predates them).
+    band: LocalFeatures | None = None
+    # (width, height) of the picture the keypoints were found on (fitted to FEATURE_SIDE);
+    # None when unknown (a cache written before it was kept).
+    size: tuple[int, int] | None = None
 
     def part(self, mirrored: bool) -> LocalFeatures:
         keep = (self.points[:, 0] < 0) if mirrored else (self.points[:, 0] >= 0)
@@ -113,21 +135,37 @@ class LocalFeatures:
         if mirrored:
             points = points.copy()
             points[:, 0] = -1 - points[:, 0]
-        return LocalFeatures(points, self.descriptors[keep])
+        return LocalFeatures(points, self.descriptors[keep], size=self.size)
 
     def pack(self) -> dict[str, Any]:
         """The picklable, JSON-free form that travels from worker processes: count, then the
         points (float32, n x 2) and descriptors (uint8, n x 32) as raw bytes."""
-        return {"points": self.points.astype(np.float32).tobytes(),
-                "descriptors": self.descriptors.astype(np.uint8).tobytes(),
-                "count": int(len(self.points))}
+        out = {"points": self.points.astype(np.float32).tobytes(),
+               "descriptors": self.descriptors.astype(np.uint8).tobytes(),
+               "count": int(len(self.points))}
+        if self.band is not None:
+            out["band"] = self.band.pack()
+        if self.size is not None:
+            out["size"] = [int(self.size[0]), int(self.size[1])]
+        return out
 
     @classmethod
     def unpack(cls, packed: dict[str, Any]) -> LocalFeatures:
         """The inverse of `pack` (also reads the first `count` rows of a keyframe pack)."""
         n = int(packed["count"])
+        band = packed.get("band")
         return cls(np.frombuffer(packed["points"], np.float32)[: 2 * n].reshape(n, 2),
-                   np.frombuffer(packed["descriptors"], np.uint8)[: 32 * n].reshape(n, 32))
+                   np.frombuffer(packed["descriptors"], np.uint8)[: 32 * n].reshape(n, 32),
+                   cls.unpack(band) if band else None, _size(packed.get("size")))
+
+
+def _size(value: Any) -> tuple[int, int] | None:
+    """A stored (width, height), or None when absent or not two positive numbers."""
+    try:
+        w, h = (int(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return (w, h) if w > 0 and h > 0 else None
 
 
 def local_features(img: Image.Image, *, mirrored: bool = False) -> LocalFeatures:
@@ -155,8 +193,9 @@ def local_features(img: Image.Image, *, mirrored: bool = False) -> LocalFeatures
         points.append(pts)
         descriptors.append(found)
     if not points:
-        return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
-    return LocalFeatures(np.concatenate(points), np.concatenate(descriptors))
+        return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8),
+                             size=gray.size)
+    return LocalFeatures(np.concatenate(points), np.concatenate(descriptors), size=gray.size)
 
 
 def _stretched(gray: Image.Image) -> Image.Image:
@@ -236,6 +275,10 @@ class Verification:
     overlay: np.ndarray
     # The pictures agree, but as two captures of one scene (see _is_capture), not one upload.
     capture: bool = False
+    # When they agree: which of the query's upright keypoints are the inliers (as `overlay`
+    # indexes them), for a caller that finds the agreement is an overlay's after all
+    # (matching.bandkeys: two screenshots whose photos do not agree).
+    agreed: np.ndarray | None = None
 
 
 def verify(query: LocalFeatures, stored: LocalFeatures) -> int:
@@ -256,7 +299,7 @@ def check(query: LocalFeatures, stored: LocalFeatures) -> Verification:
         winner = other if other.inliers > best.inliers else best
         overlay = (winner.overlay if winner.inliers >= LOCAL_MATCH_INLIERS
                    else np.union1d(best.overlay, other.overlay))
-        best = Verification(winner.inliers, overlay, winner.capture)
+        best = Verification(winner.inliers, overlay, winner.capture, winner.agreed)
     return best
 
 
@@ -299,6 +342,12 @@ def _verify(query: LocalFeatures, stored: LocalFeatures) -> Verification:
     if counted < 8:
         return Verification(counted, _NONE)
     overlay = Verification(0, good[inliers])
+    # Agreement confined to a small part of both pictures of one layout (a channel's badge on
+    # two pictures that have keypoints nowhere else) is an overlay's, whatever the rules
+    # below find.
+    if _same_layout(transform) \
+            and max(_covered(src[inliers], query), _covered(pts, stored)) < LOCAL_SHARE:
+        return overlay
     # Agreement only an overlay explains (an app's chrome, a caption bar, a channel logo, a
     # letterhead) leaves the content where the pictures overlap unexplained: see _explained.
     on_stored = _overlap(query.points, transform, stored.points)
@@ -314,7 +363,16 @@ def _verify(query: LocalFeatures, stored: LocalFeatures) -> Verification:
         return overlay
     if _contradicted(query, stored, transform, dist, nearest) > MAX_CONTRADICTED:
         return overlay
-    return Verification(counted, _NONE, _is_capture(transform, query.points))
+    return Verification(counted, _NONE, _is_capture(transform, query.points), good[inliers])
+
+
+def _covered(points: np.ndarray, features: LocalFeatures) -> float:
+    """The share of the picture that the bounding box of `points` (its keypoints) covers;
+    1.0 when the picture's size is not known."""
+    if features.size is None or not len(points):
+        return 1.0
+    box = np.prod(points.max(axis=0) - points.min(axis=0))
+    return float(box / (features.size[0] * features.size[1]))
 
 
 def _contradicted(query: LocalFeatures, stored: LocalFeatures, transform: np.ndarray,
@@ -421,6 +479,13 @@ def _is_capture(transform: np.ndarray, points: np.ndarray) -> bool:
     moved = float(np.hypot(*(transform[:, :2] @ centre + transform[:, 2] - centre)))
     return (abs(scale - 1) <= IDENTITY_SCALE and CAPTURE_TURN[0] <= turn <= CAPTURE_TURN[1]
             and moved >= CAPTURE_SHIFT * FEATURE_SIDE)
+
+
+def _same_layout(transform: np.ndarray) -> bool:
+    """About one scale (within LAYOUT_SCALE), not turned (IDENTITY_TURN): shifted or not."""
+    scale = float(np.hypot(transform[0, 0], transform[1, 0]))
+    turn = abs(float(np.degrees(np.arctan2(transform[1, 0], transform[0, 0]))))
+    return abs(scale - 1) <= LAYOUT_SCALE and turn <= IDENTITY_TURN
 
 
 def _is_identity(transform: np.ndarray) -> bool:

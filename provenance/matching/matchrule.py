@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from provenance.matching import hashing
+from provenance.matching.windowlink import local_overlay, through_window
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,6 +27,7 @@ CROP_CANDIDATES = 8
 # find): as many for `prov add` as for `prov match`, so both give one answer.
 LOOK_AGAIN = CROP_CANDIDATES
 OVERLAY_RADIUS = 24.0  # px of localmatch.FEATURE_SIDE
+WHOLE_PHASH = 4  # see `windowed` in find
 ALGORITHMS = ("pdq", "phash")
 _LIMITS = {"pdq": hashing.PDQ_SIMILAR, "phash": hashing.PHASH_SIMILAR}
 
@@ -307,6 +309,11 @@ def find(
         by_hash = crop_candidates
         if keypoint_index is not None and query_features is not None:
             crop = keypoint_index.candidates(query_features, crop_candidates, exclude)
+            if query_features.band is not None:
+                # The photo inside a screenshot votes on its own, at its original's scale
+                # (matching.bandkeys): the whole screenshot's votes go to the app's chrome.
+                crop += [k for k in keypoint_index.candidates(
+                    query_features.band, crop_candidates, exclude) if k not in crop]
             # Keypoints rank a crop's original better than hashes do; the nearest by hash
             # are kept as a second opinion, half as many (verification is the cost of add).
             by_hash = max(1, crop_candidates // 2)
@@ -332,10 +339,26 @@ def find(
         if verdict == "re-upload" and p is not None and load_page_features is not None \
                 and int(stored.page["pdq"][p.row]) >= 0:
             unsure = True
+        # Two screenshots (both with a band) linked by a hash of more than the band: the
+        # hash sees the app's chrome as much as the photo, and keypoints decide
+        # (matching.bandkeys; a player app's grey textures were 24 bits apart).
+        if verdict == "re-upload" and not unsure and p is not None \
+                and p.query.region not in ("band", "photo") \
+                and query_features is not None and query_features.band is not None \
+                and load_features is not None and key in crop:
+            from provenance.matching.bandkeys import banded
+
+            unsure = banded(query_features, load_features(key))
+        # A link through one corner window: a channel's badge there can make it (windowlink).
+        # Not when the whole picture's pHash agrees closely too (quarter-size copies met
+        # their originals through a window at 16-24 bits, pHash 0-2; badge pairs 6 or more).
+        windowed = verdict == "re-upload" and not unsure and p is not None \
+            and through_window(p.query.region) and (h is None or h.distance > WHOLE_PHASH)
         inliers = None
-        if (verdict != "re-upload" or unsure) and key in crop and query_features is not None \
-                and load_features is not None:
-            from provenance.matching.localmatch import LOCAL_MATCH_INLIERS, check
+        if (verdict != "re-upload" or unsure or windowed) and key in crop \
+                and query_features is not None and load_features is not None:
+            from provenance.matching.bandkeys import check_pair
+            from provenance.matching.localmatch import LOCAL_MATCH_INLIERS
 
             other = load_features(key)
             if other is None and unsure and load_page_features is not None:
@@ -343,11 +366,14 @@ def find(
                 page = int(stored.page["pdq"][p.row]) if p is not None else -1
                 other = load_page_features(key, page) if page >= 0 else None
             if other is not None:
-                found = check(query_features, other)
+                found = check_pair(query_features, other)
                 inliers = found.inliers
                 overlay.append(found.overlay)
                 if unsure and (len(found.overlay) or found.capture):
                     verdict = "similar"  # agreement on an overlay only, or another capture
+                elif windowed:
+                    if local_overlay(found, query_features):
+                        verdict = "similar"
                 elif not unsure:
                     verdict = hashing.verdict(p.distance if p else None, pdq_quality=quality,
                                               phash_distance=h.distance if h else None,
@@ -390,7 +416,7 @@ def _without(features: LocalFeatures, drop: np.ndarray) -> LocalFeatures:
     for start in range(0, len(drop), 64):  # bounded memory: 64 x n distances at a time
         gap = points[:, None, :] - points[drop[start:start + 64]][None, :, :]
         near |= (np.hypot(gap[..., 0], gap[..., 1]) <= OVERLAY_RADIUS).any(axis=1)
-    return LocalFeatures(points[~near], upright.descriptors[~near])
+    return LocalFeatures(points[~near], upright.descriptors[~near], size=features.size)
 
 
 def _quality(stored: StoredSet, key: int, query_quality: int | None, p: _Best | None
