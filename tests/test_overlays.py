@@ -266,3 +266,17 @@ def test_a_colour_wheel_and_a_small_dark_picture_under_one_logo_are_not_reupload
     first = _add(prov, _save(O.channel_logo(_dark(1, size=(102, 102))), tmp_path / "a.jpg"))
     second = _add(prov, _save(O.channel_logo(_wheel((371, 370))), tmp_path / "b.jpg"))
     assert "re-upload" not in _verdicts(second, first), second["matches"]
+
+
+def test_a_low_contrast_photo_under_a_caption_bar_is_still_its_reupload(
+        prov: Callable[..., Run], tmp_path: Path) -> None:
+    # A real retina crop (CC0, fixtures/data/SOURCES.md): a window of the copy was 2 bits
+    # from the original's, but its few keypoints lie in one cluster, and the corner-window
+    # rule took that agreement for a badge's and made the copy "similar" (bench/overlays.py,
+    # caption bar, sans font: 1.000 -> 0.984). Badge pairs meet at 28-30 bits.
+    photo = Image.open(Path(F.__file__).with_name("data") / "microaneurysms.png").convert("RGB")
+    original = tmp_path / "retina.png"
+    photo.save(original)
+    first = _add(prov, original)
+    second = _add(prov, _save(O.caption_bar(photo, kind="sans"), tmp_path / "captioned.jpg"))
+    assert _verdicts(second, first) == ["re-upload"], second["matches"]

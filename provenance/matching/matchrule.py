@@ -28,6 +28,7 @@ CROP_CANDIDATES = 8
 LOOK_AGAIN = CROP_CANDIDATES
 OVERLAY_RADIUS = 24.0  # px of localmatch.FEATURE_SIDE
 WHOLE_PHASH = 4  # see `windowed` in find
+WINDOW_CLOSE = 16  # see `windowed` in find
 ALGORITHMS = ("pdq", "phash")
 _LIMITS = {"pdq": hashing.PDQ_SIMILAR, "phash": hashing.PHASH_SIMILAR}
 
@@ -351,9 +352,14 @@ def find(
             unsure = banded(query_features, load_features(key))
         # A link through one corner window: a channel's badge there can make it (windowlink).
         # Not when the whole picture's pHash agrees closely too (quarter-size copies met
-        # their originals through a window at 16-24 bits, pHash 0-2; badge pairs 6 or more).
+        # their originals through a window at 16-24 bits, pHash 0-2; badge pairs 6 or more),
+        # nor when the window itself is within WINDOW_CLOSE bits: the badge pairs the rule
+        # is for met at 28-30 bits, while a dark retina photo under a caption bar met its
+        # original at 2 bits with its few keypoints in one small cluster, which the rule
+        # took for a badge's (bench/overlays.py, caption bar, sans font).
         windowed = verdict == "re-upload" and not unsure and p is not None \
-            and through_window(p.query.region) and (h is None or h.distance > WHOLE_PHASH)
+            and through_window(p.query.region) and (h is None or h.distance > WHOLE_PHASH) \
+            and p.distance > WINDOW_CLOSE
         inliers = None
         if (verdict != "re-upload" or unsure or windowed) and key in crop \
                 and query_features is not None and load_features is not None:
