@@ -251,3 +251,13 @@ def test_capture_starts_the_analysis_in_the_background_and_returns(db, server):
     assert invoke(db, "show", sha, "--json").json()["analysis"]["state"] == "analysed"
     logged = (store_dir(db) / "analyse.log").read_text()
     assert f"analysed {sha[:12]}" in logged
+
+
+def test_an_item_name_typed_wrong_gets_one_line_and_nothing_is_recorded(db):
+    invoke(db, "init", check=True)
+    before = invoke(db, "log", "--json").output
+    got = invoke(db, "analyse", "deadbeef")
+    assert got.exit_code == 2
+    assert "no item matches 'deadbeef'" in got.output
+    assert "Traceback" not in got.output
+    assert invoke(db, "log", "--json").output == before
