@@ -13,6 +13,7 @@ from provenance.cli.common import GLOBALS, RootGroup, quick_exit
 from provenance.cli.custody import actor_app, custody_app
 from provenance.cli.geo import geo_app
 from provenance.cli.report import export, serve
+from provenance.cli.snapshot import snapshot
 from provenance.cli.workflow import flag, incident_app, review, status
 
 app = typer.Typer(
@@ -43,6 +44,7 @@ app.command("dupes")(matching.dupes)
 app.command("log")(items.log_)
 app.command("verify")(integrity.verify)
 app.command("checkpoint")(integrity.checkpoint)
+app.command("snapshot")(snapshot)
 app.command("keygen")(integrity.keygen)
 app.command("demo")(items.demo)
 app.command("c2pa")(attest.c2pa)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import sqlite3
 import uuid
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
-from provenance.errors import NotFound, ProvError
+from provenance.errors import NotFound, ProvError, UsageProblem
 
 DEFAULT_DB = "evidence.db"
 BUSY_TIMEOUT_MS = 60_000
@@ -171,6 +172,8 @@ def open_db(
         reading = _open_reading(path)
         if reading is not None:
             return reading
+    if path.exists():
+        _refuse_snapshot(path)
     if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
         # SQLite would quietly open it read-only and fail at the first write, mid-command.
         raise ProvError(
@@ -189,6 +192,36 @@ def open_db(
             ) from None
         raise ProvError(f"{path}: not a prov database ({exc})") from None
     return conn
+
+
+# The `meta` key a read-only snapshot carries (ledger/snapshot.py).
+SNAPSHOT_MARKER = "snapshot_of"
+
+
+def _refuse_snapshot(path: Path) -> None:
+    """A snapshot is never written to: its log would fork from the one it copies."""
+    try:
+        conn = connect(path.absolute().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.DatabaseError:
+        return  # not readable as SQLite: the write path says why
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?",
+                           (SNAPSHOT_MARKER,)).fetchone()
+    except sqlite3.DatabaseError:
+        return  # no meta table: a new or foreign file, not a snapshot
+    finally:
+        conn.close()
+    if row is None:
+        return
+    try:
+        doc = json.loads(row[0])
+    except ValueError:
+        doc = None
+    doc = doc if isinstance(doc, dict) else {}
+    raise UsageProblem(
+        f"{path} is a read-only snapshot (taken {doc.get('taken_at', '?')} by"
+        f" {doc.get('taken_by', '?')}, {doc.get('events', '?')} events): record in the database"
+        " it was taken from, then take a new snapshot")
 
 
 def _is_read_only(exc: sqlite3.DatabaseError) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance.ledger import checkpoint as checkpoints
-from provenance.ledger import evidence, fixity, incremental, log, replaycheck
+from provenance.ledger import evidence, fixity, incremental, log, replaycheck, snapshot
 from provenance.ledger.db import migrations, split_sql
 
 
@@ -78,6 +78,8 @@ def verify(
     (`plan.rehash == "due"`) records what it found afterwards, in one write transaction.
     """
     plan = plan or Plan()
+    if plan.rehash != "none":
+        snapshot.refuse_rehash_without_originals(conn)
     since_doc = checkpoints.load_for(conn, plan.since) if plan.since is not None else None
     own = not conn.in_transaction
     replayer = None
