@@ -73,15 +73,37 @@ def test_a_row_whose_tail_word_is_far_is_not_gathered(tail_bits: int, votes: flo
     assert dict(zip(keys.tolist(), found.tolist(), strict=True)) == {7: votes}
 
 
-def test_a_shard_without_tail_words_is_not_opened(tmp_path) -> None:
-    # Shards written before the tail words (kpcache VERSION 3) lack them: not read as if
-    # empty, refused, so kpcache rebuilds the index (and its folder name changed with them).
+@pytest.mark.parametrize("missing", ["tails.npy", "starts.npy"])
+def test_a_shard_of_the_old_layout_is_not_opened(tmp_path, missing: str) -> None:
+    # Shards written before the tail words and the word directory (kpcache VERSION 3) lack
+    # them: refused, not read as if empty, so kpcache rebuilds the index (whose folder name
+    # changed with them anyway).
     rng = np.random.default_rng(22)
     index = kpindex.build({1: _features(rng.integers(0, 256, (10, 32), dtype=np.uint8))})
     [segment] = index.segments
     segment.save(tmp_path)
-    assert kpindex._Segment.open(tmp_path).tails[0].tolist() == segment.tails[0].tolist()
-    (tmp_path / "tails.npy").unlink()
+    opened = kpindex._Segment.open(tmp_path)
+    assert opened.tails[0].tolist() == segment.tails[0].tolist()
+    assert opened.starts[0].tolist() == segment.starts[0].tolist()
+    (tmp_path / missing).unlink()
     with pytest.raises(OSError):
         kpindex._Segment.open(tmp_path)
     assert kpcache.VERSION >= 4
+
+
+def test_the_word_directory_finds_every_run() -> None:
+    # Each table's runs come from a directory of where each word's run starts: the rows it
+    # gives for a word are exactly the stored rows with that word, for the first and last
+    # words too.
+    rng = np.random.default_rng(23)
+    stored = rng.integers(0, 256, (3000, 32), dtype=np.uint8)
+    stored[:5, :2] = 0
+    stored[5:9, :2] = 255
+    [segment] = kpindex.build({k: _features(stored[k * 100:(k + 1) * 100])
+                               for k in range(30)}).segments
+    query = np.concatenate([stored[[0, 5, 17]], rng.integers(0, 256, (4, 32), dtype=np.uint8)])
+    words = kpindex.words(query)
+    for t, (lo, hi) in enumerate(segment.runs(words)):
+        for i in range(len(query)):
+            found = sorted(segment.rows[t][lo[i]:hi[i]].tolist())
+            assert found == np.flatnonzero(kpindex.words(stored)[:, t] == words[i, t]).tolist()

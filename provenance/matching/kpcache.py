@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 # Bumped whenever what is indexed per picture changes (kpindex.indexed_part, or the
 # keypoints localmatch.local_features finds), or how it is laid out on disk (2: shards;
 # 3: a picture's band keypoints are indexed too, matching.bandkeys; 4: each table keeps
-# its rows' tail words, kpindex.TAIL_BITS).
+# its rows' tail words, kpindex.TAIL_BITS, and where each word's run starts, not the words).
 VERSION = 4
 PICTURE_KINDS = ("image", "scan")
 _MARKS = ", ".join("?" for _ in PICTURE_KINDS)

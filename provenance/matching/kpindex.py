@@ -7,7 +7,8 @@ there. This index votes. Each ORB descriptor (256 bits) is cut into TABLES words
 bits (bit-sampling LSH for Hamming distance: ORB's tests were learned to be uncorrelated,
 so adjacent bits are as independent as any). A stored descriptor that shares a word with
 a query descriptor and is within MATCH_BITS of it gives its picture one vote per query
-keypoint.
+keypoint, if it is nearly as near as the nearest found anywhere (NEAREST_MARGIN); a
+keypoint voting for several pictures shares its vote among them.
 
 Two views of one point differ in ~20-40 of 256 bits, so they share a given 16-bit word
 with probability ~0.1-0.3 and one of 8 words with ~0.6-0.9; the distance check then keeps
@@ -21,6 +22,9 @@ their gallery, so both exercise the same retrieval. A segment can be written to 
 opened memory-mapped (`_Segment.save`, `_Segment.open`): matching.kpcache keeps a database's
 index on disk that way, in shards of at most SHARD_ROWS rows, so an archive of a hundred
 thousand pictures is queried without reading or sorting it all in each process.
+At that size a query keypoint's words meet thousands of stored rows: each table keeps its
+rows' tail words beside them (TAIL_BITS), so only the rows close there are read from the
+descriptors, and the vote stays with the nearest pictures (bench/kpscale.py).
 """
 
 from __future__ import annotations
@@ -69,7 +73,8 @@ _COMMON = 0.0002
 # so this bounds the memory and time any one `prov add` can spend on it (~90 MB, ~1 s),
 # and an index of any size is a list of shards of at most this size.
 SHARD_ROWS = 1 << 20
-_SHARD_FILES = ("item_keys", "owner", "descriptors", "sorted_words", "rows", "tails")
+_SHARD_FILES = ("item_keys", "owner", "descriptors", "starts", "rows", "tails")
+_WORDS = 1 << 16
 
 
 def words(descriptors: np.ndarray) -> np.ndarray:
@@ -111,7 +116,8 @@ def _distinct(values: np.ndarray) -> np.ndarray:
 
 
 class _Segment:
-    """Per table, the indexed descriptors' words sorted, with the row each came from."""
+    """Per table, the indexed descriptors' rows in the order of their words, with where each
+    word's run starts (a directory of _WORDS + 1 offsets) and each row's tail word."""
 
     folder: Path | None = None  # where it is saved, when it was opened from or saved to disk
 
@@ -124,12 +130,16 @@ class _Segment:
         self.packed = self.descriptors.view(np.uint64)
         self.size = len(keys)
         w, tail = words(self.descriptors), tails(self.descriptors)
-        self.sorted_words: list[np.ndarray] = []
+        # Where each word's run starts, not the sorted words themselves: a query's runs are
+        # then two lookups a word, where binary searches over 25 memory-mapped shards took
+        # 0.6 s of a query at 100,000 pictures.
+        self.starts: list[np.ndarray] = []
         self.rows: list[np.ndarray] = []
         self.tails: list[np.ndarray] = []  # per table, each row's tail word in sorted order
         for t in range(TABLES):
             order = np.argsort(w[:, t], kind="stable")
-            self.sorted_words.append(np.ascontiguousarray(w[order, t]))
+            self.starts.append(np.searchsorted(w[order, t].astype(np.int64),
+                                               np.arange(_WORDS + 1)).astype(np.int32))
             self.rows.append(order.astype(np.int32))
             self.tails.append(np.ascontiguousarray(tail[order, t]))
 
@@ -140,7 +150,7 @@ class _Segment:
         np.save(folder / "item_keys.npy", self.item_keys)
         np.save(folder / "owner.npy", self.owner)
         np.save(folder / "descriptors.npy", self.descriptors)
-        np.save(folder / "sorted_words.npy", np.stack(self.sorted_words))
+        np.save(folder / "starts.npy", np.stack(self.starts))
         np.save(folder / "rows.npy", np.stack(self.rows))
         np.save(folder / "tails.npy", np.stack(self.tails))
 
@@ -153,7 +163,7 @@ class _Segment:
         arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _SHARD_FILES}
         size = len(arrays["owner"])
         if arrays["descriptors"].shape != (size, 32) \
-                or arrays["sorted_words"].shape != (TABLES, size) \
+                or arrays["starts"].shape != (TABLES, _WORDS + 1) \
                 or arrays["rows"].shape != (TABLES, size) \
                 or arrays["tails"].shape != (TABLES, size) or arrays["item_keys"].ndim != 1:
             raise ValueError(f"{folder}: not a keypoint index shard")
@@ -163,7 +173,7 @@ class _Segment:
         seg.descriptors = arrays["descriptors"]
         seg.packed = seg.descriptors.view(np.uint64)
         seg.size = size
-        seg.sorted_words = list(arrays["sorted_words"])
+        seg.starts = list(arrays["starts"])
         seg.rows = list(arrays["rows"])
         seg.tails = list(arrays["tails"])
         seg.folder = folder
@@ -177,9 +187,9 @@ class _Segment:
         """Per table, where each query word's run of equal stored words starts and ends."""
         import numpy as np
 
-        return [(np.searchsorted(self.sorted_words[t], qwords[:, t], "left"),
-                 np.searchsorted(self.sorted_words[t], qwords[:, t], "right"))
-                for t in range(TABLES)]
+        at = qwords.astype(np.int64)
+        return [(np.asarray(self.starts[t][at[:, t]], np.int64),
+                 np.asarray(self.starts[t][at[:, t] + 1], np.int64)) for t in range(TABLES)]
 
     def voters(self, query: np.ndarray, runs: list[tuple[np.ndarray, np.ndarray]],
                keep: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
