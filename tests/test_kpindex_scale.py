@@ -3,6 +3,8 @@ original, and rows whose tail word is far are not gathered (issue 20, "Crops at 
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -107,3 +109,29 @@ def test_the_word_directory_finds_every_run() -> None:
         for i in range(len(query)):
             found = sorted(segment.rows[t][lo[i]:hi[i]].tolist())
             assert found == np.flatnonzero(kpindex.words(stored)[:, t] == words[i, t]).tolist()
+
+
+def test_an_upgrade_removes_the_older_index(prov, db, tmp_path) -> None:
+    # The index folder is named by its version; an upgrade rebuilt it in a new folder and
+    # left the old one (2.2 GB at 100,000 pictures) behind, read by nothing.
+    from fixtures import images as F
+    from provenance.ledger.db import database_id, open_db, store_dir
+    from provenance.matching import catalogue
+
+    path = tmp_path / "a.png"
+    path.write_bytes(F.encode(F.photo(81, (320, 240)), "PNG"))
+    prov("add", str(path))
+    conn = open_db(db)
+    try:
+        db_id = database_id(conn)
+        index = store_dir(db) / "index"
+        for name in (f"keypoints-v3-{db_id}", f"keypoints-v2-{db_id}", "keypoints-v3-other"):
+            (index / name / "shards").mkdir(parents=True)
+            (index / name / "shards" / "x.npy").write_bytes(b"old")
+        shutil.rmtree(index / f"keypoints-v{kpcache.VERSION}-{db_id}", ignore_errors=True)
+        catalogue._CATALOGUES.clear()
+        assert catalogue.catalogue(conn).keypoint_index() is not None
+    finally:
+        conn.close()
+    assert sorted(p.name for p in index.iterdir() if p.name.startswith("keypoints-")) == \
+        sorted([f"keypoints-v{kpcache.VERSION}-{db_id}", "keypoints-v3-other"])
