@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 
 # Bumped whenever what is indexed per picture changes (kpindex.indexed_part, or the
 # keypoints localmatch.local_features finds), or how it is laid out on disk (2: shards;
-# 3: a picture's band keypoints are indexed too, matching.bandkeys).
-VERSION = 3
+# 3: a picture's band keypoints are indexed too, matching.bandkeys; 4: each table keeps
+# its rows' tail words, kpindex.TAIL_BITS, and where each word's run starts, not the words).
+VERSION = 4
 PICTURE_KINDS = ("image", "scan")
 _MARKS = ", ".join("?" for _ in PICTURE_KINDS)
 # Pictures registered since the cache was written are read from their own files; once they
@@ -92,6 +93,8 @@ def load(conn: sqlite3.Connection, store: Path, limit: int) -> tuple[KeypointInd
     tail = pictures_after(conn, upto)
     last = tail[-1] if tail else None
     rebuild = cached is None
+    if rebuild:
+        _remove_older(store, database_id(conn))
     for first in range(0, len(tail), _REBUILD_BATCH):
         batch = tail[first:first + _REBUILD_BATCH]
         index.add((key, load_features(store, sha)) for key, sha in batch)
@@ -104,6 +107,16 @@ def load(conn: sqlite3.Connection, store: Path, limit: int) -> tuple[KeypointInd
         if rebuild or len(tail) >= _TAIL_MIN:
             _save(folder, index, upto, last[1], on_disk, everything_else=rebuild)
     return index, upto
+
+
+def _remove_older(store: Path, db_id: str) -> None:
+    """Remove this database's index folders of earlier versions: an upgrade rebuilds the
+    index in a new folder, and the old one (about 2 GB at 100,000 pictures) is read by
+    nothing any more. Derived data, never evidence."""
+    for old in (store / "index").glob(f"keypoints-v*-{db_id}"):
+        version = old.name[len("keypoints-v"):-len(db_id) - 1]
+        if version.isdigit() and int(version) < VERSION:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def pictures_after(conn: sqlite3.Connection, upto: int) -> list[tuple[int, str]]:

@@ -7,7 +7,8 @@ there. This index votes. Each ORB descriptor (256 bits) is cut into TABLES words
 bits (bit-sampling LSH for Hamming distance: ORB's tests were learned to be uncorrelated,
 so adjacent bits are as independent as any). A stored descriptor that shares a word with
 a query descriptor and is within MATCH_BITS of it gives its picture one vote per query
-keypoint.
+keypoint, if it is nearly as near as the nearest found anywhere (NEAREST_MARGIN); a
+keypoint voting for several pictures shares its vote among them.
 
 Two views of one point differ in ~20-40 of 256 bits, so they share a given 16-bit word
 with probability ~0.1-0.3 and one of 8 words with ~0.6-0.9; the distance check then keeps
@@ -21,6 +22,9 @@ their gallery, so both exercise the same retrieval. A segment can be written to 
 opened memory-mapped (`_Segment.save`, `_Segment.open`): matching.kpcache keeps a database's
 index on disk that way, in shards of at most SHARD_ROWS rows, so an archive of a hundred
 thousand pictures is queried without reading or sorting it all in each process.
+At that size a query keypoint's words meet thousands of stored rows: each table keeps its
+rows' tail words beside them (TAIL_BITS), so only the rows close there are read from the
+descriptors, and the vote stays with the nearest pictures (bench/kpscale.py).
 """
 
 from __future__ import annotations
@@ -40,6 +44,23 @@ TABLES = 8
 # of one point under re-encoding and rescaling are mostly within 40 bits, unrelated ones
 # 100-128 bits apart.
 MATCH_BITS = 56
+# A query keypoint votes only for the pictures whose nearest descriptor is within this many
+# bits of the nearest one found over the whole index. Among a thousand pictures a chance
+# collision within MATCH_BITS is rare; among a hundred thousand, a dim picture's keypoints
+# (flat, low-contrast patches) are within MATCH_BITS of hundreds of other pictures' too, and
+# sharing each vote among all of them left its original 0.46 votes against a stranger's 1.3
+# from two chance collisions (bench/kpscale.py, README "Crops at scale"). A crop's keypoints
+# are 8-30 bits from the original's, its chance collisions 40-56; the keypoints an app's
+# status bar or a channel's logo repeats in every picture of it are found within a few bits
+# of each other in all of them, so their vote is still shared (the burstiness weighting).
+NEAREST_MARGIN = 12
+# Per table, a stored row sharing the query's word is gathered only if its tail word (bits
+# 128-255: word t + TABLES, which no table is keyed by) is within TAIL_BITS of the query's:
+# read in the table's own sorted order, the tails lie next to the words, so this check reads
+# contiguous memory, and only the rows that pass it are fetched from all over the
+# descriptors (random reads that dominated a query at 100,000 pictures). Two views of one
+# point (20-40 bits apart of 256) pass it with probability ~0.9; unrelated rows ~0.05.
+TAIL_BITS = 4
 # Per stored picture, the first PER_PART upright and PER_PART mirrored keypoints are indexed
 # (ingest stores them strongest-per-grid-cell first, so these still cover the whole picture).
 # Measured on 20%-off-centre crops among 1,064 pictures: 128 rank the originals first as
@@ -52,7 +73,8 @@ _COMMON = 0.0002
 # so this bounds the memory and time any one `prov add` can spend on it (~90 MB, ~1 s),
 # and an index of any size is a list of shards of at most this size.
 SHARD_ROWS = 1 << 20
-_SHARD_FILES = ("item_keys", "owner", "descriptors", "sorted_words", "rows")
+_SHARD_FILES = ("item_keys", "owner", "descriptors", "starts", "rows", "tails")
+_WORDS = 1 << 16
 
 
 def words(descriptors: np.ndarray) -> np.ndarray:
@@ -60,6 +82,13 @@ def words(descriptors: np.ndarray) -> np.ndarray:
     import numpy as np
 
     return np.ascontiguousarray(descriptors, np.uint8).view(np.uint16)[:, :TABLES]
+
+
+def tails(descriptors: np.ndarray) -> np.ndarray:
+    """(n, 32) uint8 ORB descriptors -> (n, TABLES) uint16 tail words (words TABLES...)."""
+    import numpy as np
+
+    return np.ascontiguousarray(descriptors, np.uint8).view(np.uint16)[:, TABLES:2 * TABLES]
 
 
 def indexed_part(features: LocalFeatures) -> np.ndarray:
@@ -87,7 +116,8 @@ def _distinct(values: np.ndarray) -> np.ndarray:
 
 
 class _Segment:
-    """Per table, the indexed descriptors' words sorted, with the row each came from."""
+    """Per table, the indexed descriptors' rows in the order of their words, with where each
+    word's run starts (a directory of _WORDS + 1 offsets) and each row's tail word."""
 
     folder: Path | None = None  # where it is saved, when it was opened from or saved to disk
 
@@ -99,13 +129,19 @@ class _Segment:
         self.descriptors = np.ascontiguousarray(descriptors, np.uint8)
         self.packed = self.descriptors.view(np.uint64)
         self.size = len(keys)
-        w = words(self.descriptors)
-        self.sorted_words: list[np.ndarray] = []
+        w, tail = words(self.descriptors), tails(self.descriptors)
+        # Where each word's run starts, not the sorted words themselves: a query's runs are
+        # then two lookups a word, where binary searches over 25 memory-mapped shards took
+        # 0.6 s of a query at 100,000 pictures.
+        self.starts: list[np.ndarray] = []
         self.rows: list[np.ndarray] = []
+        self.tails: list[np.ndarray] = []  # per table, each row's tail word in sorted order
         for t in range(TABLES):
             order = np.argsort(w[:, t], kind="stable")
-            self.sorted_words.append(np.ascontiguousarray(w[order, t]))
+            self.starts.append(np.searchsorted(w[order, t].astype(np.int64),
+                                               np.arange(_WORDS + 1)).astype(np.int32))
             self.rows.append(order.astype(np.int32))
+            self.tails.append(np.ascontiguousarray(tail[order, t]))
 
     def save(self, folder: Path) -> None:
         """Write the segment's arrays into `folder` (which exists and is empty)."""
@@ -114,8 +150,9 @@ class _Segment:
         np.save(folder / "item_keys.npy", self.item_keys)
         np.save(folder / "owner.npy", self.owner)
         np.save(folder / "descriptors.npy", self.descriptors)
-        np.save(folder / "sorted_words.npy", np.stack(self.sorted_words))
+        np.save(folder / "starts.npy", np.stack(self.starts))
         np.save(folder / "rows.npy", np.stack(self.rows))
+        np.save(folder / "tails.npy", np.stack(self.tails))
 
     @classmethod
     def open(cls, folder: Path) -> _Segment:
@@ -126,8 +163,9 @@ class _Segment:
         arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _SHARD_FILES}
         size = len(arrays["owner"])
         if arrays["descriptors"].shape != (size, 32) \
-                or arrays["sorted_words"].shape != (TABLES, size) \
-                or arrays["rows"].shape != (TABLES, size) or arrays["item_keys"].ndim != 1:
+                or arrays["starts"].shape != (TABLES, _WORDS + 1) \
+                or arrays["rows"].shape != (TABLES, size) \
+                or arrays["tails"].shape != (TABLES, size) or arrays["item_keys"].ndim != 1:
             raise ValueError(f"{folder}: not a keypoint index shard")
         seg = cls.__new__(cls)
         seg.item_keys = np.asarray(arrays["item_keys"])  # one per picture: small, read now
@@ -135,8 +173,9 @@ class _Segment:
         seg.descriptors = arrays["descriptors"]
         seg.packed = seg.descriptors.view(np.uint64)
         seg.size = size
-        seg.sorted_words = list(arrays["sorted_words"])
+        seg.starts = list(arrays["starts"])
         seg.rows = list(arrays["rows"])
+        seg.tails = list(arrays["tails"])
         seg.folder = folder
         return seg
 
@@ -148,16 +187,18 @@ class _Segment:
         """Per table, where each query word's run of equal stored words starts and ends."""
         import numpy as np
 
-        return [(np.searchsorted(self.sorted_words[t], qwords[:, t], "left"),
-                 np.searchsorted(self.sorted_words[t], qwords[:, t], "right"))
-                for t in range(TABLES)]
+        at = qwords.astype(np.int64)
+        return [(np.asarray(self.starts[t][at[:, t]], np.int64),
+                 np.asarray(self.starts[t][at[:, t] + 1], np.int64)) for t in range(TABLES)]
 
     def voters(self, query: np.ndarray, runs: list[tuple[np.ndarray, np.ndarray]],
-               keep: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(query keypoint, picture row in item_keys) for every picture a query keypoint
-        votes for, each pair once."""
+               keep: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query keypoint, picture row in item_keys, bits to its nearest descriptor there)
+        for every picture with a descriptor within MATCH_BITS of a query keypoint's, each
+        pair once. `query` is the (n, 32) uint8 descriptors."""
         import numpy as np
 
+        packed, qtails = query.view(np.uint64), tails(query)
         pairs_q, pairs_r = [], []
         for t, (lo, hi) in enumerate(runs):
             lengths = np.where(keep[t], hi - lo, 0)
@@ -166,18 +207,25 @@ class _Segment:
                 continue
             # Every position of every matching run: lo[i], lo[i] + 1, ..., hi[i] - 1.
             starts = np.repeat(lo - np.cumsum(np.concatenate(([0], lengths[:-1]))), lengths)
-            pairs_r.append(self.rows[t][starts + np.arange(n)])
-            pairs_q.append(np.repeat(np.arange(len(lengths), dtype=np.int64), lengths))
+            at = starts + np.arange(n)
+            qi = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+            near = np.bitwise_count(self.tails[t][at] ^ qtails[qi, t]) <= TAIL_BITS
+            pairs_r.append(self.rows[t][at[near]])
+            pairs_q.append(qi[near])
         if not pairs_q:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
         qi, row = np.concatenate(pairs_q), np.concatenate(pairs_r)
-        dist = np.bitwise_count(query[qi] ^ self.packed[row]).sum(axis=1)
+        dist = np.bitwise_count(packed[qi] ^ self.packed[row]).sum(axis=1)
         close = dist <= MATCH_BITS
+        qi, dist = qi[close], dist[close].astype(np.int64)
         owner = self.owner[row[close]].astype(np.int64)
-        # One vote per query keypoint and picture, however many of its descriptors are close.
+        # One entry per query keypoint and picture, at its nearest descriptor there.
         size = max(len(self.item_keys), 1)
-        voted = _distinct(qi[close] * size + owner)
-        return voted // size, voted % size
+        code = qi * size + owner
+        order = np.lexsort((dist, code))
+        code, dist = code[order], dist[order]
+        first = np.concatenate(([True], code[1:] != code[:-1])) if len(code) else code > 0
+        return code[first] // size, code[first] % size, dist[first]
 
 
 @dataclass
@@ -267,15 +315,22 @@ class KeypointIndex:
         if not len(upright) or not self.segments:
             return np.zeros(0, np.int64), np.zeros(0, np.int32)
         common = max(8, int(self.size * _COMMON))
-        packed, qwords = upright.view(np.uint64), words(upright)
+        qwords = words(upright)
         runs = [seg.runs(qwords) for seg in self.segments]
         # A word too common over all segments together is skipped in every one of them.
         keep = [sum(r[t][1] - r[t][0] for r in runs) <= common for t in range(TABLES)]
         keys = np.concatenate([seg.item_keys for seg in self.segments])
         offsets = np.cumsum([0] + [len(seg.item_keys) for seg in self.segments])
-        found = [seg.voters(packed, r, keep) for seg, r in zip(self.segments, runs, strict=True)]
-        qi = np.concatenate([q for q, _ in found])
-        picture = np.concatenate([p + offsets[i] for i, (_, p) in enumerate(found)])
+        found = [seg.voters(upright, r, keep) for seg, r in zip(self.segments, runs, strict=True)]
+        qi = np.concatenate([q for q, _, _ in found])
+        picture = np.concatenate([p + offsets[i] for i, (_, p, _) in enumerate(found)])
+        dist = np.concatenate([d for _, _, d in found])
+        # A query keypoint votes only for the pictures nearly as near as its nearest one
+        # (NEAREST_MARGIN): chance collisions do not outvote the original at scale.
+        nearest = np.full(len(upright), MATCH_BITS, np.int64)
+        np.minimum.at(nearest, qi, dist)
+        near = dist <= nearest[qi] + NEAREST_MARGIN
+        qi, picture = qi[near], picture[near]
         # A query keypoint's vote is shared among the pictures it votes for: a keypoint of
         # an app's status bar or a channel's logo, found in every screenshot or frame of it,
         # says little about which one this is (burstiness weighting, as idf in text
