@@ -150,7 +150,7 @@ def _cached_chunk(folder: Path, cols: Columns, meta: dict[str, Any]) -> ChunkInd
         order = np.load(folder / "pdq_order.npy", mmap_mode="r")
         if order.shape[1] == covered <= len(cols["pdq"]["v"]):
             return ChunkIndex(np.load(folder / "pdq_offsets.npy", mmap_mode="r"), order,
-                              cols["pdq"]["v"][:covered])
+                              cols["pdq"]["v"][:covered], cols["pdq"].get("w"))
     except (OSError, ValueError, IndexError):
         pass
     return None
