@@ -34,7 +34,7 @@ def plan(every_image: bool, seconds: float, pages: int, *, enabled: bool = True,
     from provenance.ingest.reading import Plan
     from provenance.media import ocr
 
-    engine = ocr.engine() if enabled else None
+    engine = ocr.deferred() if enabled else None
     limits: dict[str, Any] = {}
     if budget is not None:
         limits["budget"] = budget

@@ -40,7 +40,7 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
             raise UsageProblem(f"item {held[:12]}: no copy matching the item is reachable (every"
                                " copy found has other bytes now); `prov verify` lists them")
         path = str(original)
-    plan = sheets.plan_for(conn, reading.Plan(ocr.engine()), [path], None)
+    plan = sheets.plan_for(conn, reading.Plan(ocr.deferred()), [path], None)
     analysis = analyse(path, plan=plan)
     if analysis.error:
         raise BadInput(target, analysis.error)

@@ -200,13 +200,18 @@ def add_paths(
     store = evidence.EvidenceStore.beside(conn)
     store.sweep_staging()
     stage = str(store.staging) if copy else None
-    hint = plan.engine.install_hint() if plan is not None and plan.engine else None
+    # Asked of the engine only once text was due: finding it runs Tesseract (ocr.deferred).
+    engine = plan.engine if plan is not None else None
+    hinted = engine is None
     plan = sheets.plan_for(conn, plan, usable, kind)
     for analysis in analyse_all(usable, kind, stage_dir=stage, plan=plan):
-        if hint and (analysis.ocr_missing
-                     or any(r["type"] == "ocr.recorded" for r in analysis.readings)):
-            analysis.warnings.append(hint)
-            hint = None
+        if not hinted and (analysis.ocr_missing
+                           or any(r["type"] == "ocr.recorded" for r in analysis.readings)):
+            assert engine is not None
+            hint = engine.install_hint()
+            if hint:
+                analysis.warnings.append(hint)
+            hinted = True
         analysis_path = analysis.path
         archive = kind is None and not analysis.error and warc_in.is_archive(analysis.real_path)
         if archive:

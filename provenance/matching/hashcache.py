@@ -123,6 +123,10 @@ def load(conn: sqlite3.Connection, store: Path) -> Loaded:
                     a: {**{c: np.concatenate([cols[a][c], fresh[a][c]]) for c in _COLUMNS},
                         "w": np.concatenate([cols[a]["w"], words_of(fresh[a]["v"])], axis=1)}
                     for a in ALGORITHMS}
+                # Over the columns now searched: the index over the columns read before the
+                # tail was appended would map the same 350 MB of words a second time
+                # (two mappings, twice the page faults; `prov add` at a million items).
+                chunk = _cached_chunk(folder, cols, meta) or chunk
             return Loaded(_with_words(_stored(cols), cols), new_max, chunk)
         merged = {a: {c: np.concatenate([cols[a][c], fresh[a][c]]) for c in _COLUMNS}
                   for a in ALGORITHMS}
@@ -150,7 +154,7 @@ def _cached_chunk(folder: Path, cols: Columns, meta: dict[str, Any]) -> ChunkInd
         order = np.load(folder / "pdq_order.npy", mmap_mode="r")
         if order.shape[1] == covered <= len(cols["pdq"]["v"]):
             return ChunkIndex(np.load(folder / "pdq_offsets.npy", mmap_mode="r"), order,
-                              cols["pdq"]["v"][:covered])
+                              cols["pdq"]["v"][:covered], cols["pdq"].get("w"))
     except (OSError, ValueError, IndexError):
         pass
     return None

@@ -97,6 +97,47 @@ def engine() -> Engine:
     return Engine(version, langs, missing)
 
 
+class _Deferred(Engine):
+    """The Engine engine() finds, looked for only when something reads it: finding it runs
+    `tesseract` twice (0.15-0.2 s a process), which `prov match` and `prov add` of a plain
+    photo, with no page held to name, never need. Pickled (to pool workers) as what it found."""
+
+    _FIELDS = frozenset(("version", "languages", "missing", "problem"))
+
+    def __init__(self) -> None:  # the fields are found on first read, not given
+        object.__setattr__(self, "_found", None)
+
+    def _engine(self) -> Engine:
+        found = object.__getattribute__(self, "_found")
+        if found is None:
+            found = engine()
+            object.__setattr__(self, "_found", found)
+        return found
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in _Deferred._FIELDS:
+            return getattr(object.__getattribute__(self, "_engine")(), name)
+        return object.__getattribute__(self, name)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _found_engine, (self._engine(),)
+
+    def __eq__(self, other: object) -> bool:
+        return self._engine() == (other._engine() if isinstance(other, _Deferred) else other)
+
+    def __hash__(self) -> int:
+        return hash(self._engine())
+
+
+def _found_engine(found: Engine) -> Engine:
+    return found
+
+
+def deferred() -> Engine:
+    """engine(), looked for on first use (see _Deferred)."""
+    return _Deferred()
+
+
 @dataclass
 class PageText:
     page: int

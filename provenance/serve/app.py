@@ -24,19 +24,28 @@ def metadata(db_name: str = SHIPPED_NAME) -> dict[str, Any]:
     return doc
 
 
-def build(db_path: Path, **settings: Any) -> Any:
+def build(db_path: Path, *, facet_rows_max: int | None = None, **settings: Any) -> Any:
     """A Datasette instance on the database. Mutable files open with mode=ro: read-only
-    for Datasette, while `prov add` can still append (immutable=1 would ignore the WAL)."""
+    for Datasette, while `prov add` can still append (immutable=1 would ignore the WAL).
+    Tables that may hold more than facet_rows_max rows (default facets.FACET_ROWS_MAX)
+    are shown without their configured facets (see provenance.serve.facets)."""
     from datasette.app import Datasette
 
+    from provenance.serve import facets
+
+    limit = facets.FACET_ROWS_MAX if facet_rows_max is None else facet_rows_max
     return Datasette(
         [str(db_path)],
-        metadata=metadata(db_path.stem),
+        metadata=facets.trimmed(metadata(db_path.stem), db_path, limit),
         plugins_dir=str(PLUGINS_DIR),
         # No suggested facets: Datasette tries every column of a table for them on each page,
         # 3.4 s of the items page's 4.1 s at 258,000 items (issue 20). The configured
-        # facets stay, and any column can still be faceted (its menu, or ?_facet=COLUMN).
-        settings={"truncate_cells_html": 80, "suggest_facets": False, **settings},
+        # facets stay on tables small enough to count them on every page, and any column
+        # can still be faceted (its menu, or ?_facet=COLUMN). A facet asked for may take up
+        # to a second (Datasette's default, 200 ms, timed out on `kind` at a million items,
+        # 205-273 ms); only tables too big for facets on every page come near it.
+        settings={"truncate_cells_html": 80, "suggest_facets": False,
+                  "facet_time_limit_ms": 1000, **settings},
     )
 
 
