@@ -20,16 +20,16 @@ from provenance.errors import BadInput, ProvError
 from provenance.ingest import capture_env, capture_media, capture_net
 from provenance.ingest.analysis import analyse, discard
 from provenance.ingest.capture_net import Hop, Limits
+from provenance.ingest.capture_stream import Streamer, is_html, open_wacz, wacz_path, warc_date
 from provenance.ingest.register import AddResult, Sighting, check_new_item, register
 from provenance.ingest.stream_hash import hash_file
-from provenance.ingest.warc_pack import Packed, Wacz
+from provenance.ingest.warc_pack import Packed
 from provenance.ledger import log
 from provenance.ledger.db import db_path_of, now_utc, store_dir, transaction
 from provenance.ledger.event import Event
 from provenance.ledger.evidence import EvidenceStore
 
 Progress = Callable[[int, int | None], None]
-_HTML = re.compile(rb"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]", re.I)
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,6 @@ class CaptureResult:
                 "changes": self.changes, "notes": self.notes, "analysis_pending": self.pending}
 
 
-def is_html(head: bytes) -> bool:
-    """Decided from the bytes, not the Content-Type header (servers lie)."""
-    return bool(_HTML.search(head[:4096]))
-
-
 def capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, *, by: str,
             progress: Progress | None = None) -> CaptureResult:
     """Capture one URL. Raises BadInput (nothing recorded) when the page cannot be had."""
@@ -108,6 +103,17 @@ def _capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, 
     context = capture_net.tls_context(opts.ca_file)
     started = now_utc()
     fetch = _Fetcher(opts.limits, env["user_agent"], context, work, progress)
+    # A direct link's body goes into the WACZ as it arrives (capture_stream.py).
+    fetch.streamer = Streamer(wacz_path(work, started), url, env, started)
+    try:
+        return _collect(conn, url, opts, by, work, env, started, fetch)
+    except BaseException:
+        fetch.streamer.abort()
+        raise
+
+
+def _collect(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, work: str,
+             env: dict[str, Any], started: str, fetch: _Fetcher) -> CaptureResult:
     clock = time.perf_counter()
     page = fetch(url)
     final = page.final
@@ -134,7 +140,7 @@ def _capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, 
             result.notes.append(f"{links.dropped} more media link(s) beyond --max-media"
                                 f" {opts.limits.max_media} were not fetched")
         yt = capture_media.ytdlp(final.url, work, opts.limits, user_agent=env["user_agent"],
-                                 ca_file=opts.ca_file, progress=progress)
+                                 ca_file=opts.ca_file, progress=fetch.progress)
         result.notes.extend(yt.notes)
         for d in yt.downloads:
             collected.append(Collected(d.path, "media", d.url, now_utc(),
@@ -165,11 +171,15 @@ class _Fetcher:
         self.limits, self.agent, self.context, self.work = limits, agent, context, work
         self.progress = progress
         self.exchanges: list[tuple[Hop, str]] = []
+        self.streamer: Streamer | None = None  # offered the first fetch only
 
     def __call__(self, url: str) -> capture_net.Fetched:
         at = now_utc()
+        if self.streamer is not None:
+            self.streamer.date = warc_date(at)
         got = capture_net.fetch(url, self.limits, user_agent=self.agent, context=self.context,
-                                workdir=self.work, progress=self.progress)
+                                workdir=self.work, progress=self.progress,
+                                tee=None if self.exchanges else self.streamer)
         self.exchanges.extend((hop, at) for hop in got.hops)
         return got
 
@@ -255,7 +265,7 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
             c.sha256, c.md5, c.size = _hash_file(c.path)
     result.timings["hash"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    wacz_path = os.path.join(work, f"capture-{started[:19].replace(':', '')}.wacz")
+    packing = wacz_path(work, started)
     # What is read of the media before securing them (a picture's decode, a container's
     # facts: their perceptual analysis is deferred, see ingest/deferred.py) runs beside the
     # packing of the WACZ and its hashing.
@@ -264,10 +274,10 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
         flushed = pool.submit(_flush, [c.path for c in collected])
         pending = [pool.submit(_analyse_collected, c) for c in collected]
         try:
-            packed = _pack(wacz_path, url, started, env, fetch, collected, title)
+            packed = _pack(packing, url, started, env, fetch, collected, title)
             warc_sha = packed.warc_sha256
             # Hashed as it was written (warc_pack._Sink): not read again to hash it.
-            archive = analyse(wacz_path, "other", None,
+            archive = analyse(packing, "other", None,
                               hashed=(packed.sha256, packed.md5, packed.size))
             result.timings["archive"] = time.perf_counter() - clock
         finally:
@@ -277,7 +287,7 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
     clock = time.perf_counter()
     for c, a in zip(collected, analyses, strict=True):
         _adoptable(a, c.path)
-    _adoptable(archive, wacz_path)
+    _adoptable(archive, packing)
     archive.kind = "archive"
     if archive.error or archive.sha256 is None:
         raise ProvError(f"{url}: the WACZ written could not be read back: {archive.error}")
@@ -288,7 +298,7 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
         with transaction(conn):
             event, files, checks = _register_all(conn, url, opts, by, env, started, fetch,
                                                  collected, analyses, archive, gone_media,
-                                                 earlier, title, warc_sha, wacz_path, chain,
+                                                 earlier, title, warc_sha, packing, chain,
                                                  result)
         result.timings["committed"] = time.perf_counter()
         result.timings["database"] = result.timings["committed"] - writing
@@ -419,15 +429,13 @@ def _chain(url: str, fetch: _Fetcher) -> list[dict[str, Any]]:
 
 def _pack(path: str, url: str, started: str, env: dict[str, Any], fetch: _Fetcher,
           collected: list[Collected], title: str | None) -> Packed:
-    expected = sum(hop.size for hop, _ in fetch.exchanges) + sum(
-        os.path.getsize(c.path) for c in collected if c.origin.get("via") != "prov")
-    wacz = Wacz(path, software=f"prov {env['tools']['prov']} (warcio {env['tools']['warcio']})",
-                expected_size=expected)
+    wacz = fetch.streamer.wacz if fetch.streamer else None
+    if wacz is None:  # nothing went in as it downloaded: the WACZ is written now
+        wacz = open_wacz(path, url, env, sum(hop.size for hop, _ in fetch.exchanges) + sum(
+            os.path.getsize(c.path) for c in collected if c.origin.get("via") != "prov"))
     try:
-        wacz.warcinfo({"software": wacz.software, "format": "WARC File Format 1.1",
-                       "operator": env.get("investigator") or "", "isPartOf": url})
-        for hop, at in fetch.exchanges:
-            wacz.exchange(hop, at.replace("Z", "")[:26] + "Z")
+        for hop, at in fetch.exchanges:  # those streamed in get their digests' record
+            wacz.exchange(hop, warc_date(at))
         for c in collected:
             if c.origin.get("via") == "prov":
                 continue  # already in the WARC as the response it was
