@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from provenance.errors import BadInput
+from provenance.ingest.flush_behind import FlushBehind
 from provenance.ingest.stream_hash import StreamHasher
 
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -233,6 +234,7 @@ def _read_body(resp: http.client.HTTPResponse, hop: Hop, limits: Limits, workdir
     hop.block_head = hop.http_headers().to_ascii_bytes()
     block.feed(hop.block_head)
     hop.declared = None if resp.chunked else resp.length
+    behind = FlushBehind(fd)
     try:
         with os.fdopen(fd, "wb") as out:
 
@@ -241,6 +243,7 @@ def _read_body(resp: http.client.HTTPResponse, hop: Hop, limits: Limits, workdir
                     hasher.feed(chunk)
                     block.feed(chunk)
                     out.write(chunk)
+                    behind.wrote(len(chunk))
                     if progress:
                         progress(len(chunk), total)
                     yield chunk
@@ -256,7 +259,9 @@ def _read_body(resp: http.client.HTTPResponse, hop: Hop, limits: Limits, workdir
                 consumer(rest)
             for _ in rest:  # what a consumer left (none), or the whole body without one
                 pass
+            behind.wait()
     finally:
+        behind.wait()
         hop.sha256, hop.md5 = hasher.finish()
         hop.block_sha256 = block.finish()[0]
 

@@ -19,6 +19,7 @@ from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
 from provenance.ingest.capture_net import Hop
+from provenance.ingest.flush_behind import FlushBehind
 from provenance.ingest.stream_hash import StreamHasher, file_views
 
 WARC_NAME = "data.warc"
@@ -125,6 +126,7 @@ class _Sink(io.RawIOBase):
         self.file = open(path, "wb")  # noqa: SIM115 - closed by finish()/abort
         self.count = 0
         self.hasher = StreamHasher("sha256", "md5")
+        self.behind = FlushBehind(self.file.fileno())
 
     def writable(self) -> bool:
         return True
@@ -143,6 +145,7 @@ class _Sink(io.RawIOBase):
         self.file.write(data)
         self.hasher.feed(data)
         self.count += len(data)
+        self.behind.wrote(len(data))
         return len(data)
 
     def flush(self) -> None:
@@ -151,12 +154,14 @@ class _Sink(io.RawIOBase):
     def finish(self) -> tuple[str, str, int]:
         """Flush the file to disk; its SHA-256, MD5 and size."""
         self.file.flush()
+        self.behind.wait()
         os.fsync(self.file.fileno())
         self.file.close()
         sha, md5 = self.hasher.finish()
         return sha, md5, self.count
 
     def abort(self) -> None:
+        self.behind.wait()
         self.file.close()
         self.hasher.finish()
 
