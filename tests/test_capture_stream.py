@@ -189,3 +189,22 @@ def test_a_streamed_capture_goes_back_in_checked_against_its_digests_record(db, 
     assert "does not match the WARC-Payload-Digest its metadata record gives" in run.stderr
     assert sqlite3.connect(third).execute(
         "SELECT COUNT(*) FROM items WHERE sha256 = ?", (video["sha256"],)).fetchone()[0] == 0
+
+
+def test_yt_dlp_downloads_itself_what_prov_cannot_fetch_as_it_would():
+    # What yt-dlp resolved is fetched by prov only when it is one plain HTTP(S) file that
+    # needs no more than a Referer; merged formats, HLS/DASH, cookies stay yt-dlp's.
+    from provenance.ingest.capture_media import _plannable
+
+    plain = {"id": "a", "url": "https://example.org/a.mp4", "protocol": "https",
+             "http_headers": {"User-Agent": "x", "Referer": "https://example.org/post"}}
+    got = _plannable(plain)
+    assert [(p.url, p.referer, p.info["id"]) for p in got] == [
+        ("https://example.org/a.mp4", "https://example.org/post", "a")]
+    assert _plannable({**plain, "protocol": "m3u8_native"}) == []
+    assert _plannable({**plain, "requested_formats": [{"url": "v"}, {"url": "a"}]}) == []
+    assert _plannable({**plain, "http_headers": {"Cookie": "session=1"}}) == []
+    # A playlist: all or none.
+    assert len(_plannable({"_type": "playlist", "entries": [plain, plain]})) == 2
+    assert _plannable({"_type": "playlist",
+                       "entries": [plain, {**plain, "protocol": "http_dash_segments"}]}) == []

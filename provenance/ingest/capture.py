@@ -56,6 +56,7 @@ class Collected:
     sha256: str | None = None
     md5: str | None = None  # with sha256 and size: hashed as it was downloaded
     size: int | None = None
+    exchange: bool = False  # fetched by prov: in the WARC as the response it was
 
 
 @dataclass
@@ -104,7 +105,7 @@ def _capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, 
     started = now_utc()
     fetch = _Fetcher(opts.limits, env["user_agent"], context, work, progress)
     # A direct link's body goes into the WACZ as it arrives (capture_stream.py).
-    fetch.streamer = Streamer(wacz_path(work, started), url, env, started)
+    fetch.streamer = Streamer(wacz_path(work, started), url, env)
     try:
         return _collect(conn, url, opts, by, work, env, started, fetch)
     except BaseException:
@@ -139,25 +140,33 @@ def _collect(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, 
         if links.dropped:
             result.notes.append(f"{links.dropped} more media link(s) beyond --max-media"
                                 f" {opts.limits.max_media} were not fetched")
+        # yt-dlp chooses and resolves the media; a single plain HTTP(S) file is then fetched
+        # by prov (recorded as an exchange, with address and TLS, and streamed into the
+        # WACZ if last); others (merged, HLS, DASH, cookies) yt-dlp downloads itself.
         yt = capture_media.ytdlp(final.url, work, opts.limits, user_agent=env["user_agent"],
-                                 ca_file=opts.ca_file, progress=fetch.progress)
+                                 ca_file=opts.ca_file, progress=fetch.progress, plan=True)
         result.notes.extend(yt.notes)
         for d in yt.downloads:
             collected.append(Collected(d.path, "media", d.url, now_utc(),
                                        {"via": "yt-dlp", "yt_dlp": d.info}))
-        taken = {c.url for c in collected}
+        taken = {c.url for c in collected} | {p.url for p in yt.planned}
         for link, why in links.media:
             if link in taken:
                 continue
             _media_by_link(conn, fetch, link, why, collected, gone_media, result)
         if opts.render:
             collected.extend(_render(final.url, work, result))
+        for n, planned in enumerate(yt.planned):  # the largest files, so last
+            files = (sum(os.path.getsize(c.path) for c in collected if not c.exchange)
+                     if n == len(yt.planned) - 1 else None)
+            _media_by_link(conn, fetch, planned.url, "yt-dlp", collected, gone_media, result,
+                           planned=planned, last=files)
     else:
         # A direct link: the response is the media itself.
         collected.append(Collected(final.body_path or "", "media", final.url, started,
                                    {"via": "prov", "content_type": final.header("Content-Type"),
                                     "http_status": final.status},
-                                   final.sha256, final.md5, final.size))
+                                   final.sha256, final.md5, final.size, exchange=True))
     result.timings["fetch"] = time.perf_counter() - clock
     return _record(conn, url, opts, by, work, env, started, fetch, collected, gone_media,
                    earlier, title, result)
@@ -173,13 +182,18 @@ class _Fetcher:
         self.exchanges: list[tuple[Hop, str]] = []
         self.streamer: Streamer | None = None  # offered the first fetch only
 
-    def __call__(self, url: str) -> capture_net.Fetched:
+    def __call__(self, url: str, *, referer: str | None = None,
+                 last: int | None = None) -> capture_net.Fetched:
+        """Fetch `url`; `last`, when nothing of size will follow this fetch: the bytes of
+        the files (not fetched by prov) the WACZ will hold beside the exchanges."""
         at = now_utc()
-        if self.streamer is not None:
-            self.streamer.date = warc_date(at)
+        if self.streamer is not None and (last is not None or not self.exchanges):
+            tee = self.streamer.offer(list(self.exchanges), at, last or 0)
+        else:
+            tee = None
         got = capture_net.fetch(url, self.limits, user_agent=self.agent, context=self.context,
-                                workdir=self.work, progress=self.progress,
-                                tee=None if self.exchanges else self.streamer)
+                                workdir=self.work, progress=self.progress, tee=tee,
+                                referer=referer)
         self.exchanges.extend((hop, at) for hop in got.hops)
         return got
 
@@ -191,9 +205,10 @@ def _read(hop: Hop) -> bytes:
 
 def _media_by_link(conn: sqlite3.Connection, fetch: _Fetcher, link: str, why: str,
                    collected: list[Collected], gone_media: list[dict[str, Any]],
-                   result: CaptureResult) -> None:
+                   result: CaptureResult, planned: capture_media.Planned | None = None,
+                   last: int | None = None) -> None:
     try:
-        got = fetch(link)
+        got = fetch(link, referer=planned.referer if planned else None, last=last)
     except BadInput as exc:
         result.notes.append(f"media {link}: {exc.reason}")
         return
@@ -208,10 +223,13 @@ def _media_by_link(conn: sqlite3.Connection, fetch: _Fetcher, link: str, why: st
     if hop.status >= 400 or not hop.size:
         result.notes.append(f"media {link}: HTTP {hop.status}, {hop.size} bytes; not kept")
         return
+    origin: dict[str, Any] = {"via": "prov", "named_by": why}
+    if planned is not None:  # chosen by yt-dlp, its info kept; the bytes fetched by prov
+        origin = {"via": "yt-dlp", "fetched_by": "prov", "yt_dlp": planned.info}
     collected.append(Collected(hop.body_path or "", "media", hop.url, now_utc(),
-                               {"via": "prov", "named_by": why, "http_status": hop.status,
+                               {**origin, "http_status": hop.status,
                                 "content_type": hop.header("Content-Type")},
-                               hop.sha256, hop.md5, hop.size))
+                               hop.sha256, hop.md5, hop.size, exchange=True))
 
 
 def _render(url: str, work: str, result: CaptureResult) -> list[Collected]:
@@ -254,7 +272,7 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
         folder = os.path.join(work, f"item-{n}")
         os.makedirs(folder)
         target = os.path.join(folder, _name_for(c.url, f"{c.role}-{n}"))
-        if c.role == "media" and c.origin.get("via") == "prov":
+        if c.exchange:
             os.link(c.path, target)  # the same bytes, also read for the WARC below
         else:
             shutil.move(c.path, target)
@@ -432,12 +450,12 @@ def _pack(path: str, url: str, started: str, env: dict[str, Any], fetch: _Fetche
     wacz = fetch.streamer.wacz if fetch.streamer else None
     if wacz is None:  # nothing went in as it downloaded: the WACZ is written now
         wacz = open_wacz(path, url, env, sum(hop.size for hop, _ in fetch.exchanges) + sum(
-            os.path.getsize(c.path) for c in collected if c.origin.get("via") != "prov"))
+            os.path.getsize(c.path) for c in collected if not c.exchange))
     try:
         for hop, at in fetch.exchanges:  # those streamed in get their digests' record
             wacz.exchange(hop, warc_date(at))
         for c in collected:
-            if c.origin.get("via") == "prov":
+            if c.exchange:
                 continue  # already in the WARC as the response it was
             wacz.resource(c.url if c.role == "media" else f"urn:prov:{c.role}:{url}",
                           c.seen_at, c.path, c.sha256 or "", _mime_of(c.path))

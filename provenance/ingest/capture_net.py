@@ -150,6 +150,7 @@ def fetch(
     workdir: str,
     progress: Callable[[int, int | None], None] | None = None,
     tee: Tee | None = None,
+    referer: str | None = None,
 ) -> Fetched:
     """GET `url`, following redirects up to the cap, each hop's body in a temp file.
 
@@ -162,7 +163,7 @@ def fetch(
         while True:
             check_scheme(current)
             hop = _one(current, limits, user_agent, context, workdir, progress,
-                       (lambda h: tee(h, list(done.hops))) if tee else None)
+                       (lambda h: tee(h, list(done.hops))) if tee else None, referer)
             done.hops.append(hop)
             if hop.status in REDIRECTS and hop.header("Location"):
                 if len(done.hops) > limits.max_redirects:
@@ -177,7 +178,8 @@ def fetch(
 
 def _one(url: str, limits: Limits, user_agent: str, context: ssl.SSLContext, workdir: str,
          progress: Callable[[int, int | None], None] | None,
-         tee: Callable[[Hop], Callable[[Iterator[bytes]], None] | None] | None) -> Hop:
+         tee: Callable[[Hop], Callable[[Iterator[bytes]], None] | None] | None,
+         referer: str | None = None) -> Hop:
     parts = urlsplit(url)
     host = parts.hostname or ""
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -189,6 +191,8 @@ def _one(url: str, limits: Limits, user_agent: str, context: ssl.SSLContext, wor
         conn = http.client.HTTPConnection(host, parts.port, timeout=limits.timeout)
     headers = [("Host", parts.netloc), ("User-Agent", user_agent), ("Accept", "*/*"),
                ("Accept-Encoding", "identity"), ("Connection", "close")]
+    if referer:
+        headers.append(("Referer", referer))
     try:
         try:
             conn.connect()

@@ -45,26 +45,34 @@ def open_wacz(path: str, url: str, env: dict[str, Any], expected: int) -> Wacz:
 
 
 class Streamer:
-    """The tee (capture_net.Tee) for a capture's first fetch: a response that is not a page
-    (so the capture of a direct link, whose WACZ will hold nothing else of size) opens the
-    WACZ and goes into it as it arrives. A page, a redirect, an error and a body of unknown
-    length are fetched to a file as before and packed afterwards."""
+    """Makes the tee (capture_net.Tee) for a fetch after which the WACZ will hold nothing
+    more of size: the capture's first fetch (a direct link: nothing follows it) and the
+    last media fetch of a page. A response that is not a page opens the WACZ (the exchanges
+    before it written first, in order) and goes into it as it arrives. A page, a redirect,
+    an error and a body of unknown length are fetched to a file and packed afterwards."""
 
-    def __init__(self, path: str, url: str, env: dict[str, Any], at: str) -> None:
-        self.path, self.url, self.env, self.date = path, url, env, warc_date(at)
+    def __init__(self, path: str, url: str, env: dict[str, Any]) -> None:
+        self.path, self.url, self.env = path, url, env
         self.wacz: Wacz | None = None
 
-    def __call__(self, hop: Hop, before: list[Hop]
-                 ) -> Callable[[Iterator[bytes]], None] | None:
-        if (self.wacz is not None or hop.declared is None or not 200 <= hop.status < 300
-                or hop.status in REDIRECTS or is_html(hop.head)):
-            return None
-        self.wacz = open_wacz(self.path, self.url, self.env,
-                              sum(h.size for h in before) + hop.declared)
-        for earlier in before:  # the redirects that led here, in order
-            self.wacz.exchange(earlier, self.date)
-        wacz = self.wacz
-        return lambda chunks: wacz.stream_response(hop, self.date, chunks)
+    def offer(self, exchanges: list[tuple[Hop, str]], at: str, extra: int
+              ) -> Callable[[Hop, list[Hop]], Callable[[Iterator[bytes]], None] | None]:
+        """The tee for a fetch begun at `at`, after `exchanges`; `extra`: the bytes of the
+        files the WACZ will also hold (yt-dlp's downloads, renderings)."""
+
+        def tee(hop: Hop, before: list[Hop]) -> Callable[[Iterator[bytes]], None] | None:
+            if (self.wacz is not None or hop.declared is None or not 200 <= hop.status < 300
+                    or hop.status in REDIRECTS or is_html(hop.head)):
+                return None
+            earlier = [*exchanges, *((h, at) for h in before)]  # the redirects that led here
+            wacz = self.wacz = open_wacz(
+                self.path, self.url, self.env,
+                sum(h.size for h, _ in earlier) + hop.declared + extra)
+            for h, when in earlier:
+                wacz.exchange(h, warc_date(when))
+            return lambda chunks: wacz.stream_response(hop, warc_date(at), chunks)
+
+        return tee
 
     def abort(self) -> None:
         """The capture failed: stop writing the WACZ (its folder is removed by the caller)."""

@@ -131,6 +131,13 @@ def _payload(record: Any, n: int, work: str, member: str) -> Record | None:
         os.unlink(target)
         raise _Damaged(f"record for {url} does not match its WARC-Payload-Digest (damaged or"
                        " cut short); not registered")
+    # Without a digest of its own, a record cut short still shows: fewer bytes than the
+    # Content-Length of its WARC header (warcio's reader counts down what is left).
+    missing = getattr(record.raw_stream, "limit", 0)
+    if not claimed and isinstance(missing, int) and missing > 0:
+        os.unlink(target)
+        raise _Damaged(f"record for {url} is cut short ({missing:,} of its bytes missing);"
+                       " not registered")
     origin = {"via": "archive", "warc": member,
               "warc_record_id": record.rec_headers.get_header("WARC-Record-ID"),
               "warc_type": record.rec_type}
