@@ -117,7 +117,7 @@ def ytdlp_alone(url: str, work: Path) -> Round:
     target.mkdir()
     cpu, started = time.process_time(), time.perf_counter()
     with yt_dlp.YoutubeDL({"outtmpl": str(target / "%(id)s.%(ext)s"), "quiet": True,
-                           "noprogress": True, "cachedir": False}) as ydl:
+                           "no_warnings": True, "noprogress": True, "cachedir": False}) as ydl:
         ydl.download([url])
     took = Round(time.perf_counter() - started, time.process_time() - cpu)
     shutil.rmtree(target)
@@ -226,16 +226,17 @@ def main() -> None:
               f" {3 * costs['sha256'] + 2 * costs['md5'] + costs['crc32']:.2f} s of CPU"
               " beside the download")
         for rate in rates:
-            run_one(name, video, args.rounds, rate)
+            run_one(name, video, args.rounds, rate, costs)
 
 
-def run_one(name: str, video: Path, rounds: int, rate: float) -> None:
+def run_one(name: str, video: Path, rounds: int, rate: float, costs: dict[str, float]) -> None:
     size = video.stat().st_size / 1e6
     site = web.Site(files={"/media/clip.mp4": (video, "video/mp4"),
                            "/media/one.jpg": (b"", "image/jpeg")}, rate=rate * 1e6)
     site.state["version"] = 1
     loads = [load()]
     alone: list[Round] = []
+    alone_page: list[Round] = []
     direct: list[Round] = []
     page: list[Round] = []
     with server_process(site) as base, tempfile.TemporaryDirectory(dir=OUT) as tmp:
@@ -243,6 +244,7 @@ def run_one(name: str, video: Path, rounds: int, rate: float) -> None:
         for _ in range(rounds):
             alone.append(ytdlp_alone(f"{base}/media/clip.mp4", work))
             direct.append(prov_capture(f"{base}/media/clip.mp4", work))
+            alone_page.append(ytdlp_alone(f"{base}/post", work))
             page.append(prov_capture(f"{base}/post", work))
             loads.append(load())
     pace = (f"server paced at {rate:g} MB/s ({rate * 8 / 1000:g} Gbit/s)" if rate
@@ -250,25 +252,41 @@ def run_one(name: str, video: Path, rounds: int, rate: float) -> None:
     print(f"\n-- {name}, {pace} --")
     print(f"load average (1/5/15 min) before and after each round: {'; '.join(loads)}"
           f" (a shared machine: other jobs ran beside); {rounds} rounds, medians")
-    base_wall = statistics.median(r.wall for r in alone)
-    base_cpu = statistics.median(r.cpu for r in alone)
-
-    def line(label: str, runs: list[float], cpu: list[float] | None = None) -> None:
-        t = statistics.median(runs)
+    def line(label: str, runs: list[float], cpu: list[float] | None,
+             against: list[Round]) -> None:
+        t, base_wall = statistics.median(runs), statistics.median(r.wall for r in against)
+        base_cpu = statistics.median(r.cpu for r in against)
         extra = (f"   cpu {statistics.median(cpu):5.2f} s"
                  f" ({statistics.median(cpu) / base_cpu:4.2f}x)" if cpu else "")
         print(f"{label:<44} {t:6.2f} s {size / t:7.1f} MB/s {t / base_wall:5.2f}x yt-dlp"
               f"   (runs: {', '.join(f'{r:.2f}' for r in runs)}){extra}")
 
-    line("yt-dlp alone", [r.wall for r in alone], [r.cpu for r in alone])
-    for label, runs in (("direct link", direct), ("page, via yt-dlp", page)):
-        line(f"prov capture ({label}), secured", [r.secured for r in runs])
-        line(f"prov capture ({label}), returned", [r.wall for r in runs], [r.cpu for r in runs])
+    for label, runs, against in (("direct link", direct, alone),
+                                 ("page, via yt-dlp", page, alone_page)):
+        line(f"yt-dlp alone ({label.split(',')[0]})", [r.wall for r in against],
+             [r.cpu for r in against], against)
+        line(f"prov capture ({label}), secured", [r.secured for r in runs], None, against)
+        line(f"prov capture ({label}), returned", [r.wall for r in runs], [r.cpu for r in runs],
+             against)
         analysis = [r.analysis for r in runs if r.analysis is not None]
         if analysis:
             t = statistics.median(analysis)
             print(f"{'  then its analysis, in the background':<44} {t:6.2f} s"
                   f"   (runs: {', '.join(f'{r:.2f}' for r in analysis)})")
+    if not rate:
+        # What the digests alone cost beside yt-dlp's own work, on 2 cores at best; against
+        # yt-dlp's fastest run (the least disturbed by the machine's other work).
+        wall = min(r.wall for r in alone)
+        cpu = min(r.cpu for r in alone)
+        digests = 3 * costs["sha256"] + 2 * costs["md5"] + costs["crc32"]
+        media = costs["sha256"] + costs["md5"]
+        cores = os.cpu_count() or 1
+        for what, extra in (("the media item's SHA-256 and MD5", media),
+                            ("every digest a capture records", digests + costs["sha256"])):
+            floor = max(costs["md5"], (cpu + extra) / cores)
+            print(f"floor with {what} ({extra:.2f} s CPU) beside yt-dlp's {cpu:.2f} s, on"
+                  f" {cores} free cores: {floor:.2f} s, {floor / wall:.2f}x yt-dlp's"
+                  f" fastest, {wall:.2f} s (the server's own CPU not counted)")
     for label, runs in (("direct link", direct), ("page", page)):
         stages: dict[str, list[float]] = {}
         for r in runs:
