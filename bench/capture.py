@@ -11,10 +11,14 @@ picture); and `phone`, 1920x1080 H.264 at 16 Mbit/s, 30 fps, a keyframe each sec
 phone records (moving footage with sensor grain). The server is fixtures/web.py on
 127.0.0.1, in a process of its own (as a web server is: it does not share this process's
 interpreter lock with what is measured), unthrottled and then paced at each rate of
-`--rates` (MB/s; 125 MB/s is a 1 Gbit/s link), a fresh server for each. Each round runs,
-in turn:
-yt-dlp alone (the library, download only); `prov capture` of the direct link; and `prov
-capture` of a page embedding it (yt-dlp inside prov). Medians are reported, with the
+`--rates` (MB/s, 0 unthrottled; 125 MB/s is a 1 Gbit/s link), a fresh server for each.
+Each round runs, in turn: yt-dlp alone (the library) on the direct link; `prov capture` of
+the direct link; yt-dlp alone on a page embedding it (its extraction, then the download);
+and `prov capture` of that page (yt-dlp inside prov), each compared with yt-dlp on the same
+URL. Before the rates, one core's seconds for each digest over the file are printed, and
+after the unthrottled rows the least time the digests allow beside yt-dlp's own work on
+the machine's cores (memory speed cannot meet the goal while they are recorded). Medians
+are reported, with the
 machine's load before and after each round, and the CPU seconds this process spent (the
 client's work: steadier than the wall clock on a shared machine).
 

@@ -156,6 +156,7 @@ def _collect(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, 
             _media_by_link(conn, fetch, link, why, collected, gone_media, result)
         if opts.render:
             collected.extend(_render(final.url, work, result))
+        result.timings["before_media"] = time.perf_counter() - clock
         for n, planned in enumerate(yt.planned):  # the largest files, so last
             files = (sum(os.path.getsize(c.path) for c in collected if not c.exchange)
                      if n == len(yt.planned) - 1 else None)
