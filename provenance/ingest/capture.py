@@ -101,7 +101,7 @@ def capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, *, by: str
 def _capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, work: str,
              progress: Progress | None) -> CaptureResult:
     env = capture_env.environment(opts.ca_file)
-    context = capture_net.tls_context(opts.ca_file)
+    context = capture_net.lazy_tls_context(opts.ca_file)
     started = now_utc()
     fetch = _Fetcher(opts.limits, env["user_agent"], context, work, progress)
     # A direct link's body goes into the WACZ as it arrives (capture_stream.py).

@@ -107,6 +107,20 @@ def tls_context(ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
+def lazy_tls_context(ca_file: str | None) -> Callable[[], ssl.SSLContext]:
+    """The context, made on first use: loading the system's trust store takes 0.05-0.2 s,
+    which a capture of plain http:// URLs need not spend. A --ca-file is read at once, so a
+    bad one is reported before anything is fetched."""
+    made = [tls_context(ca_file)] if ca_file else []
+
+    def get() -> ssl.SSLContext:
+        if not made:
+            made.append(tls_context(None))
+        return made[0]
+
+    return get
+
+
 def _tls_of(sock: Any) -> dict[str, Any] | None:
     if not isinstance(sock, ssl.SSLSocket):
         return None
@@ -146,7 +160,7 @@ def fetch(
     limits: Limits,
     *,
     user_agent: str,
-    context: ssl.SSLContext,
+    context: ssl.SSLContext | Callable[[], ssl.SSLContext],
     workdir: str,
     progress: Callable[[int, int | None], None] | None = None,
     tee: Tee | None = None,
@@ -176,7 +190,8 @@ def fetch(
         raise
 
 
-def _one(url: str, limits: Limits, user_agent: str, context: ssl.SSLContext, workdir: str,
+def _one(url: str, limits: Limits, user_agent: str,
+         context: ssl.SSLContext | Callable[[], ssl.SSLContext], workdir: str,
          progress: Callable[[int, int | None], None] | None,
          tee: Callable[[Hop], Callable[[Iterator[bytes]], None] | None] | None,
          referer: str | None = None) -> Hop:
@@ -185,8 +200,9 @@ def _one(url: str, limits: Limits, user_agent: str, context: ssl.SSLContext, wor
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     conn: http.client.HTTPConnection
     if parts.scheme.lower() == "https":
-        conn = http.client.HTTPSConnection(host, parts.port, timeout=limits.timeout,
-                                           context=context)
+        conn = http.client.HTTPSConnection(
+            host, parts.port, timeout=limits.timeout,
+            context=context if isinstance(context, ssl.SSLContext) else context())
     else:
         conn = http.client.HTTPConnection(host, parts.port, timeout=limits.timeout)
     headers = [("Host", parts.netloc), ("User-Agent", user_agent), ("Accept", "*/*"),
