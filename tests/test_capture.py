@@ -102,8 +102,10 @@ def test_a_post_page_is_archived_with_its_video_and_two_images(posted, site_file
     # The WARC: every request and response, with the server's address, headers and bodies.
     records = _warc_records(db, r["archive"])
     types = [t for t, *_ in records]
-    assert types[0] == "warcinfo" and types.count("request") == 3  # page + two images
-    assert types.count("response") == 3 and types.count("resource") == 1  # yt-dlp's video
+    # Page, two images and the video yt-dlp chose, which prov fetched itself (sending the
+    # Referer yt-dlp would): each a request and its response, none a resource record.
+    assert types[0] == "warcinfo" and types.count("request") == 4
+    assert types.count("response") == 4 and types.count("resource") == 0
     page = next(rec for rec in records if rec[0] == "response")
     assert page[1].get_header("WARC-Target-URI") == f"{base}/post"
     assert page[1].get_header("WARC-IP-Address") == "127.0.0.1"
@@ -112,8 +114,20 @@ def test_a_post_page_is_archived_with_its_video_and_two_images(posted, site_file
     assert b"<video" in page[3]
     req = next(rec for rec in records if rec[0] == "request")
     assert req[2].get_header("User-Agent").startswith("prov/")
-    resource = next(rec for rec in records if rec[0] == "resource")
-    assert hashlib.sha256(resource[3]).hexdigest() == video["sha256"]
+    at, fetched = next((n, rec) for n, rec in enumerate(records) if rec[0] == "response"
+                       and rec[1].get_header("WARC-Target-URI") == video["url"])
+    assert hashlib.sha256(fetched[3]).hexdigest() == video["sha256"]
+    assert fetched[1].get_header("WARC-IP-Address") == "127.0.0.1"
+    asked = next(rec for rec in records if rec[0] == "request"
+                 and rec[1].get_header("WARC-Target-URI") == video["url"])
+    assert asked[2].get_header("Referer") == f"{base}/post"
+    # Fetched last, it went into the WARC as it arrived: its digests in the record after it.
+    digests = json.loads(records[at + 1][3])
+    assert records[at + 1][1].get_header("WARC-Refers-To") == fetched[1].get_header(
+        "WARC-Record-ID")
+    assert digests["payload_sha256"] == video["sha256"]
+    origin = json.loads(s["origin_json"])
+    assert origin["via"] == "yt-dlp" and origin["fetched_by"] == "prov"
 
 
 def test_the_wacz_passes_wacz_validate(posted, tmp_path):
@@ -376,7 +390,9 @@ def test_a_damaged_archive_gives_one_line_and_keeps_what_was_readable(posted, tm
     assert len([g for g in ok.json() if g["status"] in ("new", "known")]) == 4  # archive + 3
     run = invoke(other, "add", str(cut), "--json")
     assert run.exit_code == 1 and "Traceback" not in run.output
-    assert "does not match its WARC-Payload-Digest" in run.stderr
+    # The cut falls in the video, the last response, written as it downloaded: its digests
+    # were in the record after it (cut off too); its WARC header's length tells.
+    assert "clip.mp4 is cut short" in run.stderr
     assert run.json()[0]["kind"] == "archive"
 
 

@@ -20,16 +20,16 @@ from provenance.errors import BadInput, ProvError
 from provenance.ingest import capture_env, capture_media, capture_net
 from provenance.ingest.analysis import analyse, discard
 from provenance.ingest.capture_net import Hop, Limits
+from provenance.ingest.capture_stream import Streamer, is_html, open_wacz, wacz_path, warc_date
 from provenance.ingest.register import AddResult, Sighting, check_new_item, register
 from provenance.ingest.stream_hash import hash_file
-from provenance.ingest.warc_pack import Packed, Wacz
+from provenance.ingest.warc_pack import Packed
 from provenance.ledger import log
 from provenance.ledger.db import db_path_of, now_utc, store_dir, transaction
 from provenance.ledger.event import Event
 from provenance.ledger.evidence import EvidenceStore
 
 Progress = Callable[[int, int | None], None]
-_HTML = re.compile(rb"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]", re.I)
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class Collected:
     sha256: str | None = None
     md5: str | None = None  # with sha256 and size: hashed as it was downloaded
     size: int | None = None
+    exchange: bool = False  # fetched by prov: in the WARC as the response it was
 
 
 @dataclass
@@ -80,11 +81,6 @@ class CaptureResult:
                 "changes": self.changes, "notes": self.notes, "analysis_pending": self.pending}
 
 
-def is_html(head: bytes) -> bool:
-    """Decided from the bytes, not the Content-Type header (servers lie)."""
-    return bool(_HTML.search(head[:4096]))
-
-
 def capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, *, by: str,
             progress: Progress | None = None) -> CaptureResult:
     """Capture one URL. Raises BadInput (nothing recorded) when the page cannot be had."""
@@ -105,9 +101,20 @@ def capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, *, by: str
 def _capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, work: str,
              progress: Progress | None) -> CaptureResult:
     env = capture_env.environment(opts.ca_file)
-    context = capture_net.tls_context(opts.ca_file)
+    context = capture_net.lazy_tls_context(opts.ca_file)
     started = now_utc()
     fetch = _Fetcher(opts.limits, env["user_agent"], context, work, progress)
+    # A direct link's body goes into the WACZ as it arrives (capture_stream.py).
+    fetch.streamer = Streamer(wacz_path(work, started), url, env)
+    try:
+        return _collect(conn, url, opts, by, work, env, started, fetch)
+    except BaseException:
+        fetch.streamer.abort()
+        raise
+
+
+def _collect(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, work: str,
+             env: dict[str, Any], started: str, fetch: _Fetcher) -> CaptureResult:
     clock = time.perf_counter()
     page = fetch(url)
     final = page.final
@@ -133,25 +140,34 @@ def _capture(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, 
         if links.dropped:
             result.notes.append(f"{links.dropped} more media link(s) beyond --max-media"
                                 f" {opts.limits.max_media} were not fetched")
+        # yt-dlp chooses and resolves the media; a single plain HTTP(S) file is then fetched
+        # by prov (recorded as an exchange, with address and TLS, and streamed into the
+        # WACZ if last); others (merged, HLS, DASH, cookies) yt-dlp downloads itself.
         yt = capture_media.ytdlp(final.url, work, opts.limits, user_agent=env["user_agent"],
-                                 ca_file=opts.ca_file, progress=progress)
+                                 ca_file=opts.ca_file, progress=fetch.progress, plan=True)
         result.notes.extend(yt.notes)
         for d in yt.downloads:
             collected.append(Collected(d.path, "media", d.url, now_utc(),
                                        {"via": "yt-dlp", "yt_dlp": d.info}))
-        taken = {c.url for c in collected}
+        taken = {c.url for c in collected} | {p.url for p in yt.planned}
         for link, why in links.media:
             if link in taken:
                 continue
             _media_by_link(conn, fetch, link, why, collected, gone_media, result)
         if opts.render:
             collected.extend(_render(final.url, work, result))
+        result.timings["before_media"] = time.perf_counter() - clock
+        for n, planned in enumerate(yt.planned):  # the largest files, so last
+            files = (sum(os.path.getsize(c.path) for c in collected if not c.exchange)
+                     if n == len(yt.planned) - 1 else None)
+            _media_by_link(conn, fetch, planned.url, "yt-dlp", collected, gone_media, result,
+                           planned=planned, last=files)
     else:
         # A direct link: the response is the media itself.
         collected.append(Collected(final.body_path or "", "media", final.url, started,
                                    {"via": "prov", "content_type": final.header("Content-Type"),
                                     "http_status": final.status},
-                                   final.sha256, final.md5, final.size))
+                                   final.sha256, final.md5, final.size, exchange=True))
     result.timings["fetch"] = time.perf_counter() - clock
     return _record(conn, url, opts, by, work, env, started, fetch, collected, gone_media,
                    earlier, title, result)
@@ -165,11 +181,20 @@ class _Fetcher:
         self.limits, self.agent, self.context, self.work = limits, agent, context, work
         self.progress = progress
         self.exchanges: list[tuple[Hop, str]] = []
+        self.streamer: Streamer | None = None  # offered the first fetch only
 
-    def __call__(self, url: str) -> capture_net.Fetched:
+    def __call__(self, url: str, *, referer: str | None = None,
+                 last: int | None = None) -> capture_net.Fetched:
+        """Fetch `url`; `last`, when nothing of size will follow this fetch: the bytes of
+        the files (not fetched by prov) the WACZ will hold beside the exchanges."""
         at = now_utc()
+        if self.streamer is not None and (last is not None or not self.exchanges):
+            tee = self.streamer.offer(list(self.exchanges), at, last or 0)
+        else:
+            tee = None
         got = capture_net.fetch(url, self.limits, user_agent=self.agent, context=self.context,
-                                workdir=self.work, progress=self.progress)
+                                workdir=self.work, progress=self.progress, tee=tee,
+                                referer=referer)
         self.exchanges.extend((hop, at) for hop in got.hops)
         return got
 
@@ -181,9 +206,10 @@ def _read(hop: Hop) -> bytes:
 
 def _media_by_link(conn: sqlite3.Connection, fetch: _Fetcher, link: str, why: str,
                    collected: list[Collected], gone_media: list[dict[str, Any]],
-                   result: CaptureResult) -> None:
+                   result: CaptureResult, planned: capture_media.Planned | None = None,
+                   last: int | None = None) -> None:
     try:
-        got = fetch(link)
+        got = fetch(link, referer=planned.referer if planned else None, last=last)
     except BadInput as exc:
         result.notes.append(f"media {link}: {exc.reason}")
         return
@@ -198,10 +224,13 @@ def _media_by_link(conn: sqlite3.Connection, fetch: _Fetcher, link: str, why: st
     if hop.status >= 400 or not hop.size:
         result.notes.append(f"media {link}: HTTP {hop.status}, {hop.size} bytes; not kept")
         return
+    origin: dict[str, Any] = {"via": "prov", "named_by": why}
+    if planned is not None:  # chosen by yt-dlp, its info kept; the bytes fetched by prov
+        origin = {"via": "yt-dlp", "fetched_by": "prov", "yt_dlp": planned.info}
     collected.append(Collected(hop.body_path or "", "media", hop.url, now_utc(),
-                               {"via": "prov", "named_by": why, "http_status": hop.status,
+                               {**origin, "http_status": hop.status,
                                 "content_type": hop.header("Content-Type")},
-                               hop.sha256, hop.md5, hop.size))
+                               hop.sha256, hop.md5, hop.size, exchange=True))
 
 
 def _render(url: str, work: str, result: CaptureResult) -> list[Collected]:
@@ -244,7 +273,7 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
         folder = os.path.join(work, f"item-{n}")
         os.makedirs(folder)
         target = os.path.join(folder, _name_for(c.url, f"{c.role}-{n}"))
-        if c.role == "media" and c.origin.get("via") == "prov":
+        if c.exchange:
             os.link(c.path, target)  # the same bytes, also read for the WARC below
         else:
             shutil.move(c.path, target)
@@ -255,7 +284,7 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
             c.sha256, c.md5, c.size = _hash_file(c.path)
     result.timings["hash"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    wacz_path = os.path.join(work, f"capture-{started[:19].replace(':', '')}.wacz")
+    packing = wacz_path(work, started)
     # What is read of the media before securing them (a picture's decode, a container's
     # facts: their perceptual analysis is deferred, see ingest/deferred.py) runs beside the
     # packing of the WACZ and its hashing.
@@ -264,10 +293,10 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
         flushed = pool.submit(_flush, [c.path for c in collected])
         pending = [pool.submit(_analyse_collected, c) for c in collected]
         try:
-            packed = _pack(wacz_path, url, started, env, fetch, collected, title)
+            packed = _pack(packing, url, started, env, fetch, collected, title)
             warc_sha = packed.warc_sha256
             # Hashed as it was written (warc_pack._Sink): not read again to hash it.
-            archive = analyse(wacz_path, "other", None,
+            archive = analyse(packing, "other", None,
                               hashed=(packed.sha256, packed.md5, packed.size))
             result.timings["archive"] = time.perf_counter() - clock
         finally:
@@ -277,7 +306,7 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
     clock = time.perf_counter()
     for c, a in zip(collected, analyses, strict=True):
         _adoptable(a, c.path)
-    _adoptable(archive, wacz_path)
+    _adoptable(archive, packing)
     archive.kind = "archive"
     if archive.error or archive.sha256 is None:
         raise ProvError(f"{url}: the WACZ written could not be read back: {archive.error}")
@@ -288,7 +317,7 @@ def _record(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, w
         with transaction(conn):
             event, files, checks = _register_all(conn, url, opts, by, env, started, fetch,
                                                  collected, analyses, archive, gone_media,
-                                                 earlier, title, warc_sha, wacz_path, chain,
+                                                 earlier, title, warc_sha, packing, chain,
                                                  result)
         result.timings["committed"] = time.perf_counter()
         result.timings["database"] = result.timings["committed"] - writing
@@ -419,17 +448,15 @@ def _chain(url: str, fetch: _Fetcher) -> list[dict[str, Any]]:
 
 def _pack(path: str, url: str, started: str, env: dict[str, Any], fetch: _Fetcher,
           collected: list[Collected], title: str | None) -> Packed:
-    expected = sum(hop.size for hop, _ in fetch.exchanges) + sum(
-        os.path.getsize(c.path) for c in collected if c.origin.get("via") != "prov")
-    wacz = Wacz(path, software=f"prov {env['tools']['prov']} (warcio {env['tools']['warcio']})",
-                expected_size=expected)
+    wacz = fetch.streamer.wacz if fetch.streamer else None
+    if wacz is None:  # nothing went in as it downloaded: the WACZ is written now
+        wacz = open_wacz(path, url, env, sum(hop.size for hop, _ in fetch.exchanges) + sum(
+            os.path.getsize(c.path) for c in collected if not c.exchange))
     try:
-        wacz.warcinfo({"software": wacz.software, "format": "WARC File Format 1.1",
-                       "operator": env.get("investigator") or "", "isPartOf": url})
-        for hop, at in fetch.exchanges:
-            wacz.exchange(hop, at.replace("Z", "")[:26] + "Z")
+        for hop, at in fetch.exchanges:  # those streamed in get their digests' record
+            wacz.exchange(hop, warc_date(at))
         for c in collected:
-            if c.origin.get("via") == "prov":
+            if c.exchange:
                 continue  # already in the WARC as the response it was
             wacz.resource(c.url if c.role == "media" else f"urn:prov:{c.role}:{url}",
                           c.seen_at, c.path, c.sha256 or "", _mime_of(c.path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import socket
@@ -12,6 +13,7 @@ from typing import Any
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
 
+@functools.cache  # read once a process: the scan of installed packages is 10-60 ms each
 def version(dist: str) -> str:
     try:
         return metadata.version(dist)

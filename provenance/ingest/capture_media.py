@@ -90,9 +90,26 @@ class Download:
 
 
 @dataclass
+class Planned:
+    """A media file yt-dlp chose and resolved, for prov's own fetcher to download (and record
+    as a request and response in the WARC): one plain HTTP(S) file, no merging."""
+
+    url: str
+    info: dict[str, Any]
+    referer: str | None = None  # as yt-dlp would send it (its generic extractor does)
+
+
+@dataclass
 class YtdlpOutcome:
     downloads: list[Download] = field(default_factory=list)
+    planned: list[Planned] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+# Headers any fetch sends, and a Referer: a format needing others (cookies, tokens in
+# headers) is left to yt-dlp's own downloader.
+_PLAIN_HEADERS = {"user-agent", "accept", "accept-language", "accept-encoding",
+                  "sec-fetch-mode", "referer"}
 
 
 class _Log:
@@ -144,8 +161,13 @@ def _trusting(ca_file: str | None) -> Iterator[list[str]]:
 
 def ytdlp(page_url: str, workdir: str, limits: Limits, *, user_agent: str,
           ca_file: str | None = None,
-          progress: Callable[[int, int | None], None] | None = None) -> YtdlpOutcome:
-    """Let yt-dlp find and download the page's media (site extractors, else its generic one)."""
+          progress: Callable[[int, int | None], None] | None = None,
+          plan: bool = False) -> YtdlpOutcome:
+    """Let yt-dlp find and download the page's media (site extractors, else its generic one).
+
+    With `plan`, yt-dlp first only finds and resolves them (extractor, format selection,
+    info); when every one is a single plain HTTP(S) file, they come back as `planned`, for
+    the caller to fetch and record itself. Otherwise yt-dlp downloads them, as without."""
     import yt_dlp
 
     outcome = YtdlpOutcome()
@@ -176,6 +198,11 @@ def ytdlp(page_url: str, workdir: str, limits: Limits, *, user_agent: str,
         }
         try:
             with yt_dlp.YoutubeDL(params) as ydl:
+                if plan:
+                    info = ydl.extract_info(page_url, download=False)
+                    outcome.planned = _plannable(info)
+                    if outcome.planned:
+                        return outcome
                 info = ydl.extract_info(page_url, download=True)
         except yt_dlp.utils.DownloadError as exc:
             text = str(exc)
@@ -208,6 +235,20 @@ def ytdlp(page_url: str, workdir: str, limits: Limits, *, user_agent: str,
         outcome.notes.append(f"yt-dlp: a file over --max-size ({limits.max_size:,} bytes)"
                              " was not downloaded")
     return outcome
+
+
+def _plannable(info: Any) -> list[Planned]:
+    """Every entry as one plain HTTP(S) file prov can fetch as yt-dlp would; else none."""
+    planned = []
+    for entry in _entries(info):
+        headers = {k.lower() for k in entry.get("http_headers") or {}}
+        if (entry.get("requested_formats") or entry.get("protocol") not in ("http", "https")
+                or not entry.get("url") or headers - _PLAIN_HEADERS or entry.get("cookies")):
+            return []
+        referer = {k.lower(): v for k, v in entry["http_headers"].items()}.get("referer") if (
+            entry.get("http_headers")) else None
+        planned.append(Planned(str(entry["url"]), _info(entry), referer))
+    return planned
 
 
 def _entries(info: Any) -> Iterator[dict[str, Any]]:

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import itertools
 import os
 import ssl
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from provenance.errors import BadInput
+from provenance.ingest.flush_behind import FlushBehind
 from provenance.ingest.stream_hash import StreamHasher
 
 REDIRECTS = (301, 302, 303, 307, 308)
 CHUNK = 1 << 20
+# Offered each response once its headers and first bytes are in, with the hops fetched
+# before it: a consumer of the body's chunks (capture: its WARC record, written as the bytes
+# arrive), or None. Offered only bodies of a declared length that arrive as sent.
+Tee = Callable[["Hop", list["Hop"]], Callable[[Iterator[bytes]], None] | None]
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class Hop:
     # read the body a second time for the WARC-Block-Digest.
     block_head: bytes = b""
     block_sha256: str | None = None
+    declared: int | None = None  # Content-Length, when the body came as sent (not chunked)
+    streamed: bool = False  # the body also went to a Tee's consumer as it arrived
 
     def http_headers(self) -> Any:
         """The response's status line and headers as warcio writes them in the WARC."""
@@ -99,6 +107,20 @@ def tls_context(ca_file: str | None) -> ssl.SSLContext:
     return context
 
 
+def lazy_tls_context(ca_file: str | None) -> Callable[[], ssl.SSLContext]:
+    """The context, made on first use: loading the system's trust store takes 0.05-0.2 s,
+    which a capture of plain http:// URLs need not spend. A --ca-file is read at once, so a
+    bad one is reported before anything is fetched."""
+    made = [tls_context(ca_file)] if ca_file else []
+
+    def get() -> ssl.SSLContext:
+        if not made:
+            made.append(tls_context(None))
+        return made[0]
+
+    return get
+
+
 def _tls_of(sock: Any) -> dict[str, Any] | None:
     if not isinstance(sock, ssl.SSLSocket):
         return None
@@ -138,9 +160,11 @@ def fetch(
     limits: Limits,
     *,
     user_agent: str,
-    context: ssl.SSLContext,
+    context: ssl.SSLContext | Callable[[], ssl.SSLContext],
     workdir: str,
     progress: Callable[[int, int | None], None] | None = None,
+    tee: Tee | None = None,
+    referer: str | None = None,
 ) -> Fetched:
     """GET `url`, following redirects up to the cap, each hop's body in a temp file.
 
@@ -152,7 +176,8 @@ def fetch(
     try:
         while True:
             check_scheme(current)
-            hop = _one(current, limits, user_agent, context, workdir, progress)
+            hop = _one(current, limits, user_agent, context, workdir, progress,
+                       (lambda h: tee(h, list(done.hops))) if tee else None, referer)
             done.hops.append(hop)
             if hop.status in REDIRECTS and hop.header("Location"):
                 if len(done.hops) > limits.max_redirects:
@@ -165,19 +190,25 @@ def fetch(
         raise
 
 
-def _one(url: str, limits: Limits, user_agent: str, context: ssl.SSLContext, workdir: str,
-         progress: Callable[[int, int | None], None] | None) -> Hop:
+def _one(url: str, limits: Limits, user_agent: str,
+         context: ssl.SSLContext | Callable[[], ssl.SSLContext], workdir: str,
+         progress: Callable[[int, int | None], None] | None,
+         tee: Callable[[Hop], Callable[[Iterator[bytes]], None] | None] | None,
+         referer: str | None = None) -> Hop:
     parts = urlsplit(url)
     host = parts.hostname or ""
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     conn: http.client.HTTPConnection
     if parts.scheme.lower() == "https":
-        conn = http.client.HTTPSConnection(host, parts.port, timeout=limits.timeout,
-                                           context=context)
+        conn = http.client.HTTPSConnection(
+            host, parts.port, timeout=limits.timeout,
+            context=context if isinstance(context, ssl.SSLContext) else context())
     else:
         conn = http.client.HTTPConnection(host, parts.port, timeout=limits.timeout)
     headers = [("Host", parts.netloc), ("User-Agent", user_agent), ("Accept", "*/*"),
                ("Accept-Encoding", "identity"), ("Connection", "close")]
+    if referer:
+        headers.append(("Referer", referer))
     try:
         try:
             conn.connect()
@@ -200,8 +231,11 @@ def _one(url: str, limits: Limits, user_agent: str, context: ssl.SSLContext, wor
         if declared and declared.isdigit() and int(declared) > limits.max_size:
             raise BadInput(url, f"response is {int(declared):,} bytes, over --max-size"
                            f" {limits.max_size:,}")
-        _read_body(resp, hop, limits, workdir, progress,
-                   int(declared) if declared and declared.isdigit() else None)
+        try:
+            _read_body(resp, hop, limits, workdir, progress,
+                       int(declared) if declared and declared.isdigit() else None, tee)
+        finally:
+            resp.close()
         return hop
     except TimeoutError:
         raise BadInput(url, f"timed out: no data for {limits.timeout:g} s") from None
@@ -212,36 +246,93 @@ def _one(url: str, limits: Limits, user_agent: str, context: ssl.SSLContext, wor
 
 
 def _read_body(resp: http.client.HTTPResponse, hop: Hop, limits: Limits, workdir: str,
-               progress: Callable[[int, int | None], None] | None, total: int | None) -> None:
+               progress: Callable[[int, int | None], None] | None, total: int | None,
+               tee: Callable[[Hop], Callable[[Iterator[bytes]], None] | None] | None) -> None:
     fd, path = tempfile.mkstemp(prefix="body-", dir=workdir)
     hop.body_path = path
-    started = time.monotonic()
     # SHA-256 and MD5 are computed on the bytes as they arrive, in a second thread (hashlib
     # lets go of the GIL), so the body is hashed while it downloads and never re-read to hash.
     hasher = StreamHasher("sha256", "md5")
     block = StreamHasher("sha256")
     hop.block_head = hop.http_headers().to_ascii_bytes()
     block.feed(hop.block_head)
+    hop.declared = None if resp.chunked else resp.length
+    behind = FlushBehind(fd)
     try:
         with os.fdopen(fd, "wb") as out:
-            while True:
-                chunk = resp.read1(CHUNK) if hasattr(resp, "read1") else resp.read(CHUNK)
-                if not chunk:
-                    break
-                if not hop.head:
-                    hop.head = chunk[:4096]
-                hop.size += len(chunk)
-                if hop.size > limits.max_size:
-                    raise BadInput(hop.url, f"response is over --max-size"
-                                   f" ({limits.max_size:,} bytes); stopped reading")
-                if time.monotonic() - started > limits.total_timeout:
-                    raise BadInput(hop.url, f"timed out: response took over"
-                                   f" {limits.total_timeout:g} s")
-                hasher.feed(chunk)
-                block.feed(chunk)
-                out.write(chunk)
-                if progress:
-                    progress(len(chunk), total)
+
+            def kept() -> Iterator[bytes]:
+                for chunk in _chunks(resp, hop, limits):
+                    hasher.feed(chunk)
+                    block.feed(chunk)
+                    out.write(chunk)
+                    behind.wrote(len(chunk))
+                    if progress:
+                        progress(len(chunk), total)
+                    yield chunk
+
+            chunks = kept()
+            first = next(chunks, b"")
+            hop.head = first[:4096]
+            # Known length, bytes as sent (not de-chunked): they may go straight on.
+            consumer = tee(hop) if tee and hop.declared is not None else None
+            rest = itertools.chain([first] if first else [], chunks)
+            if consumer is not None:
+                hop.streamed = True
+                consumer(rest)
+            for _ in rest:  # what a consumer left (none), or the whole body without one
+                pass
+            behind.wait()
     finally:
+        behind.wait()
         hop.sha256, hop.md5 = hasher.finish()
         hop.block_sha256 = block.finish()[0]
+
+
+def _chunks(resp: http.client.HTTPResponse, hop: Hop, limits: Limits) -> Iterator[bytes]:
+    """The body as it arrives, checked against the limits and against its Content-Length."""
+    started = time.monotonic()
+    declared = None if resp.chunked else resp.length
+    # A body of known length is read from the connection itself: http.client would close
+    # it on the last declared byte, and with it any surplus the server sent (_surplus).
+    fp: Any = resp.fp if declared is not None else None
+    while True:
+        # Whole 1 MiB chunks (read, not read1): what arrives in 64-256 KiB pieces would
+        # otherwise wake the six hashing threads, the writes and the CRC four times as
+        # often, which on a busy machine costs the download its pace.
+        if fp is not None and declared is not None:
+            chunk = fp.read(min(CHUNK, declared - hop.size)) if declared > hop.size else b""
+        else:
+            chunk = resp.read(CHUNK)
+        if not chunk:
+            break
+        hop.size += len(chunk)
+        if hop.size > limits.max_size:
+            raise BadInput(hop.url, f"response is over --max-size"
+                           f" ({limits.max_size:,} bytes); stopped reading")
+        if time.monotonic() - started > limits.total_timeout:
+            raise BadInput(hop.url, f"timed out: response took over"
+                           f" {limits.total_timeout:g} s")
+        yield chunk
+    # http.client ends a body cut short without an error: a truncated download must not
+    # pass for the file. Nor a body longer than declared (a server at odds with itself).
+    if declared is not None and hop.size < declared:
+        raise BadInput(hop.url, f"the server sent {hop.size:,} of the {declared:,} bytes its"
+                       " Content-Length declared (connection closed early); nothing was"
+                       " recorded")
+    if declared is not None and _surplus(resp):
+        raise BadInput(hop.url, f"the server sent more than the {declared:,} bytes its"
+                       " Content-Length declared; nothing was recorded")
+
+
+def _surplus(resp: http.client.HTTPResponse) -> bool:
+    """Bytes after the declared body already here (not waited for: a server that keeps the
+    connection open despite `Connection: close` must not cost a timeout)."""
+    fp: Any = resp.fp
+    if fp is None:
+        return False
+    try:
+        fp.raw._sock.settimeout(0)
+        return bool(fp.peek(1))
+    except (OSError, ValueError, AttributeError):
+        return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -48,6 +49,9 @@ class Record:
     url: str
     date: str | None
     origin: dict[str, Any]
+    # The payload's SHA-256 when the record itself claims no digest: a record written as
+    # it downloaded (prov capture) has its digests in the metadata record after it.
+    unclaimed_sha256: str | None = None
 
 
 def media_records(path: str, problems: list[str]) -> Iterator[Record]:
@@ -63,9 +67,18 @@ def media_records(path: str, problems: list[str]) -> Iterator[Record]:
     member = os.path.basename(path)
     try:
         for member, stream in _warcs(path):
-            for n, record in enumerate(ArchiveIterator(stream)):
+            records = iter(ArchiveIterator(stream))
+            following: Any = None
+            for n in itertools.count():
+                record, following = following or next(records, None), None
+                if record is None:
+                    break
                 try:
                     got = _payload(record, n, work, member)
+                    if got is not None and got.unclaimed_sha256:
+                        # Its payload is copied out: the next record may be read.
+                        following = next(records, None)
+                        _check_following(got, record, following)
                 except _Damaged as exc:
                     problems.append(f"{member}: {exc}")
                     continue
@@ -100,6 +113,8 @@ def _payload(record: Any, n: int, work: str, member: str) -> Record | None:
     target = os.path.join(work, f"{n}-{_name(url)}")
     claimed = record.rec_headers.get_header("WARC-Payload-Digest") or ""
     algorithm, _, value = claimed.partition(":")
+    if not claimed:
+        algorithm = "sha256"  # taken to check against the digests record that may follow
     digest = hashlib.new(algorithm.lower()) if algorithm.lower() in ("sha1", "sha256") else None
     with open(target, "wb") as out:
         out.write(head)
@@ -111,14 +126,45 @@ def _payload(record: Any, n: int, work: str, member: str) -> Record | None:
                 digest.update(chunk)
     # A record cut short (a truncated file) reads as a shorter payload without an error:
     # its recorded digest is what tells. Without one, the bytes are taken as they are.
-    if digest is not None and value.strip() not in (_b32(digest.digest()), digest.hexdigest()):
+    if (claimed and digest is not None
+            and value.strip() not in (_b32(digest.digest()), digest.hexdigest())):
         os.unlink(target)
         raise _Damaged(f"record for {url} does not match its WARC-Payload-Digest (damaged or"
                        " cut short); not registered")
+    # Without a digest of its own, a record cut short still shows: fewer bytes than the
+    # Content-Length of its WARC header (warcio's reader counts down what is left).
+    missing = getattr(record.raw_stream, "limit", 0)
+    if not claimed and isinstance(missing, int) and missing > 0:
+        os.unlink(target)
+        raise _Damaged(f"record for {url} is cut short ({missing:,} of its bytes missing);"
+                       " not registered")
     origin = {"via": "archive", "warc": member,
               "warc_record_id": record.rec_headers.get_header("WARC-Record-ID"),
               "warc_type": record.rec_type}
-    return Record(target, url, record.rec_headers.get_header("WARC-Date"), origin)
+    return Record(target, url, record.rec_headers.get_header("WARC-Date"), origin,
+                  None if claimed or digest is None else digest.hexdigest())
+
+
+def _check_following(got: Record, record: Any, following: Any) -> None:
+    """A record with no digest of its own, checked against the metadata record right after
+    it that gives its digests (as prov capture writes a response it streamed), if any."""
+    rid = record.rec_headers.get_header("WARC-Record-ID")
+    if (following is None or following.rec_type != "metadata" or not rid
+            or following.rec_headers.get_header("WARC-Refers-To") != rid):
+        return
+    try:
+        doc = json.loads(following.content_stream().read(1 << 20))
+        claimed = str(doc["WARC-Payload-Digest"])
+    except (ValueError, KeyError, TypeError):
+        return
+    algorithm, _, value = claimed.partition(":")
+    if algorithm.lower() == "sha256" and got.unclaimed_sha256 and value.strip() not in (
+            _b32(bytes.fromhex(got.unclaimed_sha256)), got.unclaimed_sha256):
+        os.unlink(got.path)
+        raise _Damaged(f"record for {got.url} does not match the WARC-Payload-Digest its"
+                       " metadata record gives (damaged or cut short); not registered")
+    got.origin["digest_from"] = "metadata record " + str(
+        following.rec_headers.get_header("WARC-Record-ID"))
 
 
 class _Damaged(Exception):

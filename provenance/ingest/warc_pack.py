@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -18,6 +19,7 @@ from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
 from provenance.ingest.capture_net import Hop
+from provenance.ingest.flush_behind import FlushBehind
 from provenance.ingest.stream_hash import StreamHasher, file_views
 
 WARC_NAME = "data.warc"
@@ -31,6 +33,11 @@ class _Sha256Writer(WARCWriter):
     def _create_digester() -> Digester:
         return Digester("sha256")
 
+    def ensure_digest(self, record: Any, block: bool = True, payload: bool = True) -> None:
+        if isinstance(record.raw_stream, _Live):
+            return  # not yet arrived: its digests follow it, in a metadata record
+        super().ensure_digest(record, block, payload)
+
     @staticmethod
     def _iter_stream(stream: Any) -> Iterator[bytes | memoryview]:
         # 1 MiB at a time, not warcio's 16 KiB: fewer, larger writes, each hashed by the
@@ -38,6 +45,9 @@ class _Sha256Writer(WARCWriter):
         # mapped, not read: its pages go to the WACZ and the hashers without being copied.
         if isinstance(stream, _Mapped):
             yield from stream.views()
+            return
+        if isinstance(stream, _Live):
+            yield from stream.chunks
             return
         while buf := stream.read(_BLOCK):
             yield buf
@@ -57,6 +67,22 @@ class _Mapped:
 
     def views(self) -> Iterator[memoryview]:
         return file_views(self.path)
+
+
+class _Live:
+    """A response body still arriving, given to warcio as a payload: each chunk goes into the
+    WARC as it comes off the network (and into the store's copy and the hashes beside it)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks = chunks
+
+
+# Said in the metadata record that carries a streamed response's digests.
+STREAMED_WHY = (
+    "The response record this refers to was written into the WARC as its bytes arrived, so"
+    " its header (which comes first) could not hold digests of bytes not yet received; WARC"
+    " 1.1 makes WARC-Payload-Digest and WARC-Block-Digest optional. These are its digests,"
+    " taken on the same bytes as they were written.")
 
 
 def _frozen(b: Any) -> bytes | memoryview:
@@ -100,6 +126,7 @@ class _Sink(io.RawIOBase):
         self.file = open(path, "wb")  # noqa: SIM115 - closed by finish()/abort
         self.count = 0
         self.hasher = StreamHasher("sha256", "md5")
+        self.behind = FlushBehind(self.file.fileno())
 
     def writable(self) -> bool:
         return True
@@ -118,6 +145,7 @@ class _Sink(io.RawIOBase):
         self.file.write(data)
         self.hasher.feed(data)
         self.count += len(data)
+        self.behind.wrote(len(data))
         return len(data)
 
     def flush(self) -> None:
@@ -126,12 +154,14 @@ class _Sink(io.RawIOBase):
     def finish(self) -> tuple[str, str, int]:
         """Flush the file to disk; its SHA-256, MD5 and size."""
         self.file.flush()
+        self.behind.wait()
         os.fsync(self.file.fileno())
         self.file.close()
         sha, md5 = self.hasher.finish()
         return sha, md5, self.count
 
     def abort(self) -> None:
+        self.behind.wait()
         self.file.close()
         self.hasher.finish()
 
@@ -175,6 +205,10 @@ class Wacz:
     _writer: Any = None
     _resources: list[dict[str, Any]] = field(default_factory=list)
     _sink: _Sink = field(init=False)
+    # Exchanges already in the WARC, by id(hop): None, or for a response written as it
+    # arrived, its record ID and index entry until its digests follow (see exchange).
+    _held: dict[int, tuple[Hop, tuple[str, IndexEntry] | None]] = field(default_factory=dict)
+    _done: bool = False
 
     def __post_init__(self) -> None:
         self._sink = _Sink(self.path)
@@ -202,19 +236,33 @@ class Wacz:
     def warcinfo(self, info: dict[str, str]) -> None:
         self._write(self._writer.create_warcinfo_record(WARC_NAME, info))
 
-    def exchange(self, hop: Hop, date: str) -> str:
-        """A request record and its response record (body from the hop's temp file)."""
-        w = self._writer
-        common = {"WARC-Date": date, "WARC-IP-Address": hop.ip}
-        http = hop.http_headers()
-        http.compute_headers_buffer(w.header_filter)
-        req = w.create_warc_record(
+    def _request(self, hop: Hop, date: str) -> str:
+        req = self._writer.create_warc_record(
             hop.url, "request",
             http_headers=StatusAndHeaders(hop.request_line.decode(), hop.request_headers,
                                           is_http_request=True),
-            warc_headers_dict=dict(common))
-        req_id = self._write(req)
-        headers = {**common, "WARC-Concurrent-To": req_id}
+            warc_headers_dict={"WARC-Date": date, "WARC-IP-Address": hop.ip})
+        return self._write(req)
+
+    def exchange(self, hop: Hop, date: str) -> None:
+        """A request record and its response record (body from the hop's temp file).
+
+        A hop already written (stream_response) is not written again: a streamed response
+        gets the record of its digests, then its TLS chain, as other responses have them."""
+        if id(hop) in self._held:
+            pending = self._held[id(hop)][1]
+            self._held[id(hop)] = (hop, None)
+            if pending is not None:
+                self._digests_of(hop, date, *pending)
+                if hop.tls:
+                    self.metadata(hop.url, date, {"tls": hop.tls}, refers_to=pending[0])
+            return
+        self._held[id(hop)] = (hop, None)
+        w = self._writer
+        http = hop.http_headers()
+        http.compute_headers_buffer(w.header_filter)
+        req_id = self._request(hop, date)
+        headers = {"WARC-Date": date, "WARC-IP-Address": hop.ip, "WARC-Concurrent-To": req_id}
         if hop.sha256:
             headers["WARC-Payload-Digest"] = warc_digest(hop.sha256)
         if hop.block_sha256 and http.headers_buff == hop.block_head:
@@ -229,7 +277,39 @@ class Wacz:
         rid = self._write(resp, entry)
         if hop.tls:
             self.metadata(hop.url, date, {"tls": hop.tls}, refers_to=rid)
-        return rid
+
+    def stream_response(self, hop: Hop, date: str, chunks: Iterator[bytes]) -> None:
+        """The request, then the response written as its body arrives (`chunks`, which must
+        be exactly hop.declared bytes). Its digests cannot be in its header, written before
+        its body: `exchange(hop)`, once the body is in and hashed, writes them next."""
+        assert hop.declared is not None
+        req_id = self._request(hop, date)
+        resp = self._writer.create_warc_record(
+            hop.url, "response", payload=_Live(chunks), length=hop.declared,
+            http_headers=hop.http_headers(),
+            warc_headers_dict={"WARC-Date": date, "WARC-IP-Address": hop.ip,
+                               "WARC-Concurrent-To": req_id})
+        entry = IndexEntry(hop.url, date, 0, 0, _mime(hop.header("Content-Type")),
+                           hop.status, "", "")
+        rid = self._write(resp, entry)
+        self._held[id(hop)] = (hop, (rid, entry))
+
+    def _digests_of(self, hop: Hop, date: str, rid: str, entry: IndexEntry) -> None:
+        assert hop.sha256 and hop.body_path
+        entry.digest = warc_digest(hop.sha256)
+        http = hop.http_headers()
+        http.compute_headers_buffer(self._writer.header_filter)
+        block = hop.block_sha256
+        if http.headers_buff != hop.block_head or not block:
+            # The hashed header bytes are not those written: the block read again (rare).
+            digest = hashlib.sha256(http.headers_buff)
+            for view in file_views(hop.body_path):
+                digest.update(view)
+            block = digest.hexdigest()
+        doc = {"digests_of": rid, "WARC-Payload-Digest": warc_digest(hop.sha256),
+               "WARC-Block-Digest": warc_digest(block), "payload_sha256": hop.sha256,
+               "payload_md5": hop.md5, "payload_length": hop.size, "why": STREAMED_WHY}
+        self.metadata(hop.url, date, doc, refers_to=rid, about=True)
 
     def resource(self, url: str, date: str, path: str, sha256: str, mime: str,
                  extra: dict[str, str] | None = None) -> str:
@@ -245,11 +325,13 @@ class Wacz:
         return self._write(rec, entry)
 
     def metadata(self, url: str, date: str, doc: dict[str, Any],
-                 refers_to: str | None = None) -> str:
+                 refers_to: str | None = None, about: bool = False) -> str:
         data = json.dumps(doc, sort_keys=True, ensure_ascii=False, indent=1).encode()
         headers = {"WARC-Date": date}
         if refers_to:
             headers["WARC-Concurrent-To"] = refers_to
+        if refers_to and about:  # more content of that record itself (WARC 1.1, 5.11)
+            headers["WARC-Refers-To"] = refers_to
         rec = self._writer.create_warc_record(
             url, "metadata", payload=io.BytesIO(data), length=len(data),
             warc_content_type="application/json", warc_headers_dict=headers)
@@ -259,6 +341,8 @@ class Wacz:
               extras: dict[str, Any]) -> Packed:
         """Finish the WARC, write index, pages and datapackage; the hashes of both."""
         assert self._out is not None
+        assert not any(pending for _, pending in self._held.values()), "digests not written"
+        self._done = True
         self._warc.close()
         warc_sha = self._out.digest.finish()[0]
         self._resources.append({"name": WARC_NAME, "path": f"archive/{WARC_NAME}",
@@ -288,9 +372,16 @@ class Wacz:
         return Packed(warc_sha, sha, md5, size)
 
     def abort(self) -> None:
+        """Stop writing (the caller removes the file). Safe to call twice, or after close."""
+        if self._done:
+            return
+        self._done = True
         try:
-            self._warc.close()
-            self.zf.close()
+            # A WARC cut off mid-record may not close cleanly: what matters is the error
+            # that stopped it, which the caller is raising.
+            with contextlib.suppress(Exception):
+                self._warc.close()
+                self.zf.close()
         finally:
             if self._out is not None:
                 self._out.digest.finish()

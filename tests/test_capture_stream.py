@@ -1,0 +1,209 @@
+"""`prov capture` of a direct link: the body goes into the WACZ's WARC as it downloads, its
+digests in the metadata record after it; what cannot be streamed is packed afterwards; and a
+body at odds with its Content-Length, or cut off part way, leaves nothing recorded."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from fixtures import web
+from provenance.ledger.db import store_dir
+
+from .conftest import invoke
+
+
+@pytest.fixture(scope="module")
+def site_files(tmp_path_factory: pytest.TempPathFactory) -> web.Site:
+    return web.build_site(tmp_path_factory.mktemp("site"))
+
+
+@pytest.fixture
+def server(site_files: web.Site):
+    site_files.state.update(version=1, media_gone=0)
+    site_files.stall_seconds = 5
+    with web.serve(site_files) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _no_browser(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROV_CHROMIUM", "")
+
+
+def _b32(hex_digest: str) -> str:
+    return "sha256:" + base64.b32encode(bytes.fromhex(hex_digest)).decode()
+
+
+def _stored(db: Path, sha: str) -> Path:
+    return store_dir(db) / "sha256" / sha[:2] / sha[2:4] / sha
+
+
+def _capture(db: Path, url: str) -> dict:
+    run = invoke(db, "capture", url, "--json")
+    assert run.exit_code == 0, run.output
+    return run.json()[0]
+
+
+def _records(db: Path, archive: str) -> list[tuple[str, object, object, bytes]]:
+    with zipfile.ZipFile(_stored(db, archive)) as zf:
+        data = zf.read("archive/data.warc")
+    out = []
+    for rec in ArchiveIterator(io.BytesIO(data)):
+        head = rec.http_headers.to_bytes() if rec.http_headers is not None else b""
+        out.append((rec.rec_type, rec.rec_headers, head, rec.content_stream().read()))
+    return out
+
+
+def _served(site: web.Site, path: str) -> bytes:
+    src = site.files[path][0]
+    return src.read_bytes() if isinstance(src, Path) else src
+
+
+def test_a_direct_link_is_streamed_into_the_warc_its_digests_in_the_record_after(
+        db, server, site_files, tmp_path):
+    served = _served(site_files, "/media/clip.mp4")
+    r = _capture(db, f"{server.base}/to-clip")
+    video = next(f for f in r["files"] if f["role"] == "media")
+    assert video["sha256"] == hashlib.sha256(served).hexdigest()
+    assert _stored(db, video["sha256"]).read_bytes() == served  # the store's own copy
+    records = _records(db, r["archive"])
+    kinds = [(t, h.get_header("WARC-Target-URI").rsplit("/", 1)[-1]) for t, h, _, _ in records
+             if t in ("request", "response")]
+    # The redirect first, then the video, in the order they were fetched.
+    assert kinds == [("request", "to-clip"), ("response", "to-clip"),
+                     ("request", "clip.mp4"), ("response", "clip.mp4")]
+    at = next(i for i, rec in enumerate(records)
+              if rec[0] == "response" and rec[1].get_header("WARC-Target-URI").endswith("mp4"))
+    _, headers, http_head, body = records[at]
+    assert body == served
+    # Written as it arrived: no digest in its header, which came before its bytes ...
+    assert headers.get_header("WARC-Payload-Digest") is None
+    assert headers.get_header("WARC-Block-Digest") is None
+    # ... they are in the metadata record right after it, and right.
+    kind, meta, _, payload = records[at + 1]
+    rid = headers.get_header("WARC-Record-ID")
+    assert kind == "metadata" and meta.get_header("WARC-Refers-To") == rid
+    doc = json.loads(payload)
+    assert doc["WARC-Payload-Digest"] == _b32(hashlib.sha256(served).hexdigest())
+    assert doc["WARC-Block-Digest"] == _b32(hashlib.sha256(http_head + served).hexdigest())
+    assert doc["payload_md5"] == hashlib.md5(served).hexdigest()
+    assert doc["payload_length"] == len(served) and doc["digests_of"] == rid
+    # The index gives the video's digest too.
+    with zipfile.ZipFile(_stored(db, r["archive"])) as zf:
+        cdx = zf.read("indexes/index.cdx").decode()
+        package = json.loads(zf.read("datapackage.json"))
+        warc = zf.read("archive/data.warc")
+    line = next(json.loads(x.split(" ", 2)[2]) for x in cdx.splitlines() if "clip.mp4" in x)
+    assert line["digest"] == _b32(video["sha256"])
+    assert package["resources"][0]["hash"] == "sha256:" + hashlib.sha256(warc).hexdigest()
+    data = _stored(db, r["archive"]).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == r["archive"]
+    shown = invoke(db, "show", r["archive"], "--json").json()
+    assert shown["md5"] == hashlib.md5(data).hexdigest() and shown["size"] == len(data)
+    pytest.importorskip("wacz")
+    copy = tmp_path / "streamed.wacz"
+    shutil.copyfile(_stored(db, r["archive"]), copy)
+    done = subprocess.run([sys.executable, "-m", "wacz", "validate", "-f", str(copy)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_body_without_content_length_is_packed_after_it_downloaded(db, server, site_files):
+    served = _served(site_files, "/media/clip.mp4")
+    r = _capture(db, f"{server.base}/undeclared/clip.mp4")
+    assert next(f for f in r["files"] if f["role"] == "media")["sha256"] == (
+        hashlib.sha256(served).hexdigest())
+    records = _records(db, r["archive"])
+    _, headers, _, body = next(rec for rec in records if rec[0] == "response")
+    assert body == served
+    assert headers.get_header("WARC-Payload-Digest") == _b32(hashlib.sha256(served).hexdigest())
+    assert not any(rec[1].get_header("WARC-Refers-To") for rec in records)
+
+
+def _nothing_recorded(db: Path) -> None:
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 0
+    assert con.execute("SELECT COUNT(*) FROM items").fetchone()[0] == 0
+    assert not list(store_dir(db).glob("capture-*"))  # its working folder is gone
+    assert not [p for p in store_dir(db).rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("how, said", [
+    ("short", "of the 262,144 bytes its Content-Length declared"),
+    ("long", "more than the 262,144 bytes its Content-Length declared"),
+])
+def test_a_body_at_odds_with_its_content_length_records_nothing(db, server, how, said):
+    run = invoke(db, "capture", f"{server.base}/lying-length/{how}")
+    assert run.exit_code == 1 and "Traceback" not in run.output
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0] and f"/lying-length/{how}" in lines[0]
+    _nothing_recorded(db)
+
+
+@pytest.mark.parametrize("path, args, said", [
+    ("/stall-media", ("--timeout", "1"), "timed out"),
+    ("/big", ("--max-size", "1M"), "over --max-size"),
+])
+def test_a_streamed_download_that_fails_leaves_no_wacz_and_no_record(db, server, path, args,
+                                                                      said):
+    run = invoke(db, "capture", f"{server.base}{path}", *args)
+    assert run.exit_code == 1 and said in run.stderr and "Traceback" not in run.output
+    _nothing_recorded(db)
+
+
+def test_a_streamed_capture_goes_back_in_checked_against_its_digests_record(db, server,
+                                                                           tmp_path):
+    r = _capture(db, f"{server.base}/media/clip.mp4")
+    video = next(f for f in r["files"] if f["role"] == "media")
+    wacz = tmp_path / "in.wacz"
+    shutil.copyfile(_stored(db, r["archive"]), wacz)
+    other = tmp_path / "other.db"
+    invoke(other, "init", check=True)
+    got = invoke(other, "add", str(wacz), "--json")
+    assert got.exit_code == 0, got.output
+    assert video["sha256"] in {g["sha256"] for g in got.json()[1:]}
+    # The same WARC with one byte of the video changed: the digests record tells.
+    with zipfile.ZipFile(wacz) as zf:
+        warc = bytearray(zf.read("archive/data.warc"))
+    at = warc.index(b"\r\n\r\n", warc.index(b"WARC-Type: response")) + 4
+    at = warc.index(b"\r\n\r\n", at) + 5000  # past the HTTP headers, into the video
+    warc[at] ^= 0xFF
+    damaged = tmp_path / "damaged.warc"
+    damaged.write_bytes(bytes(warc))
+    third = tmp_path / "third.db"
+    invoke(third, "init", check=True)
+    run = invoke(third, "add", str(damaged))
+    assert "does not match the WARC-Payload-Digest its metadata record gives" in run.stderr
+    assert sqlite3.connect(third).execute(
+        "SELECT COUNT(*) FROM items WHERE sha256 = ?", (video["sha256"],)).fetchone()[0] == 0
+
+
+def test_yt_dlp_downloads_itself_what_prov_cannot_fetch_as_it_would():
+    # What yt-dlp resolved is fetched by prov only when it is one plain HTTP(S) file that
+    # needs no more than a Referer; merged formats, HLS/DASH, cookies stay yt-dlp's.
+    from provenance.ingest.capture_media import _plannable
+
+    plain = {"id": "a", "url": "https://example.org/a.mp4", "protocol": "https",
+             "http_headers": {"User-Agent": "x", "Referer": "https://example.org/post"}}
+    got = _plannable(plain)
+    assert [(p.url, p.referer, p.info["id"]) for p in got] == [
+        ("https://example.org/a.mp4", "https://example.org/post", "a")]
+    assert _plannable({**plain, "protocol": "m3u8_native"}) == []
+    assert _plannable({**plain, "requested_formats": [{"url": "v"}, {"url": "a"}]}) == []
+    assert _plannable({**plain, "http_headers": {"Cookie": "session=1"}}) == []
+    # A playlist: all or none.
+    assert len(_plannable({"_type": "playlist", "entries": [plain, plain]})) == 2
+    assert _plannable({"_type": "playlist",
+                       "entries": [plain, {**plain, "protocol": "http_dash_segments"}]}) == []
