@@ -334,7 +334,8 @@ def measure(db: Path, runs: int = 5, full_verify: bool = True) -> None:
     adds = []
     for n in range(3):
         photo = work / f"new_{n}.jpg"
-        raw = media.jpeg_with_exif(77_000 + n, size=(800, 600))
+        # Fresh photos each run (the same seeds would be "already held" the second time).
+        raw = media.jpeg_with_exif(77_000 + 3 * items + n, size=(800, 600))
         Image.open(io.BytesIO(raw)).resize((4000, 3000)).save(
             photo, "JPEG", quality=90, exif=Image.open(io.BytesIO(raw)).getexif().tobytes())
         adds.append(timed([*base, "add", str(photo), "--case", "case-new"], env))
@@ -354,7 +355,9 @@ def measure(db: Path, runs: int = 5, full_verify: bool = True) -> None:
     cp = work / "cp.json"
     timed([*base, "checkpoint", "--out", str(cp)], env)
     conn = open_db(db)
-    added = add_synthetic(conn, 10_000_000, 400, seed=11)
+    # Numbered after the items held now, so a second --measure adds new ones (the same
+    # numbers would collide with the first run's).
+    added = add_synthetic(conn, 10_000_000 + items, 400, seed=11)
     conn.close()
     seconds, peak, out = _median([*base, "verify", "--since", str(cp), "--json"], 3, env)
     doc = json.loads(out)
