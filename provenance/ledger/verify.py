@@ -313,8 +313,6 @@ def _check_schema(
 def _compare_replayed(conn: sqlite3.Connection, chain: log.ChainReport,
                       replayer: replaycheck.Replayer, attached: str | None) -> list[str]:
     """The tables against the replay, once the whole chain checked out."""
-    # Waits for the replay thread: its error is known after, and what an applier raised
-    # beyond a replay error (an internal error, as when the replay ran inline) is raised here.
     replayed = replayer.finish()
     if chain.problems:
         return []  # said below: "projections not compared"
