@@ -1,0 +1,98 @@
+"""The full verify's hash rows, compared with the live table as the replay produces them.
+
+A registration writes a dozen hash rows (a picture's PDQ and its ten windows, its pHash):
+most of a full verify's replay was SQLite inserting them into the scratch file, only to
+compare them with the live table afterwards. Appliers write them with one statement,
+`HASH_INSERT`, and no applier reads them back; so the replay's connection hands those rows
+to a `HashStream` instead, which compares each with the live table's next row by id, as the
+scratch table would have numbered it.
+
+The stream only ever says "the same": anything else (a row that differs, a value of a type
+SQLite would have converted or refused, a statement touching the table otherwise, live rows
+left over) marks it `doubtful`, and the verify then replays again with the rows inserted as
+before, which finds and words the difference (verify._replay_and_compare).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+# The statement both appliers that write hash rows use (ledger/projection.py,
+# ledger/analysed_projection.py), word for word: one written otherwise is simply inserted.
+HASH_INSERT = ("INSERT INTO hashes (item, algorithm, region, frame_seconds, page, value, quality)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?)")
+_COLUMNS = "id, item, algorithm, region, frame_seconds, page, value, quality"
+# Any other statement naming the table (a column named hashes, as item_analyses has, is not).
+_TOUCHES = re.compile(r'\b(?:FROM|INTO|UPDATE|JOIN|TABLE)\s+(?:\w+\.)?"?hashes"?(?:\W|$)',
+                      re.IGNORECASE)
+
+
+class HashStream:
+    """The live hash rows in id order, consumed as the replay produces its own."""
+
+    def __init__(self, live: sqlite3.Connection) -> None:
+        cursor = live.cursor()
+        cursor.row_factory = None
+        # Raises (a table dropped or changed by hand): the caller then does not stream.
+        self._live: Iterator[tuple[Any, ...]] = iter(cursor.execute(
+            f"SELECT {_COLUMNS} FROM main.hashes ORDER BY id"))
+        self.rows = 0
+        self.doubtful = False
+
+    def take(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        if self.doubtful:
+            return
+        live = self._live
+        for row in rows:
+            self.rows += 1
+            try:
+                have = next(live, None)
+            except sqlite3.Error:  # a live value not readable as its type (text not UTF-8)
+                self.doubtful = True
+                return
+            # Equal as Python values is equal as SQLite would have stored them: the numeric
+            # columns convert without loss (3 stored as 3.0 still equals 3), and a text or
+            # blob never equals a number. What SQLite would refuse is a NULL in a NOT NULL
+            # column, which a hand-altered live table could hold: not taken as the same.
+            if have is None or have[0] != self.rows or have[1:] != tuple(row) \
+                    or row[0] is None or row[1] is None or row[2] is None or row[5] is None:
+                self.doubtful = True
+                return
+
+    def touched(self, sql: str) -> None:
+        """Called with every other statement the replay runs."""
+        if not self.doubtful and _TOUCHES.search(sql):
+            self.doubtful = True
+
+    def finish(self) -> bool:
+        """True only if every live row was matched, in order, and no other was left."""
+        try:
+            if not self.doubtful and next(self._live, None) is not None:
+                self.doubtful = True
+        except sqlite3.Error:
+            self.doubtful = True
+        return not self.doubtful
+
+
+class StreamingConnection(sqlite3.Connection):
+    """The replay's connection: hash rows go to `stream` when one is set."""
+
+    stream: HashStream | None = None
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        stream = self.stream
+        if stream is not None:
+            if sql == HASH_INSERT and not stream.doubtful:
+                stream.take(parameters)
+                return self.cursor()
+            stream.touched(sql)
+        return super().executemany(sql, parameters)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        stream = self.stream
+        if stream is not None:
+            stream.touched(sql)
+        return super().execute(sql, parameters)
