@@ -28,6 +28,8 @@ _COLUMNS = "id, item, algorithm, region, frame_seconds, page, value, quality"
 # Any other statement naming the table (a column named hashes, as item_analyses has, is not).
 _TOUCHES = re.compile(r'\b(?:FROM|INTO|UPDATE|JOIN|TABLE)\s+(?:\w+\.)?"?hashes"?(?:\W|$)',
                       re.IGNORECASE)
+# The appliers run a few dozen distinct statements: each searched once.
+_SEEN: dict[str, bool] = {}
 
 
 class HashStream:
@@ -64,7 +66,14 @@ class HashStream:
 
     def touched(self, sql: str) -> None:
         """Called with every other statement the replay runs."""
-        if not self.doubtful and _TOUCHES.search(sql):
+        if self.doubtful:
+            return
+        touches = _SEEN.get(sql)
+        if touches is None:
+            touches = _TOUCHES.search(sql) is not None
+            if len(_SEEN) < 4096:  # bounded, should an applier build statements per event
+                _SEEN[sql] = touches
+        if touches:
             self.doubtful = True
 
     def finish(self) -> bool:
