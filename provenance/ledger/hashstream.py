@@ -36,10 +36,10 @@ class HashStream:
     """The live hash rows in id order, consumed as the replay produces its own."""
 
     def __init__(self, live: sqlite3.Connection) -> None:
-        cursor = live.cursor()
-        cursor.row_factory = None
+        self._cursor = live.cursor()
+        self._cursor.row_factory = None
         # Raises (a table dropped or changed by hand): the caller then does not stream.
-        self._live: Iterator[tuple[Any, ...]] = iter(cursor.execute(
+        self._live: Iterator[tuple[Any, ...]] = iter(self._cursor.execute(
             f"SELECT {_COLUMNS} FROM main.hashes ORDER BY id"))
         self.rows = 0
         self.doubtful = False
@@ -77,12 +77,14 @@ class HashStream:
             self.doubtful = True
 
     def finish(self) -> bool:
-        """True only if every live row was matched, in order, and no other was left."""
+        """True only if every live row was matched, in order, and no other was left. Closes
+        the live rows' statement (left open, it would hold the read transaction's tables)."""
         try:
             if not self.doubtful and next(self._live, None) is not None:
                 self.doubtful = True
         except sqlite3.Error:
             self.doubtful = True
+        self._cursor.close()
         return not self.doubtful
 
 

@@ -115,7 +115,9 @@ class Replayer:
         (tables, with their indexes and triggers; full-text tables with theirs) and the
         schema created as at first. (Emptying the tables instead would run their triggers,
         some of which refuse deletions.)"""
-        self.conn.stream = None
+        if self.conn.stream is not None:
+            self.conn.stream.finish()
+            self.conn.stream = None
         objects = self.conn.execute(
             "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
             " AND type IN ('view', 'table')").fetchall()
