@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 # The statement both appliers that write hash rows use (ledger/projection.py,
@@ -39,30 +39,36 @@ class HashStream:
         self._cursor = live.cursor()
         self._cursor.row_factory = None
         # Raises (a table dropped or changed by hand): the caller then does not stream.
-        self._live: Iterator[tuple[Any, ...]] = iter(self._cursor.execute(
-            f"SELECT {_COLUMNS} FROM main.hashes ORDER BY id"))
+        self._cursor.execute(f"SELECT {_COLUMNS} FROM main.hashes ORDER BY id")
         self.rows = 0
         self.doubtful = False
 
     def take(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """One statement's rows, against as many live rows, compared as lists (a loop in
+        Python per row cost as much as the inserts it replaces)."""
         if self.doubtful:
             return
-        live = self._live
-        for row in rows:
-            self.rows += 1
-            try:
-                have = next(live, None)
-            except sqlite3.Error:  # a live value not readable as its type (text not UTF-8)
-                self.doubtful = True
-                return
-            # Equal as Python values is equal as SQLite would have stored them: the numeric
-            # columns convert without loss (3 stored as 3.0 still equals 3), and a text or
-            # blob never equals a number. What SQLite would refuse is a NULL in a NOT NULL
-            # column, which a hand-altered live table could hold: not taken as the same.
-            if have is None or have[0] != self.rows or have[1:] != tuple(row) \
-                    or row[0] is None or row[1] is None or row[2] is None or row[5] is None:
-                self.doubtful = True
-                return
+        wanted = rows if isinstance(rows, list) else list(rows)
+        if not wanted:
+            return
+        first = self.rows + 1
+        self.rows += len(wanted)
+        try:
+            have = self._cursor.fetchmany(len(wanted))
+        except sqlite3.Error:  # a live value not readable as its type (text not UTF-8)
+            self.doubtful = True
+            return
+        # Ids are the primary key, read in order: the first and the last as numbered here
+        # means every one between. Equal as Python values is equal as SQLite would have
+        # stored them: the numeric columns convert without loss (3 stored as 3.0 still
+        # equals 3), and a text or blob never equals a number; a row given as anything but
+        # a tuple is not equal to one. What SQLite would refuse is a NULL in a NOT NULL
+        # column, which a hand-altered live table could hold: not taken as the same.
+        if len(have) != len(wanted) or have[0][0] != first or have[-1][0] != self.rows \
+                or [h[1:] for h in have] != wanted \
+                or any([r[0] is None or r[1] is None or r[2] is None or r[5] is None
+                        for r in wanted]):
+            self.doubtful = True
 
     def touched(self, sql: str) -> None:
         """Called with every other statement the replay runs."""
@@ -80,7 +86,7 @@ class HashStream:
         """True only if every live row was matched, in order, and no other was left. Closes
         the live rows' statement (left open, it would hold the read transaction's tables)."""
         try:
-            if not self.doubtful and next(self._live, None) is not None:
+            if not self.doubtful and self._cursor.fetchone() is not None:
                 self.doubtful = True
         except sqlite3.Error:
             self.doubtful = True
