@@ -159,6 +159,11 @@ METADATA_COLUMNS = (
 )
 
 
+# json.dumps(value, sort_keys=True, ensure_ascii=False), without building an encoder per call
+# (json.dumps does, for any argument other than its defaults): the same text.
+_SORTED_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
+
+
 def _apply_item(conn: sqlite3.Connection, event: Event) -> None:
     d = event.data
     meta = d.get("metadata") or {}
@@ -173,10 +178,8 @@ def _apply_item(conn: sqlite3.Connection, event: Event) -> None:
         "registered_by": event.recorded_by,
         "registered_event": event.seq,
         **{name: meta.get(name) for name in METADATA_COLUMNS},
-        "metadata_json": json.dumps(meta, sort_keys=True, ensure_ascii=False),
-        "raw_metadata_json": json.dumps(
-            d.get("raw_metadata") or {}, sort_keys=True, ensure_ascii=False
-        ),
+        "metadata_json": _SORTED_JSON.encode(meta),
+        "raw_metadata_json": _SORTED_JSON.encode(d.get("raw_metadata") or {}),
     }
     names = ", ".join(columns)
     marks = ", ".join("?" for _ in columns)

@@ -1,0 +1,115 @@
+"""The full verify's hash rows, compared with the live table as the replay produces them.
+
+A registration writes a dozen hash rows (a picture's PDQ and its ten windows, its pHash):
+most of a full verify's replay was SQLite inserting them into the scratch file, only to
+compare them with the live table afterwards. Appliers write them with one statement,
+`HASH_INSERT`, and no applier reads them back; so the replay's connection hands those rows
+to a `HashStream` instead, which compares each with the live table's next row by id, as the
+scratch table would have numbered it.
+
+The stream only ever says "the same": anything else (a row that differs, a value of a type
+SQLite would have converted or refused, a statement touching the table otherwise, live rows
+left over) marks it `doubtful`, and the verify then replays again with the rows inserted as
+before, which finds and words the difference (verify._replay_and_compare).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+# The statement both appliers that write hash rows use (ledger/projection.py,
+# ledger/analysed_projection.py), word for word: one written otherwise is simply inserted.
+HASH_INSERT = ("INSERT INTO hashes (item, algorithm, region, frame_seconds, page, value, quality)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?)")
+_COLUMNS = "id, item, algorithm, region, frame_seconds, page, value, quality"
+# Any other statement naming the table (a column named hashes, as item_analyses has, is not).
+_TOUCHES = re.compile(r'\b(?:FROM|INTO|UPDATE|JOIN|TABLE)\s+(?:\w+\.)?"?hashes"?(?:\W|$)',
+                      re.IGNORECASE)
+# The appliers run a few dozen distinct statements: each searched once.
+_SEEN: dict[str, bool] = {}
+
+
+class HashStream:
+    """The live hash rows in id order, consumed as the replay produces its own."""
+
+    def __init__(self, live: sqlite3.Connection) -> None:
+        self._cursor = live.cursor()
+        self._cursor.row_factory = None
+        # Raises (a table dropped or changed by hand): the caller then does not stream.
+        self._cursor.execute(f"SELECT {_COLUMNS} FROM main.hashes ORDER BY id")
+        self.rows = 0
+        self.doubtful = False
+
+    def take(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """One statement's rows, against as many live rows, compared as lists (a loop in
+        Python per row cost as much as the inserts it replaces)."""
+        if self.doubtful:
+            return
+        wanted = rows if isinstance(rows, list) else list(rows)
+        if not wanted:
+            return
+        first = self.rows + 1
+        self.rows += len(wanted)
+        try:
+            have = self._cursor.fetchmany(len(wanted))
+        except sqlite3.Error:  # a live value not readable as its type (text not UTF-8)
+            self.doubtful = True
+            return
+        # Ids are the primary key, read in order: the first and the last as numbered here
+        # means every one between. Equal as Python values is equal as SQLite would have
+        # stored them: the numeric columns convert without loss (3 stored as 3.0 still
+        # equals 3), and a text or blob never equals a number; a row given as anything but
+        # a tuple is not equal to one. What SQLite would refuse is a NULL in a NOT NULL
+        # column, which a hand-altered live table could hold: not taken as the same.
+        if len(have) != len(wanted) or have[0][0] != first or have[-1][0] != self.rows \
+                or [h[1:] for h in have] != wanted \
+                or any([r[0] is None or r[1] is None or r[2] is None or r[5] is None
+                        for r in wanted]):
+            self.doubtful = True
+
+    def touched(self, sql: str) -> None:
+        """Called with every other statement the replay runs."""
+        if self.doubtful:
+            return
+        touches = _SEEN.get(sql)
+        if touches is None:
+            touches = _TOUCHES.search(sql) is not None
+            if len(_SEEN) < 4096:  # bounded, should an applier build statements per event
+                _SEEN[sql] = touches
+        if touches:
+            self.doubtful = True
+
+    def finish(self) -> bool:
+        """True only if every live row was matched, in order, and no other was left. Closes
+        the live rows' statement (left open, it would hold the read transaction's tables)."""
+        try:
+            if not self.doubtful and self._cursor.fetchone() is not None:
+                self.doubtful = True
+        except sqlite3.Error:
+            self.doubtful = True
+        self._cursor.close()
+        return not self.doubtful
+
+
+class StreamingConnection(sqlite3.Connection):
+    """The replay's connection: hash rows go to `stream` when one is set."""
+
+    stream: HashStream | None = None
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        stream = self.stream
+        if stream is not None:
+            if sql == HASH_INSERT and not stream.doubtful:
+                stream.take(parameters)
+                return self.cursor()
+            stream.touched(sql)
+        return super().executemany(sql, parameters)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        stream = self.stream
+        if stream is not None:
+            stream.touched(sql)
+        return super().execute(sql, parameters)
