@@ -207,3 +207,35 @@ def test_yt_dlp_downloads_itself_what_prov_cannot_fetch_as_it_would():
     assert len(_plannable({"_type": "playlist", "entries": [plain, plain]})) == 2
     assert _plannable({"_type": "playlist",
                        "entries": [plain, {**plain, "protocol": "http_dash_segments"}]}) == []
+
+
+def test_a_page_whose_streamed_video_fails_part_way_keeps_a_whole_warc(db, server,
+                                                                      site_files):
+    # yt-dlp chooses the page's video; prov streams it into the WACZ as the last fetch; it
+    # is cut short after its first chunk. The WACZ began for it must not be kept: the page
+    # and its picture are archived in a WARC whose every record is whole.
+    site_files.files["/post-short"] = (
+        b"<html><head><title>cut</title></head><body><img src='/media/one.jpg'>"
+        b"<video src='/lying-length/short' type='video/mp4'></video></body></html>",
+        "text/html")
+    run = invoke(db, "capture", f"{server.base}/post-short", "--json")
+    assert run.exit_code == 0, run.output
+    r = run.json()[0]
+    assert any("/lying-length/short" in n and "Content-Length declared" in n
+               for n in r["notes"])
+    assert {f["url"].rsplit("/", 1)[-1] for f in r["files"] if f["role"] == "media"} == {
+        "one.jpg"}
+    with zipfile.ZipFile(_stored(db, r["archive"])) as zf:
+        warc = zf.read("archive/data.warc")
+    seen = []
+    for rec in ArchiveIterator(io.BytesIO(warc)):
+        body = rec.content_stream().read()
+        if rec.rec_type == "response":
+            # Whole: the HTTP body holds every byte the record's headers promise.
+            assert len(body) == int(rec.http_headers.get_header("Content-Length"))
+        seen.append((rec.rec_type, (rec.rec_headers.get_header("WARC-Target-URI") or "")
+                     .rsplit("/", 1)[-1], body))
+    assert ("response", "short") not in [(t, u) for t, u, _ in seen]
+    assert [(t, u) for t, u, _ in seen if t == "response"] == [
+        ("response", "post-short"), ("response", "one.jpg")]
+    assert any(t == "metadata" and b"collection_environment" in b for t, _, b in seen)

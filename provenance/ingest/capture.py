@@ -192,9 +192,18 @@ class _Fetcher:
             tee = self.streamer.offer(list(self.exchanges), at, last or 0)
         else:
             tee = None
-        got = capture_net.fetch(url, self.limits, user_agent=self.agent, context=self.context,
-                                workdir=self.work, progress=self.progress, tee=tee,
-                                referer=referer)
+        opened = self.streamer.wacz if self.streamer is not None else None
+        try:
+            got = capture_net.fetch(url, self.limits, user_agent=self.agent,
+                                    context=self.context, workdir=self.work,
+                                    progress=self.progress, tee=tee, referer=referer)
+        except BaseException:
+            if self.streamer is not None and opened is None:
+                # A body that was going into the WACZ as it arrived failed part way: that
+                # WACZ now ends in a record cut short. It is dropped; if the capture goes
+                # on (a page's other media), the WACZ is written afresh when packed.
+                self.streamer.discard()
+            raise
         self.exchanges.extend((hop, at) for hop in got.hops)
         return got
 

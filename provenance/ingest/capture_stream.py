@@ -6,6 +6,7 @@ SHA-256/MD5 of the WARC and of the WACZ were taken while the bytes arrived."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -78,3 +79,14 @@ class Streamer:
         """The capture failed: stop writing the WACZ (its folder is removed by the caller)."""
         if self.wacz is not None:
             self.wacz.abort()
+
+    def discard(self) -> None:
+        """A streamed body failed part way: the WACZ begun for it is given up (abandoned,
+        its file removed), so nothing cut short is packed; the next WACZ starts afresh."""
+        if self.wacz is not None:
+            try:
+                self.wacz.abort()
+            finally:
+                self.wacz = None
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
