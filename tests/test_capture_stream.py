@@ -239,3 +239,44 @@ def test_a_page_whose_streamed_video_fails_part_way_keeps_a_whole_warc(db, serve
     assert [(t, u) for t, u, _ in seen if t == "response"] == [
         ("response", "post-short"), ("response", "one.jpg")]
     assert any(t == "metadata" and b"collection_environment" in b for t, _, b in seen)
+
+
+@pytest.mark.parametrize("videos", [
+    ["/flaky/clip.mp4"],
+    ["/flaky/og.mp4", "/media/clip.mp4"],
+    ["/media/og.mp4", "/flaky/clip.mp4"],
+])
+def test_what_prov_cannot_fetch_yt_dlp_downloads_itself(db, server, site_files, videos):
+    # The CDN refuses prov's fetch once (503): yt-dlp, which chose the file, downloads it
+    # with its own retries, as it did before prov fetched what yt-dlp resolves.
+    page = "/two-" + "-".join(v.rsplit("/", 1)[-1] for v in videos) + videos[0][1:6]
+    site_files.files[page] = (
+        b"<html><head><title>t</title></head><body>"
+        + b"".join(b"<video src='%s' type='video/mp4'></video>" % v.encode() for v in videos)
+        + b"</body></html>", "text/html")
+    for v in videos:
+        site_files.state.pop(f"flaky:{v}", None)
+    run = invoke(db, "capture", f"{server.base}{page}", "--json")
+    assert run.exit_code == 0, run.output
+    r = run.json()[0]
+    got = {f["url"].rsplit("/", 1)[-1]: f for f in r["files"] if f["role"] == "media"}
+    assert set(got) == {v.rsplit("/", 1)[-1] for v in videos}
+    for v in videos:
+        name = v.rsplit("/", 1)[-1]
+        assert got[name]["sha256"] == hashlib.sha256(
+            _served(site_files, "/media/" + name)).hexdigest()
+    flaky = next(v for v in videos if v.startswith("/flaky/"))
+    assert any(flaky in n and "yt-dlp downloaded it itself" in n for n in r["notes"])
+    with zipfile.ZipFile(_stored(db, r["archive"])) as zf:
+        warc = zf.read("archive/data.warc")
+    kinds = []
+    for rec in ArchiveIterator(io.BytesIO(warc)):
+        body = rec.content_stream().read()
+        if rec.rec_type == "response":
+            assert len(body) == int(rec.http_headers.get_header("Content-Length"))
+        kinds.append((rec.rec_type, rec.rec_headers.get_header("WARC-Target-URI") or "",
+                      rec.http_headers.get_statuscode() if rec.http_headers else None))
+    # The refusal is recorded as it happened; the bytes as yt-dlp got them.
+    assert ("response", f"{server.base}{flaky}", "503") in kinds
+    assert any(t == "resource" and u == f"{server.base}{flaky}" for t, u, _ in kinds)
+    assert any(t == "metadata" for t, _, _ in kinds)

@@ -157,11 +157,15 @@ def _collect(conn: sqlite3.Connection, url: str, opts: CaptureOptions, by: str, 
         if opts.render:
             collected.extend(_render(final.url, work, result))
         result.timings["before_media"] = time.perf_counter() - clock
+        failed = []
         for n, planned in enumerate(yt.planned):  # the largest files, so last
             files = (sum(os.path.getsize(c.path) for c in collected if not c.exchange)
                      if n == len(yt.planned) - 1 else None)
-            _media_by_link(conn, fetch, planned.url, "yt-dlp", collected, gone_media, result,
-                           planned=planned, last=files)
+            if _media_by_link(conn, fetch, planned.url, "yt-dlp", collected, gone_media,
+                              result, planned=planned, last=files) == "failed":
+                failed.append(planned.url)
+        if failed:
+            _ytdlp_after_all(final.url, work, opts, env, fetch, failed, collected, result)
     else:
         # A direct link: the response is the media itself.
         collected.append(Collected(final.body_path or "", "media", final.url, started,
@@ -213,15 +217,40 @@ def _read(hop: Hop) -> bytes:
         return f.read(8 * 1024 * 1024)
 
 
+def _ytdlp_after_all(page_url: str, work: str, opts: CaptureOptions, env: dict[str, Any],
+                     fetch: _Fetcher, failed: list[str], collected: list[Collected],
+                     result: CaptureResult) -> None:
+    """What yt-dlp chose but prov's fetcher could not get (an error, a refusal, a body cut
+    short) is downloaded by yt-dlp itself, with its own retries, as before prov fetched it:
+    a passing error at a CDN must not cost the investigator the video."""
+    again = capture_media.ytdlp(page_url, work, opts.limits, user_agent=env["user_agent"],
+                                ca_file=opts.ca_file, progress=fetch.progress)
+    result.notes.extend(again.notes)
+    wanted = set(failed)
+    for d in again.downloads:
+        if d.url not in wanted:
+            os.unlink(d.path)  # fetched by prov already
+            continue
+        if fetch.streamer is not None:
+            # A WACZ begun for a streamed video was sized without this file: written afresh.
+            fetch.streamer.discard()
+        collected.append(Collected(d.path, "media", d.url, now_utc(),
+                                   {"via": "yt-dlp", "yt_dlp": d.info,
+                                    "after": "prov's own fetch of it failed"}))
+        result.notes.append(f"media {d.url}: prov's fetch failed; yt-dlp downloaded it"
+                            " itself (in the WARC as a resource record)")
+
+
 def _media_by_link(conn: sqlite3.Connection, fetch: _Fetcher, link: str, why: str,
                    collected: list[Collected], gone_media: list[dict[str, Any]],
                    result: CaptureResult, planned: capture_media.Planned | None = None,
-                   last: int | None = None) -> None:
+                   last: int | None = None) -> str:
+    """Fetch one media link; "kept", "gone" (HTTP 404/410) or "failed"."""
     try:
         got = fetch(link, referer=planned.referer if planned else None, last=last)
     except BadInput as exc:
         result.notes.append(f"media {link}: {exc.reason}")
-        return
+        return "failed"
     hop = got.final
     if hop.status in (404, 410):
         if served_before(conn, link):
@@ -229,10 +258,10 @@ def _media_by_link(conn: sqlite3.Connection, fetch: _Fetcher, link: str, why: st
             result.notes.append(f"media {link}: gone at source (HTTP {hop.status})")
         else:
             result.notes.append(f"media {link}: HTTP {hop.status}")
-        return
+        return "gone"
     if hop.status >= 400 or not hop.size:
         result.notes.append(f"media {link}: HTTP {hop.status}, {hop.size} bytes; not kept")
-        return
+        return "failed"
     origin: dict[str, Any] = {"via": "prov", "named_by": why}
     if planned is not None:  # chosen by yt-dlp, its info kept; the bytes fetched by prov
         origin = {"via": "yt-dlp", "fetched_by": "prov", "yt_dlp": planned.info}
@@ -240,6 +269,7 @@ def _media_by_link(conn: sqlite3.Connection, fetch: _Fetcher, link: str, why: st
                                {**origin, "http_status": hop.status,
                                 "content_type": hop.header("Content-Type")},
                                hop.sha256, hop.md5, hop.size, exchange=True))
+    return "kept"
 
 
 def _render(url: str, work: str, result: CaptureResult) -> list[Collected]:
