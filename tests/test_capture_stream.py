@@ -66,6 +66,21 @@ def _records(db: Path, archive: str) -> list[tuple[str, object, object, bytes]]:
     return out
 
 
+def _whole_records(db: Path, archive: str) -> list[tuple[str, str, str | None, bytes]]:
+    """(type, target URI, HTTP status, body) of every record of the archive's WARC; each
+    response whole: its HTTP body holds every byte the record's headers promise."""
+    with zipfile.ZipFile(_stored(db, archive)) as zf:
+        warc = zf.read("archive/data.warc")
+    out = []
+    for rec in ArchiveIterator(io.BytesIO(warc)):
+        body = rec.content_stream().read()
+        if rec.rec_type == "response":
+            assert len(body) == int(rec.http_headers.get_header("Content-Length"))
+        out.append((rec.rec_type, rec.rec_headers.get_header("WARC-Target-URI") or "",
+                    rec.http_headers.get_statuscode() if rec.http_headers else None, body))
+    return out
+
+
 def _served(site: web.Site, path: str) -> bytes:
     src = site.files[path][0]
     return src.read_bytes() if isinstance(src, Path) else src
@@ -225,16 +240,8 @@ def test_a_page_whose_streamed_video_fails_part_way_keeps_a_whole_warc(db, serve
                for n in r["notes"])
     assert {f["url"].rsplit("/", 1)[-1] for f in r["files"] if f["role"] == "media"} == {
         "one.jpg"}
-    with zipfile.ZipFile(_stored(db, r["archive"])) as zf:
-        warc = zf.read("archive/data.warc")
-    seen = []
-    for rec in ArchiveIterator(io.BytesIO(warc)):
-        body = rec.content_stream().read()
-        if rec.rec_type == "response":
-            # Whole: the HTTP body holds every byte the record's headers promise.
-            assert len(body) == int(rec.http_headers.get_header("Content-Length"))
-        seen.append((rec.rec_type, (rec.rec_headers.get_header("WARC-Target-URI") or "")
-                     .rsplit("/", 1)[-1], body))
+    seen = [(t, uri.rsplit("/", 1)[-1], body)
+            for t, uri, _, body in _whole_records(db, r["archive"])]
     assert ("response", "short") not in [(t, u) for t, u, _ in seen]
     assert [(t, u) for t, u, _ in seen if t == "response"] == [
         ("response", "post-short"), ("response", "one.jpg")]
@@ -267,15 +274,7 @@ def test_what_prov_cannot_fetch_yt_dlp_downloads_itself(db, server, site_files, 
             _served(site_files, "/media/" + name)).hexdigest()
     flaky = next(v for v in videos if v.startswith("/flaky/"))
     assert any(flaky in n and "yt-dlp downloaded it itself" in n for n in r["notes"])
-    with zipfile.ZipFile(_stored(db, r["archive"])) as zf:
-        warc = zf.read("archive/data.warc")
-    kinds = []
-    for rec in ArchiveIterator(io.BytesIO(warc)):
-        body = rec.content_stream().read()
-        if rec.rec_type == "response":
-            assert len(body) == int(rec.http_headers.get_header("Content-Length"))
-        kinds.append((rec.rec_type, rec.rec_headers.get_header("WARC-Target-URI") or "",
-                      rec.http_headers.get_statuscode() if rec.http_headers else None))
+    kinds = [(t, uri, status) for t, uri, status, _ in _whole_records(db, r["archive"])]
     # The refusal is recorded as it happened; the bytes as yt-dlp got them.
     assert ("response", f"{server.base}{flaky}", "503") in kinds
     assert any(t == "resource" and u == f"{server.base}{flaky}" for t, u, _ in kinds)

@@ -7,18 +7,9 @@ import sqlite3
 from pathlib import Path
 
 from provenance.ledger import log
-from provenance.ledger.db import open_db, transaction
 from provenance.ledger.event import Event
 from tests.conftest import invoke
-
-
-def _fill(db: Path, actors: int, first: int = 0) -> None:
-    conn = open_db(db, create=True)
-    with transaction(conn):
-        for n in range(first, first + actors):
-            log.record(conn, "actor.created", {"name": f"source {n}", "kind": "account",
-                                               "url": None, "note": None}, by="tester")
-    conn.close()
+from tests.hostile.tampering import fill_actors
 
 
 def _forge(db: Path, type_: str, data: dict, item: str | None) -> None:
@@ -46,7 +37,7 @@ def _registration(sha: str, **changed: object) -> dict:
 
 def test_a_sound_long_log_verifies(tmp_path):
     db = tmp_path / "evidence.db"
-    _fill(db, 700)
+    fill_actors(db, 700)
     run = invoke(db, "verify", "--no-rehash", "--json")
     assert run.exit_code == 0, run.output
     assert run.json()["replayed"] == 700
@@ -54,9 +45,9 @@ def test_a_sound_long_log_verifies(tmp_path):
 
 def test_the_first_event_that_cannot_be_replayed_is_the_one_named(tmp_path):
     db = tmp_path / "evidence.db"
-    _fill(db, 600)
+    fill_actors(db, 600)
     _forge(db, "item.registered", _registration("a" * 64, md5=...), "a" * 64)
-    _fill(db, 300, first=600)
+    fill_actors(db, 300, first=600)
     _forge(db, "item.registered", _registration("b" * 64, kind=...), "b" * 64)
     run = invoke(db, "verify", "--no-rehash", "--json")
     assert run.exit_code == 1
@@ -65,9 +56,9 @@ def test_the_first_event_that_cannot_be_replayed_is_the_one_named(tmp_path):
 
 def test_an_applier_failing_otherwise_is_an_internal_error_not_a_hang(tmp_path):
     db = tmp_path / "evidence.db"
-    _fill(db, 600)
+    fill_actors(db, 600)
     _forge(db, "item.registered", _registration("c" * 64, metadata=["not", "an", "object"]),
            "c" * 64)
-    _fill(db, 600, first=600)
+    fill_actors(db, 600, first=600)
     run = invoke(db, "verify", "--no-rehash")
     assert run.exit_code == 70, run.output

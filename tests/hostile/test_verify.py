@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from fixtures import media
 from provenance.ledger import log
 from provenance.ledger.db import connect, store_dir, transaction
 from tests.conftest import invoke
+from tests.hostile.tampering import raw
 
 
 def _photos(folder: Path, count: int, seed: int = 300) -> list[Path]:
@@ -33,9 +33,6 @@ def _stored(db: Path, data: bytes) -> Path:
     sha = hashlib.sha256(data).hexdigest()
     return store_dir(db) / "sha256" / sha[:2] / sha[2:4] / sha
 
-
-def _raw(db: Path) -> sqlite3.Connection:
-    return sqlite3.connect(db, isolation_level=None)
 
 
 # One snapshot --------------------------------------------------------------------------------
@@ -67,7 +64,7 @@ def test_verify_during_a_concurrent_add_never_reports_rows_inserted_by_hand(db, 
 def test_a_same_named_trigger_that_never_fires_fails_verify(prov, db, tmp_path):
     _photos(tmp_path / "in", 2)
     assert prov("add", str(tmp_path / "in")).exit_code == 0
-    conn = _raw(db)
+    conn = raw(db)
     conn.execute("DROP TRIGGER events_no_update")
     conn.execute("CREATE TRIGGER events_no_update BEFORE UPDATE ON events WHEN 0"
                  " BEGIN SELECT 1; END")
@@ -78,7 +75,7 @@ def test_a_same_named_trigger_that_never_fires_fails_verify(prov, db, tmp_path):
 
 
 def test_a_view_rewritten_under_its_name_and_an_extra_trigger_fail_verify(prov, db):
-    conn = _raw(db)
+    conn = raw(db)
     view, sql = conn.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY name").fetchone()
     conn.execute(f"DROP VIEW {view}")

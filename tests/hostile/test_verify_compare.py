@@ -3,12 +3,10 @@ Python): edits that SQLite's own comparison could take for equal must still fail
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import pytest
 
 from fixtures import media
+from tests.hostile.tampering import raw, verify_problems
 
 
 @pytest.fixture
@@ -23,57 +21,49 @@ def filled(prov, tmp_path):
     return prov
 
 
-def _raw(db: Path) -> sqlite3.Connection:
-    return sqlite3.connect(db, isolation_level=None)
-
-
-def _problems(prov) -> list[str]:  # type: ignore[no-untyped-def]
-    run = prov("verify", "--no-rehash", "--json")
-    assert run.exit_code == 1, run.output
-    return list(run.json()["problems"])
 
 
 def test_a_letter_case_edit_in_a_column_redeclared_case_blind_is_named(filled, db):
-    conn = _raw(db)
+    conn = raw(db)
     conn.execute("PRAGMA writable_schema = ON")
     conn.execute("UPDATE sqlite_master SET sql = replace(sql, 'name         TEXT NOT NULL,',"
                  " 'name         TEXT NOT NULL COLLATE NOCASE,') WHERE name = 'actors'")
     conn.execute("PRAGMA writable_schema = OFF")
     conn.close()
-    conn = _raw(db)
+    conn = raw(db)
     assert "COLLATE NOCASE," in conn.execute(
         "SELECT sql FROM sqlite_master WHERE name = 'actors'").fetchone()[0]
     conn.execute("UPDATE actors SET name = 'alice example'")
     conn.close()
-    problems = _problems(filled)
+    problems = verify_problems(filled)
     assert any(p.startswith("table actors: row ") and "column name is 'alice example', the"
                " log says 'Alice Example'" in p for p in problems), problems
 
 
 def test_text_turned_into_the_same_bytes_as_a_blob_is_named(filled, db):
-    conn = _raw(db)
+    conn = raw(db)
     conn.execute("UPDATE sightings SET case_name = CAST(case_name AS BLOB) WHERE id ="
                  " (SELECT MIN(id) FROM sightings)")
     conn.close()
-    problems = _problems(filled)
+    problems = verify_problems(filled)
     assert any("column case_name is b'Kherson', the log says 'Kherson'" in p
                for p in problems), problems
 
 
 def test_a_hash_row_deleted_and_inserted_again_under_a_new_id_is_named(filled, db):
-    conn = _raw(db)
+    conn = raw(db)
     row = conn.execute("SELECT * FROM hashes ORDER BY id LIMIT 1").fetchone()
     conn.execute("DELETE FROM hashes WHERE id = ?", (row[0],))
     conn.execute("INSERT INTO hashes VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                  (10_000, *row[1:]))
     conn.close()
-    assert "table hashes: 1 row(s) not in the log, 1 row(s) missing" in _problems(filled)
+    assert "table hashes: 1 row(s) not in the log, 1 row(s) missing" in verify_problems(filled)
 
 
 def test_a_row_copied_into_a_table_without_its_key_is_named(filled, db):
     """A table recreated by hand without its primary key, holding one of its rows twice:
     the same rows as a set, still not the log's."""
-    conn = _raw(db)
+    conn = raw(db)
     rows = conn.execute("SELECT * FROM sightings ORDER BY id").fetchall()
     assert len(rows) == 3
     conn.execute("PRAGMA writable_schema = ON")
@@ -81,14 +71,14 @@ def test_a_row_copied_into_a_table_without_its_key_is_named(filled, db):
                  " 'INTEGER') WHERE name = 'sightings'")
     conn.execute("PRAGMA writable_schema = OFF")
     conn.close()
-    conn = _raw(db)
+    conn = raw(db)
     assert "PRIMARY KEY" not in conn.execute(
         "SELECT sql FROM sqlite_master WHERE name = 'sightings'").fetchone()[0]
     conn.execute("DELETE FROM sightings")
     marks = ", ".join("?" for _ in rows[0])
     conn.executemany(f"INSERT INTO sightings VALUES ({marks})", [*rows, rows[0]])
     conn.close()
-    problems = _problems(filled)
+    problems = verify_problems(filled)
     assert f"table sightings: row {rows[0][0]} is not in the log (inserted by hand)" \
         in problems, problems
 
@@ -96,15 +86,15 @@ def test_a_row_copied_into_a_table_without_its_key_is_named(filled, db):
 def test_a_projection_table_dropped_is_named_not_read_from_the_replay(filled, db):
     """The replay's file is attached to the live database while they are compared: a table
     missing from the live database must not be found under the replay's name instead."""
-    conn = _raw(db)
+    conn = raw(db)
     conn.execute("DROP TABLE hashes")
     conn.close()
-    problems = _problems(filled)
+    problems = verify_problems(filled)
     assert any(p.startswith("table hashes: unreadable") for p in problems), problems
 
 
 def test_the_log_table_dropped_fails_verify_in_one_line(filled, db):
-    conn = _raw(db)
+    conn = raw(db)
     conn.execute("DROP TABLE events")
     conn.close()
     run = filled("verify", "--no-rehash")
@@ -115,18 +105,18 @@ def test_the_log_table_dropped_fails_verify_in_one_line(filled, db):
 def test_a_number_turned_into_text_in_a_column_redeclared_as_text_is_named(filled, db):
     """A column redeclared with another type (TEXT for INTEGER): compared with the replay's
     INTEGER column, SQLite would turn the text back into a number and call them equal."""
-    conn = _raw(db)
+    conn = raw(db)
     conn.execute("PRAGMA writable_schema = ON")
     conn.execute("UPDATE sqlite_master SET sql = replace(sql, 'size              INTEGER NOT"
                  " NULL,', 'size              TEXT NOT NULL,') WHERE name = 'items'")
     conn.execute("PRAGMA writable_schema = OFF")
     conn.close()
-    conn = _raw(db)
+    conn = raw(db)
     sha, size = conn.execute("SELECT sha256, size FROM items LIMIT 1").fetchone()
     conn.execute("UPDATE items SET size = CAST(size AS TEXT) WHERE sha256 = ?", (sha,))
     assert conn.execute("SELECT typeof(size) FROM items WHERE sha256 = ?",
                         (sha,)).fetchone()[0] == "text"
     conn.close()
-    problems = _problems(filled)
+    problems = verify_problems(filled)
     assert f"table items: row {sha} column size is '{size}', the log says {size}" in problems, \
         problems

@@ -5,13 +5,13 @@ with the rows inserted, and named as before."""
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 import pytest
 
 from fixtures import media
 from provenance.ledger import hashstream, log
 from provenance.ledger.event import Event
+from tests.hostile.tampering import raw, verify_problems
 
 
 @pytest.fixture
@@ -25,21 +25,13 @@ def filled(prov, tmp_path):
     return prov
 
 
-def _raw(db: Path) -> sqlite3.Connection:
-    return sqlite3.connect(db, isolation_level=None)
-
-
-def _problems(prov) -> list[str]:  # type: ignore[no-untyped-def]
-    run = prov("verify", "--no-rehash", "--json")
-    assert run.exit_code == 1, run.output
-    return list(run.json()["problems"])
 
 
 def test_a_hash_value_edited_in_place_is_named(filled, db):
-    conn = _raw(db)
+    conn = raw(db)
     conn.execute("UPDATE hashes SET value = zeroblob(32) WHERE id = 5")
     conn.close()
-    assert _problems(filled) == ["table hashes: 1 row(s) not in the log, 1 row(s) missing"]
+    assert verify_problems(filled) == ["table hashes: 1 row(s) not in the log, 1 row(s) missing"]
 
 
 @pytest.mark.parametrize("edit", [
@@ -49,17 +41,17 @@ def test_a_hash_value_edited_in_place_is_named(filled, db):
     "UPDATE hashes SET region = CAST(region AS BLOB) WHERE id = 3",
 ])
 def test_hash_rows_removed_added_or_retyped_fail_verify(filled, db, edit):
-    conn = _raw(db)
+    conn = raw(db)
     conn.execute(edit)
     conn.close()
-    problems = _problems(filled)
+    problems = verify_problems(filled)
     assert any(p.startswith("table hashes: ") for p in problems), problems
 
 
 def test_a_hash_value_turned_into_text_that_is_not_utf8_still_fails(filled, db):
     """The stream cannot read the row (nor can the comparison after it: the verify ends in
     an error line, as it did before streaming); what matters here is that it is no "OK"."""
-    conn = _raw(db)
+    conn = raw(db)
     conn.execute("UPDATE hashes SET value = CAST(value AS TEXT) WHERE id = 2")
     conn.close()
     run = filled("verify", "--no-rehash")
@@ -72,7 +64,7 @@ def test_a_null_the_schema_would_refuse_is_not_matched_by_a_table_rebuilt_to_hol
     """A forged registration whose hash has no algorithm cannot be replayed (NOT NULL); an
     insider who rebuilt the live table without the constraint and put the row in must not
     have the stream take the two NULLs for the same row."""
-    conn = _raw(db)
+    conn = raw(db)
     conn.row_factory = sqlite3.Row
     sha = "f" * 64
     data = {"sha256": sha, "md5": "0" * 32, "size": 1, "mime": "image/jpeg", "kind": "image",
@@ -93,11 +85,11 @@ def test_a_null_the_schema_would_refuse_is_not_matched_by_a_table_rebuilt_to_hol
     conn.execute("PRAGMA writable_schema = OFF")
     conn.execute("COMMIT")
     conn.close()
-    conn = _raw(db)
+    conn = raw(db)
     conn.execute("INSERT INTO hashes (item, algorithm, region, value) VALUES (?, NULL, 'full',"
                  " ?)", (sha, bytes.fromhex("ab" * 8)))
     conn.close()
-    problems = _problems(filled)
+    problems = verify_problems(filled)
     assert "the log cannot be replayed: NOT NULL constraint failed: hashes.algorithm" \
         in problems, problems
 

@@ -14,15 +14,7 @@ from provenance.ledger import log
 from provenance.ledger.db import open_db, transaction
 from provenance.ledger.event import Event
 from tests.conftest import invoke
-
-
-def _fill(db: Path, actors: int, first: int = 0) -> None:
-    conn = open_db(db, create=True)
-    with transaction(conn):
-        for n in range(first, first + actors):
-            log.record(conn, "actor.created", {"name": f"source {n}", "kind": "account",
-                                               "url": None, "note": None}, by="tester")
-    conn.close()
+from tests.hostile.tampering import fill_actors
 
 
 def _forge_text(db: Path, data: dict[str, Any]) -> int:
@@ -53,9 +45,9 @@ def _forge_text(db: Path, data: dict[str, Any]) -> int:
 ], ids=["integral", "minus-zero", "small", "large", "astral-key"])
 def test_a_payload_orjson_round_trips_but_not_canonical_is_named(tmp_path, data):
     db = tmp_path / "evidence.db"
-    _fill(db, 300)
+    fill_actors(db, 300)
     seq = _forge_text(db, data)
-    _fill(db, 300, first=300)
+    fill_actors(db, 300, first=300)
     run = invoke(db, "verify", "--no-rehash", "--json")
     assert run.exit_code == 1, run.output
     assert run.json()["problems"][:2] == [
@@ -65,13 +57,13 @@ def test_a_payload_orjson_round_trips_but_not_canonical_is_named(tmp_path, data)
 
 def test_the_same_values_written_canonically_verify(tmp_path):
     db = tmp_path / "evidence.db"
-    _fill(db, 10)
+    fill_actors(db, 10)
     conn = open_db(db)
     with transaction(conn):
         log.record(conn, "actor.created", {"name": "fine", "kind": "account", "url": None,
                                            "note": None, "weight": 1.5e-6, "zero": -0.0,
                                            "\ue000": 1, "😀": 2}, by="tester")
     conn.close()
-    _fill(db, 10, first=10)
+    fill_actors(db, 10, first=10)
     run = invoke(db, "verify", "--no-rehash", "--json")
     assert run.exit_code == 0, run.output

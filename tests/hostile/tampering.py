@@ -1,0 +1,33 @@
+"""What the verify tests share: the database opened behind prov's back, verify's problems,
+and a log of many small events."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from provenance.ledger import log
+from provenance.ledger.db import open_db, transaction
+
+
+def raw(db: Path) -> sqlite3.Connection:
+    """The database as an attacker opens it: sqlite3 itself, autocommit, no prov."""
+    return sqlite3.connect(db, isolation_level=None)
+
+
+def verify_problems(prov: Any) -> list[str]:
+    """The problems `prov verify --no-rehash` names; it must fail."""
+    run = prov("verify", "--no-rehash", "--json")
+    assert run.exit_code == 1, run.output
+    return list(run.json()["problems"])
+
+
+def fill_actors(db: Path, actors: int, first: int = 0) -> None:
+    """`actors` actor.created events (sources first..first+actors-1), one transaction."""
+    conn = open_db(db, create=True)
+    with transaction(conn):
+        for n in range(first, first + actors):
+            log.record(conn, "actor.created", {"name": f"source {n}", "kind": "account",
+                                               "url": None, "note": None}, by="tester")
+    conn.close()
