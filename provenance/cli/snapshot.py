@@ -27,7 +27,6 @@ def snapshot(
 
     key_file = signing_key(key)
     conn = GLOBALS.open(write=False)
-    snap.check_target(Path(conn.execute("PRAGMA database_list").fetchone()[2]), out)
     result = snap.take(conn, out, by=GLOBALS.investigator, originals=originals,
                        key_file=key_file, progress=None if as_json else err)
     for line in result.damaged:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from provenance.errors import NotFound, ProvError, UsageProblem
 
@@ -198,6 +199,23 @@ def open_db(
 SNAPSHOT_MARKER = "snapshot_of"
 
 
+def snapshot_marker(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The record a read-only snapshot carries in `meta` (who took it, when, of what), or
+    None when this database is not a snapshot (or has no `meta` table yet)."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?",
+                           (SNAPSHOT_MARKER,)).fetchone()
+    except sqlite3.DatabaseError:
+        return None
+    if row is None:
+        return None
+    try:
+        doc = json.loads(row[0])
+    except ValueError:
+        doc = None
+    return doc if isinstance(doc, dict) else {}
+
+
 def _refuse_snapshot(path: Path) -> None:
     """A snapshot is never written to: its log would fork from the one it copies."""
     try:
@@ -205,19 +223,11 @@ def _refuse_snapshot(path: Path) -> None:
     except sqlite3.DatabaseError:
         return  # not readable as SQLite: the write path says why
     try:
-        row = conn.execute("SELECT value FROM meta WHERE key = ?",
-                           (SNAPSHOT_MARKER,)).fetchone()
-    except sqlite3.DatabaseError:
-        return  # no meta table: a new or foreign file, not a snapshot
+        doc = snapshot_marker(conn)
     finally:
         conn.close()
-    if row is None:
+    if doc is None:
         return
-    try:
-        doc = json.loads(row[0])
-    except ValueError:
-        doc = None
-    doc = doc if isinstance(doc, dict) else {}
     raise UsageProblem(
         f"{path} is a read-only snapshot (taken {doc.get('taken_at', '?')} by"
         f" {doc.get('taken_by', '?')}, {doc.get('events', '?')} events): record in the database"

@@ -14,7 +14,6 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from provenance.errors import UsageProblem
 from provenance.ledger import checkpoint, log
@@ -24,12 +23,13 @@ from provenance.ledger.db import (
     database_id,
     db_path_of,
     now_utc,
+    snapshot_marker,
     store_dir,
 )
 from provenance.ledger.evidence import CHUNK, EvidenceStore
 
-# The key a snapshot carries in its `meta` table; open_db refuses to write to a database
-# that has it, so a snapshot never forks the log it copies.
+# The key a snapshot carries in its `meta` table (db.snapshot_marker reads it); open_db
+# refuses to write to a database that has it, so a snapshot never forks the log it copies.
 MARKER = SNAPSHOT_MARKER
 
 
@@ -45,29 +45,19 @@ class Snapshot:
     store: Path | None = None
 
 
-def marker_of(conn: sqlite3.Connection) -> dict[str, Any] | None:
-    """The snapshot record of this database, or None when it is not a snapshot."""
-    try:
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (MARKER,)).fetchone()
-    except sqlite3.OperationalError:  # no meta table yet: a new database, not a snapshot
-        return None
-    if row is None:
-        return None
-    try:
-        doc = json.loads(row[0])
-    except ValueError:
-        doc = {}
-    return doc if isinstance(doc, dict) else {}
-
-
 def refuse_rehash_without_originals(conn: sqlite3.Connection) -> None:
     """A snapshot taken without its originals cannot have them re-hashed: say so, rather
     than report every original "missing"."""
-    doc = marker_of(conn)
+    doc = snapshot_marker(conn)
     if doc is not None and not doc.get("originals"):
         raise UsageProblem(
             f"{db_path_of(conn)} is a snapshot taken without its originals: verify it with"
             " --no-rehash, or take the snapshot again with --originals")
+
+
+def checkpoint_of(out: Path) -> Path:
+    """Where a snapshot's checkpoint goes: beside it, `FILE.checkpoint.json`."""
+    return out.with_name(out.name + ".checkpoint.json")
 
 
 def check_target(source: Path, out: Path) -> Path:
@@ -81,6 +71,9 @@ def check_target(source: Path, out: Path) -> Path:
     with contextlib.suppress(OSError):
         if out.resolve() == source.resolve():
             raise UsageProblem(f"{out} is the database itself; name a new file")
+    if checkpoint_of(out).exists():
+        raise UsageProblem(f"{out}: its checkpoint {checkpoint_of(out).name} already exists"
+                           " beside it; name another file")
     if store_dir(out).exists():
         raise UsageProblem(f"{out}: its store folder {store_dir(out).name} already exists"
                            " beside it; name another file or move that folder")
@@ -99,7 +92,7 @@ def take(conn: sqlite3.Connection, out: Path, *, by: str, originals: bool = Fals
     write its checkpoint beside it, and with `originals` copy every stored original
     (each re-hashed as it is copied). Nothing is left at `out` if it fails."""
     source = db_path_of(conn)
-    if marker_of(conn) is not None:
+    if snapshot_marker(conn) is not None:
         raise UsageProblem(f"{source} is itself a snapshot: copy the file as it is (it stays"
                            " read-only), or snapshot the database it was taken from")
     out = check_target(source, out)
@@ -125,9 +118,7 @@ def take(conn: sqlite3.Connection, out: Path, *, by: str, originals: bool = Fals
             shas = [str(r[0]) for r in snap.execute("SELECT sha256 FROM items ORDER BY sha256")]
         finally:
             snap.close()
-        result = Snapshot(out, events, head, out.with_name(out.name + ".checkpoint.json"))
-        if result.checkpoint.exists():
-            raise UsageProblem(f"{result.checkpoint} already exists; name another snapshot")
+        result = Snapshot(out, events, head, checkpoint_of(out))
         if originals:
             _copy_originals(EvidenceStore.beside(conn), EvidenceStore(tmp_store), shas, result,
                             progress)
