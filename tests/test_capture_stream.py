@@ -279,3 +279,118 @@ def test_what_prov_cannot_fetch_yt_dlp_downloads_itself(db, server, site_files, 
     assert ("response", f"{server.base}{flaky}", "503") in kinds
     assert any(t == "resource" and u == f"{server.base}{flaky}" for t, u, _ in kinds)
     assert any(t == "metadata" for t, _, _ in kinds)
+
+
+def _response_block(db: Path, archive: str, url: str) -> tuple[object, bytes]:
+    """The response record for `url`: its WARC headers and its whole block as stored (the
+    HTTP headers and body as received)."""
+    with zipfile.ZipFile(_stored(db, archive)) as zf:
+        warc = zf.read("archive/data.warc")
+    for rec in ArchiveIterator(io.BytesIO(warc)):
+        if rec.rec_type == "response" and rec.rec_headers.get_header("WARC-Target-URI") == url:
+            return rec.rec_headers, rec.http_headers.to_bytes() + rec.raw_stream.read()
+    raise AssertionError(f"no response record for {url}")
+
+
+def _chunked_as_sent(body: bytes, trailer: bytes = b"") -> bytes:
+    """What fixtures/web.py sends for /chunked/NAME after its headers (its framing)."""
+    sizes, at, n, out = (1, 7, 4096, 65521, 1 << 20), 0, 0, b""
+    while at < len(body):
+        piece = body[at:at + sizes[n % len(sizes)]]
+        at += len(piece)
+        out += b"%x%s\r\n%s\r\n" % (len(piece), b";name=part" if n == 1 else b"", piece)
+        n += 1
+    return out + b"0\r\n" + trailer + b"\r\n"
+
+
+@pytest.mark.parametrize("how, trailer", [("chunked", b""),
+                                          ("chunked-trailer", b"X-Checked: yes\r\n")])
+def test_a_chunked_response_is_kept_in_the_warc_as_it_came_over_the_wire(
+        db, server, site_files, tmp_path, how, trailer):
+    """WARC 1.1: a response record holds the response as received. A chunked body was
+    stored de-chunked under its `Transfer-Encoding: chunked` header: a record no reader
+    could take for the bytes sent. Now the framing (sizes, an extension, a trailer) is kept
+    in the record; the payload (the stored file, the payload digest) is the file; and `prov
+    add` of the WACZ reads that payload back and checks it (warcio's own reader takes a
+    trailer for part of the file)."""
+    served = _served(site_files, "/media/clip.mp4")
+    url = f"{server.base}/{how}/clip.mp4"
+    r = _capture(db, url)
+    media = next(f for f in r["files"] if f["role"] == "media")
+    assert media["sha256"] == hashlib.sha256(served).hexdigest()
+    assert _stored(db, media["sha256"]).read_bytes() == served
+    headers, block = _response_block(db, r["archive"], url)
+    head, _, wire = block.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head
+    assert wire == _chunked_as_sent(served, trailer)
+    assert headers.get_header("WARC-Payload-Digest") == _b32(hashlib.sha256(served).hexdigest())
+    assert headers.get_header("WARC-Block-Digest") == _b32(hashlib.sha256(block).hexdigest())
+    assert int(headers.get_header("Content-Length")) == len(block)
+    if not trailer:  # warcio de-chunks this one for any reader
+        assert next(rec[3] for rec in _records(db, r["archive"]) if rec[0] == "response"
+                    and rec[1].get_header("WARC-Target-URI") == url) == served
+    copy = tmp_path / "chunked.wacz"
+    shutil.copyfile(_stored(db, r["archive"]), copy)
+    other = tmp_path / "other.db"
+    assert invoke(other, "init").exit_code == 0
+    run = invoke(other, "add", str(copy), "--json")
+    assert run.exit_code == 0 and "not registered" not in run.output, run.output
+    con = sqlite3.connect(other)
+    assert con.execute("SELECT COUNT(*) FROM items WHERE sha256 = ?",
+                       (media["sha256"],)).fetchone()[0] == 1
+    pytest.importorskip("wacz")
+    done = subprocess.run([sys.executable, "-m", "wacz", "validate", "-f", str(copy)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("how, said", [
+    ("cut", "closed before the last chunk"),
+    ("bad", "chunk size b'zz' is not a hexadecimal number"),
+    ("huge", "a line over 64 KiB"),
+])
+def test_chunked_framing_cut_short_or_malformed_records_nothing(db, server, how, said):
+    run = invoke(db, "capture", f"{server.base}/chunked-{how}/clip.mp4")
+    assert run.exit_code == 1 and "Traceback" not in run.output
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0] and f"/chunked-{how}/clip.mp4" in lines[0], lines
+    _nothing_recorded(db)
+
+
+def test_an_archive_whose_chunked_record_is_cut_or_malformed_names_it_and_keeps_the_rest(
+        db, site_files, tmp_path):
+    """Someone else's WARC, hostile or damaged: a chunked response whose framing lies (or
+    ends early) is named in one line and not registered; the records beside it go in."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    clip = _served(site_files, "/media/clip.mp4")
+    framed = _chunked_as_sent(clip)
+    warc = tmp_path / "hostile.warc"
+    with open(warc, "wb") as fh:
+        writer = WARCWriter(fh, gzip=False)
+        lie = {"WARC-Payload-Digest": _b32(hashlib.sha256(b"another file").hexdigest())}
+        for name, body, claims in (("cut.mp4", framed[: len(framed) // 2], {}),
+                                   ("bad.mp4", framed.replace(b"1000\r\n", b"1000x\r\n", 1),
+                                    {}),
+                                   ("lied.mp4", framed, lie),
+                                   ("good.mp4", framed, {})):  # digest by warcio's writer
+            http = StatusAndHeaders("200 OK", [("Content-Type", "video/mp4"),
+                                               ("Transfer-Encoding", "chunked")],
+                                    protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(
+                f"https://example.org/{name}", "response", payload=io.BytesIO(body),
+                length=len(body), http_headers=http, warc_headers_dict=claims))
+    invoke(db, "init", check=True)
+    run = invoke(db, "add", str(warc), "--json")
+    assert run.exit_code == 1 and "Traceback" not in run.output
+    said = run.stderr.strip().splitlines()
+    assert any("https://example.org/cut.mp4" in line and "cut short" in line for line in said)
+    assert any("https://example.org/bad.mp4" in line and "b'1000x'" in line for line in said)
+    assert any("https://example.org/lied.mp4 does not match its WARC-Payload-Digest" in line
+               for line in said)
+    assert len(said) == 3
+    con = sqlite3.connect(db)
+    held = {r[0] for r in con.execute("SELECT sha256 FROM items")}
+    assert hashlib.sha256(clip).hexdigest() in held  # good.mp4
+    assert len(held) == 2  # the archive itself and good.mp4's clip

@@ -489,7 +489,7 @@ def _pack(path: str, url: str, started: str, env: dict[str, Any], fetch: _Fetche
           collected: list[Collected], title: str | None) -> Packed:
     wacz = fetch.streamer.wacz if fetch.streamer else None
     if wacz is None:  # nothing went in as it downloaded: the WACZ is written now
-        wacz = open_wacz(path, url, env, sum(hop.size for hop, _ in fetch.exchanges) + sum(
+        wacz = open_wacz(path, url, env, sum(hop.block_size for hop, _ in fetch.exchanges) + sum(
             os.path.getsize(c.path) for c in collected if not c.exchange))
     try:
         for hop, at in fetch.exchanges:  # those streamed in get their digests' record

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from provenance.errors import BadInput
+from provenance.ingest.chunked import ChunkError, dechunk
 from provenance.ingest.flush_behind import FlushBehind
 from provenance.ingest.stream_hash import StreamHasher
 
@@ -63,6 +64,16 @@ class Hop:
     block_sha256: str | None = None
     declared: int | None = None  # Content-Length, when the body came as sent (not chunked)
     streamed: bool = False  # the body also went to a Tee's consumer as it arrived
+    # A chunked response: the bytes as they came over the wire, chunk sizes, extensions
+    # and trailer included (temp file; deleted by Fetched.cleanup). The WARC record holds
+    # these, as WARC 1.1 asks of a response record; body_path holds the payload they frame.
+    wire_path: str | None = None
+    wire_size: int = 0
+
+    @property
+    def block_size(self) -> int:
+        """The bytes of the WARC record's HTTP body: the wire bytes of a chunked response."""
+        return self.wire_size if self.wire_path else self.size
 
     def http_headers(self) -> Any:
         """The response's status line and headers as warcio writes them in the WARC."""
@@ -88,9 +99,10 @@ class Fetched:
 
     def cleanup(self) -> None:
         for hop in self.hops:
-            if hop.body_path and os.path.exists(hop.body_path):
-                os.unlink(hop.body_path)
-            hop.body_path = None
+            for path in (hop.body_path, hop.wire_path):
+                if path and os.path.exists(path):
+                    os.unlink(path)
+            hop.body_path = hop.wire_path = None
 
 
 def check_scheme(url: str) -> None:
@@ -257,14 +269,27 @@ def _read_body(resp: http.client.HTTPResponse, hop: Hop, limits: Limits, workdir
     hop.block_head = hop.http_headers().to_ascii_bytes()
     block.feed(hop.block_head)
     hop.declared = None if resp.chunked else resp.length
+    wire: Any = None
+    if resp.chunked:
+        # The framing is read here, not by http.client (which would hand over the payload
+        # alone): the WARC record is to hold the response as received.
+        wire_fd, hop.wire_path = tempfile.mkstemp(prefix="wire-", dir=workdir)
+        wire = os.fdopen(wire_fd, "wb")
     behind = FlushBehind(fd)
+
+    def on_wire(data: bytes) -> None:
+        wire.write(data)
+        block.feed(data)
+        hop.wire_size += len(data)
+
     try:
         with os.fdopen(fd, "wb") as out:
 
             def kept() -> Iterator[bytes]:
-                for chunk in _chunks(resp, hop, limits):
+                for chunk in _chunks(resp, hop, limits, on_wire if wire else None):
                     hasher.feed(chunk)
-                    block.feed(chunk)
+                    if wire is None:
+                        block.feed(chunk)
                     out.write(chunk)
                     behind.wrote(len(chunk))
                     if progress:
@@ -285,13 +310,26 @@ def _read_body(resp: http.client.HTTPResponse, hop: Hop, limits: Limits, workdir
             behind.wait()
     finally:
         behind.wait()
+        if wire is not None:
+            wire.close()
         hop.sha256, hop.md5 = hasher.finish()
         hop.block_sha256 = block.finish()[0]
 
 
-def _chunks(resp: http.client.HTTPResponse, hop: Hop, limits: Limits) -> Iterator[bytes]:
-    """The body as it arrives, checked against the limits and against its Content-Length."""
+def _chunks(resp: http.client.HTTPResponse, hop: Hop, limits: Limits,
+            on_wire: Callable[[bytes], None] | None = None) -> Iterator[bytes]:
+    """The body as it arrives, checked against the limits and against its Content-Length.
+    A chunked body's payload, its wire bytes handed to `on_wire` (see dechunk)."""
     started = time.monotonic()
+    if resp.chunked and on_wire is not None:
+        try:
+            for chunk in dechunk(resp.fp, on_wire):
+                hop.size += len(chunk)
+                _within(hop, limits, started)
+                yield chunk
+        except ChunkError as exc:
+            raise BadInput(hop.url, f"{exc}; nothing was recorded") from None
+        return
     declared = None if resp.chunked else resp.length
     # A body of known length is read from the connection itself: http.client would close
     # it on the last declared byte, and with it any surplus the server sent (_surplus).
@@ -307,12 +345,7 @@ def _chunks(resp: http.client.HTTPResponse, hop: Hop, limits: Limits) -> Iterato
         if not chunk:
             break
         hop.size += len(chunk)
-        if hop.size > limits.max_size:
-            raise BadInput(hop.url, f"response is over --max-size"
-                           f" ({limits.max_size:,} bytes); stopped reading")
-        if time.monotonic() - started > limits.total_timeout:
-            raise BadInput(hop.url, f"timed out: response took over"
-                           f" {limits.total_timeout:g} s")
+        _within(hop, limits, started)
         yield chunk
     # http.client ends a body cut short without an error: a truncated download must not
     # pass for the file. Nor a body longer than declared (a server at odds with itself).
@@ -323,6 +356,15 @@ def _chunks(resp: http.client.HTTPResponse, hop: Hop, limits: Limits) -> Iterato
     if declared is not None and _surplus(resp):
         raise BadInput(hop.url, f"the server sent more than the {declared:,} bytes its"
                        " Content-Length declared; nothing was recorded")
+
+
+def _within(hop: Hop, limits: Limits, started: float) -> None:
+    if hop.size > limits.max_size:
+        raise BadInput(hop.url, f"response is over --max-size"
+                       f" ({limits.max_size:,} bytes); stopped reading")
+    if time.monotonic() - started > limits.total_timeout:
+        raise BadInput(hop.url, f"timed out: response took over"
+                       f" {limits.total_timeout:g} s")
 
 
 def _surplus(resp: http.client.HTTPResponse) -> bool:

@@ -68,7 +68,7 @@ class Streamer:
             earlier = [*exchanges, *((h, at) for h in before)]  # the redirects that led here
             wacz = self.wacz = open_wacz(
                 self.path, self.url, self.env,
-                sum(h.size for h, _ in earlier) + hop.declared + extra)
+                sum(h.block_size for h, _ in earlier) + hop.declared + extra)
             for h, when in earlier:
                 wacz.exchange(h, warc_date(when))
             return lambda chunks: wacz.stream_response(hop, warc_date(at), chunks)

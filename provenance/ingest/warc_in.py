@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from provenance.errors import BadInput
+from provenance.ingest.chunked import ChunkError, dechunk
 from provenance.media import sniff
 
 SUFFIXES = (".wacz", ".warc", ".warc.gz")
@@ -106,16 +107,17 @@ def _payload(record: Any, n: int, work: str, member: str) -> Record | None:
     url = record.rec_headers.get_header("WARC-Target-URI") or ""
     if url.startswith("urn:prov:"):
         return None  # prov's own screenshot/PDF of a capture: registered at capture time
-    stream = record.content_stream()
-    head = stream.read(4096)
-    if sniff.kind_of(sniff.sniff_mime(head)) not in MEDIA_KINDS:
-        return None
-    target = os.path.join(work, f"{n}-{_name(url)}")
     claimed = record.rec_headers.get_header("WARC-Payload-Digest") or ""
     algorithm, _, value = claimed.partition(":")
     if not claimed:
         algorithm = "sha256"  # taken to check against the digests record that may follow
-    digest = hashlib.new(algorithm.lower()) if algorithm.lower() in ("sha1", "sha256") else None
+    known = algorithm.lower() if algorithm.lower() in ("sha1", "sha256") else None
+    stream = _content(record, url, known if claimed else None)
+    head = stream.read(4096)
+    if sniff.kind_of(sniff.sniff_mime(head)) not in MEDIA_KINDS:
+        return None
+    target = os.path.join(work, f"{n}-{_name(url)}")
+    digest = hashlib.new(known) if known else None
     with open(target, "wb") as out:
         out.write(head)
         if digest:
@@ -126,8 +128,13 @@ def _payload(record: Any, n: int, work: str, member: str) -> Record | None:
                 digest.update(chunk)
     # A record cut short (a truncated file) reads as a shorter payload without an error:
     # its recorded digest is what tells. Without one, the bytes are taken as they are.
+    # Writers differ over a chunked record's payload digest: WARC 1.1 takes it over the
+    # entity (de-chunked, as prov capture writes it), warcio's writer and others over the
+    # bytes as transferred. Either is accepted: both are digests of this record's bytes.
+    wire = stream.wire_digest if isinstance(stream, _Dechunked) else None
     if (claimed and digest is not None
-            and value.strip() not in (_b32(digest.digest()), digest.hexdigest())):
+            and value.strip() not in (_b32(digest.digest()), digest.hexdigest())
+            and (wire is None or value.strip() not in (_b32(wire.digest()), wire.hexdigest()))):
         os.unlink(target)
         raise _Damaged(f"record for {url} does not match its WARC-Payload-Digest (damaged or"
                        " cut short); not registered")
@@ -165,6 +172,43 @@ def _check_following(got: Record, record: Any, following: Any) -> None:
                        " metadata record gives (damaged or cut short); not registered")
     got.origin["digest_from"] = "metadata record " + str(
         following.rec_headers.get_header("WARC-Record-ID"))
+
+
+class _Dechunked:
+    """A chunked response's payload, read with prov's own de-chunking (capture_net.dechunk):
+    warcio's falls back to the raw bytes at a trailer, or anything it cannot parse, and so
+    hands over framing as if it were the file."""
+
+    def __init__(self, raw: Any, url: str, algorithm: str | None) -> None:
+        # The digest of the bytes as transferred, in the algorithm the record claims.
+        self.wire_digest = hashlib.new(algorithm) if algorithm else None
+        self._pieces = dechunk(raw, self.wire_digest.update if self.wire_digest else None)
+        self._buffer = b""
+        self._url = url
+
+    def read(self, size: int) -> bytes:
+        try:
+            while len(self._buffer) < size:
+                piece = next(self._pieces, None)
+                if piece is None:
+                    break
+                self._buffer += piece
+        except ChunkError as exc:
+            raise _Damaged(f"record for {self._url}: {exc}; not registered") from None
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+
+def _content(record: Any, url: str, algorithm: str | None) -> Any:
+    """The record's payload as a reader: de-chunked here when the response came chunked
+    (and not also compressed, which warcio decodes), otherwise warcio's content_stream."""
+    http = record.http_headers
+    if (record.rec_type == "response" and http is not None
+            and (http.get_header("Transfer-Encoding") or "").strip().lower() == "chunked"
+            and (http.get_header("Content-Encoding") or "identity").strip().lower()
+            == "identity"):
+        return _Dechunked(record.raw_stream, url, algorithm)
+    return record.content_stream()
 
 
 class _Damaged(Exception):

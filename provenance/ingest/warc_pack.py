@@ -270,8 +270,8 @@ class Wacz:
             # to differ, warcio computes the digest itself (reading the body again).
             headers["WARC-Block-Digest"] = warc_digest(hop.block_sha256)
         resp = w.create_warc_record(
-            hop.url, "response", payload=_Mapped(hop.body_path or "/dev/null"),
-            length=hop.size, http_headers=http, warc_headers_dict=headers)
+            hop.url, "response", payload=_Mapped(hop.wire_path or hop.body_path or "/dev/null"),
+            length=hop.block_size, http_headers=http, warc_headers_dict=headers)
         entry = IndexEntry(hop.url, date, 0, 0, _mime(hop.header("Content-Type")),
                            hop.status, warc_digest(hop.sha256 or _EMPTY), "")
         rid = self._write(resp, entry)
