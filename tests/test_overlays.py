@@ -7,6 +7,7 @@ under one caption bar or channel logo, two documents on one letterhead.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,8 @@ def _page_png(pdf: Path, out: Path, dpi: int) -> Path:
     return out
 
 
+@pytest.mark.skipif(shutil.which("tesseract") is None,
+                    reason="Tesseract not installed (apt install tesseract-ocr)")
 def test_a_scan_of_another_filled_copy_of_a_form_is_not_a_reupload(
         prov: Callable[..., Run], tmp_path: Path) -> None:
     # Before: the scan (OCR'd) of copy 1 was a re-upload of copy 0 by PDQ 20 bits; its OCR
@@ -207,6 +210,51 @@ def test_a_scan_of_another_filled_copy_of_a_form_is_not_a_reupload(
     same = _page_png(tmp_path / "a.pdf", tmp_path / "a.png", 100)
     rescan = dict(prov("add", str(same), "--kind", "scan", "--json").json()[0])
     assert "re-upload" in _verdicts(rescan, form), rescan["matches"]
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None,
+                    reason="Tesseract not installed (apt install tesseract-ocr)")
+def test_a_picture_of_another_filled_copy_of_a_form_is_not_a_reupload(
+        prov: Callable[..., Run], tmp_path: Path) -> None:
+    """The same pages as plain pictures (a PNG is registered as an image, not a scan, and
+    is not OCR'd by default). Before: the other copy's picture was a re-upload of the held
+    form by PDQ 20 bits, and the form's own picture a re-upload of that other copy's (16
+    bits): only scans had their words compared. Now a picture linked by its pixels to a held
+    page with words is read, as a page, to decide; the reading is recorded in the log."""
+    form = _add(prov, O.write_filled_form(tmp_path / "a.pdf", seed=0))
+    other = _add(prov, _page_png(O.write_filled_form(tmp_path / "b.pdf", seed=1),
+                                 tmp_path / "b.png", 150))
+    assert _verdicts(other, form) == ["similar"], other["matches"]
+    same = _add(prov, _page_png(tmp_path / "a.pdf", tmp_path / "a.png", 100))
+    assert _verdicts(same, form) == ["re-upload"], same["matches"]
+    assert _verdicts(same, other) == ["similar"], same["matches"]
+    found = prov("match", str(tmp_path / "b.png"), "--json").json()["matches"]
+    assert [m["verdict"] for m in found if m["sha256"] == form["sha256"]] == ["similar"]
+    log = prov("log", other["sha256"], "--json").json()
+    assert [e["type"] for e in log].count("ocr.recorded") == 1
+    checked = prov("verify", "--json")
+    assert checked.exit_code == 0 and checked.json()["ok"], checked.output
+
+
+def test_without_tesseract_a_scan_is_not_called_a_reupload_of_a_page_with_words(
+        prov: Callable[..., Run], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an OCR engine a scan's words are not read, and its pixels alone cannot tell
+    a rescan of the held form from another filled-in copy of it (PDQ 20 bits: the scan
+    above): each is "similar", the text not compared, never a re-upload. Before: the other
+    copy was linked as a re-upload of the held form whenever Tesseract was missing."""
+    monkeypatch.setenv("PROV_TESSERACT", str(tmp_path / "no-such-tesseract"))
+    form = _add(prov, O.write_filled_form(tmp_path / "a.pdf", seed=0))
+    other = _page_png(O.write_filled_form(tmp_path / "b.pdf", seed=1), tmp_path / "b.png", 150)
+    same = _page_png(tmp_path / "a.pdf", tmp_path / "a.png", 100)
+    for path in (other, same):
+        added = dict(prov("add", str(path), "--kind", "scan", "--json").json()[0])
+        links = [m for m in added["matches"] if m["sha256"] == form["sha256"]]
+        assert [m["verdict"] for m in links] == ["similar"], added["matches"]
+        assert links[0]["detail"]["text"] == "not compared (not read)"
+        found = prov("match", str(path), "--json")
+        assert found.exit_code == 0, found.output
+        said = [m for m in found.json()["matches"] if m["sha256"] == form["sha256"]]
+        assert [m["verdict"] for m in said] == ["similar"], said
 
 
 @pytest.mark.parametrize("chrome", O.CHROMES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from typing import Any
@@ -54,8 +55,22 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
     found = find_for(cat, analysis, exclude=held,
                      crop_candidates=matchrule.CROP_CANDIDATES if crop_candidates is None
                      else crop_candidates)
-    checked = pagematch.check(conn, analysis.kind, analysis.readings,
-                              [match_json(cat, m) for m in found], exclude=held)
+    linked = [match_json(cat, m) for m in found]
+
+    def query_bytes() -> bytes | None:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            return None
+        # Changed since it was hashed: a reading of other bytes is not its.
+        return data if hashlib.sha256(data).hexdigest() == analysis.sha256 else None
+
+    extra, unread = pagematch.read_for_links(conn, analysis.kind, analysis.readings, linked,
+                                             plan, query_bytes)
+    analysis.readings = analysis.readings + extra
+    checked = pagematch.check(conn, analysis.kind, analysis.readings, linked, exclude=held,
+                              text_unread=analysis.ocr_missing or unread)
     checked = pagewords.check(conn, analysis.kind, analysis.readings, checked)
     matches = [m for m in checked
                if max_distance is None or m["algorithm"] in ("orb", "audio", "page-text")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
-from provenance.ingest import reading
+from provenance.ingest import pagewords, reading
 from provenance.matching import pages
 
 
@@ -28,11 +29,77 @@ def held_text(conn: sqlite3.Connection, sha: str, page: int) -> str | None:
     return None if row is None else str(row[0])
 
 
-def check(conn: sqlite3.Connection, kind: str, readings: list[dict[str, Any]],
-          found: list[dict[str, Any]], *, exclude: str | None) -> list[dict[str, Any]]:
-    """The matches with page links the text contradicts removed, and pages a photo's text
-    names added (as re-uploads, algorithm "page-text")."""
+def _unread_links(conn: sqlite3.Connection, readings: list[dict[str, Any]],
+                  found: list[dict[str, Any]]) -> bool:
+    """Some re-upload link by PDQ to a held page with words whose page of this file has no
+    text."""
     mine = texts_by_page(readings)
+    for m in found:
+        # By PDQ: the picture is the page, whole (a rendering, a screenshot of it), so it is
+        # read whole. A photographed sheet is linked by its keypoints, and read as a sheet.
+        if m["verdict"] != "re-upload" or m["algorithm"] != "pdq":
+            continue
+        page = pagewords.linked_page(conn, m)
+        if page is None:
+            continue
+        if int(m.get("detail", {}).get("query_page") or 1) in mine:
+            continue
+        theirs = held_text(conn, m["sha256"], int(page))
+        if theirs is not None and len(pages.words(theirs)) >= pages.MIN_WORDS:
+            return True
+    return False
+
+
+def read_for_links(conn: sqlite3.Connection, kind: str, readings: list[dict[str, Any]],
+                   found: list[dict[str, Any]], plan: reading.Plan | None,
+                   original: Callable[[], bytes | None]) -> tuple[list[dict[str, Any]], bool]:
+    """The file's text, read now, where a link by its pixels to a held page with words needs
+    it: a picture that is a whole page (a PNG of a form, a screenshot of a letter) is not
+    read at registration unless it is a scan or --ocr is given, and its pixels alone cannot
+    tell the held form from another filled-in copy of it (PDQ 20 bits apart). Returns the
+    readings to add (recorded by the caller, as registration's are) and whether the text
+    stays unread (no OCR engine, --no-ocr, or the file not at hand): then `check` calls
+    such links similar, not re-uploads."""
+    if kind not in ("image", "scan") or not _unread_links(conn, readings, found):
+        return [], False
+    if plan is None or plan.engine is None or not plan.engine.usable:
+        return [], True
+    data = original()
+    if data is None:
+        return [], True
+    got = reading.read_image(data, "scan", plan, "page")  # the whole picture, as a page
+    if got.engine_missing or not got.events:
+        return [], True
+    return got.events, False
+
+
+def _unconfirmed(conn: sqlite3.Connection, m: dict[str, Any], mine: dict[int, str]
+                 ) -> dict[str, Any]:
+    """A re-upload link by PDQ to a held page with words, when this file's words were not read (no
+    OCR engine, or --no-ocr): its pixels agree with that page, and another filled-in copy of
+    the form (other answers, PDQ 20 bits away) would agree as well. Not called a re-upload
+    on the layout alone: similar, the text not compared. (Read, the text decides.)"""
+    if m["verdict"] != "re-upload" or m["algorithm"] != "pdq":
+        return m
+    page = pagewords.linked_page(conn, m)
+    if page is None or int(m.get("detail", {}).get("query_page") or 1) in mine:
+        return m
+    theirs = held_text(conn, m["sha256"], page)
+    if theirs is None or len(pages.words(theirs)) < pages.MIN_WORDS:
+        return m
+    return {**m, "verdict": "similar",
+            "detail": {**m.get("detail", {}), "text": "not compared (not read)"}}
+
+
+def check(conn: sqlite3.Connection, kind: str, readings: list[dict[str, Any]],
+          found: list[dict[str, Any]], *, exclude: str | None,
+          text_unread: bool = False) -> list[dict[str, Any]]:
+    """The matches with page links the text contradicts removed, and pages a photo's text
+    names added (as re-uploads, algorithm "page-text"). `text_unread`: the file's text was
+    due to be read (a scan, or --ocr) but no OCR engine could run."""
+    mine = texts_by_page(readings)
+    if text_unread:
+        found = [_unconfirmed(conn, m, mine) for m in found]
     kept = []
     for m in found:
         page = m.get("page")

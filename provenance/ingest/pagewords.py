@@ -14,12 +14,14 @@ listed: two letters drawn from one vocabulary differ in how often they use each 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from provenance.ingest import reading
 from provenance.matching import pages
 
 # Query kinds whose pages are checked: a photo of a page is matched by its text elsewhere
@@ -127,20 +129,47 @@ def _held_text(conn: sqlite3.Connection, sha: str, page: int) -> tuple[str, bool
     return None if row is None else (str(row[0]), row[1] == "text-layer")
 
 
+def linked_page(conn: sqlite3.Connection, m: dict[str, Any]) -> int | None:
+    """The held page a link points at: its page; a scan registered as a picture is one page
+    without a page number; so is a picture whose text was read whole, as a page (not a
+    photographed sheet: its reading is a phone camera's, checked by matching/pages.py)."""
+    if m.get("page") is not None:
+        return int(m["page"])
+    if m.get("kind") in KINDS:
+        return 1
+    if m.get("kind") != "image":
+        return None
+    for (payload,) in conn.execute(
+            "SELECT e.payload FROM page_text p JOIN events e ON e.seq = p.event_id"
+            " WHERE p.item_id = ? AND p.page = 1 AND p.source = 'ocr'", (m["sha256"],)):
+        try:
+            options = json.loads(payload)["data"].get("options", "")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if reading.SHEET not in str(options):
+            return 1
+    return None
+
+
 def check(conn: sqlite3.Connection, kind: str, readings: list[dict[str, Any]],
           found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The matches, with each re-upload link between pages whose words differ made
     "similar" (its detail says how the words differ)."""
-    if kind not in KINDS:
+    if kind == "image":
+        # A picture read whole as a page (--ocr, or read to decide a link to a held page:
+        # pagematch.read_for_links) is a page like a scan's; a photographed sheet's reading
+        # is checked by matching/pages.py's thresholds for a phone camera instead.
+        readings = [r for r in readings if r["type"] == "ocr.recorded"
+                    and not reading.is_sheet_reading(r["data"])]
+    elif kind not in KINDS:
         return found
     mine = _query_texts(readings)
     if not mine:
         return found
     out = []
     for m in found:
-        # A scan registered as a picture is one page without a page number.
-        page = m.get("page") or (1 if m.get("kind") in KINDS else None)
-        if page is not None and m["verdict"] == "re-upload":
+        page = linked_page(conn, m) if m["verdict"] == "re-upload" else None
+        if page is not None:
             ours = mine.get(int(m.get("detail", {}).get("query_page") or 1))
             theirs = _held_text(conn, m["sha256"], int(page))
             if ours is not None and theirs is not None:

@@ -235,7 +235,7 @@ def add_paths(
                                _not_registered(exc), analysis.warnings)
         if check_matches and result.status == "new":
             try:
-                check_new_item(conn, result, analysis, by)
+                check_new_item(conn, result, analysis, by, plan)
             except (ProvError, OSError, sqlite3.OperationalError) as exc:
                 result.warnings.append(f"registered, but near-duplicates not checked: {exc}")
         results.append(result)
@@ -296,22 +296,38 @@ ADD_CROP_CANDIDATES = 4
 
 
 def check_new_item(
-    conn: sqlite3.Connection, result: AddResult, analysis: Analysis, by: str
+    conn: sqlite3.Connection, result: AddResult, analysis: Analysis, by: str,
+    plan: reading.Plan | None = None,
 ) -> None:
-    """After a new item is registered: find what it re-uploads, record each relation."""
+    """After a new item is registered: find what it re-uploads, record each relation (and
+    any text read to decide one: pagematch.read_for_links)."""
     if result.status != "new" or result.sha256 is None or not analysis.hashes:
         return
-    found = find_reuploads(conn, result.sha256, analysis)
-    if found:
+    recorded = len(analysis.readings)
+    found = find_reuploads(conn, result.sha256, analysis, plan)
+    late = analysis.readings[recorded:]
+    if found or late:
         with transaction(conn):
+            for got in late:  # the text read off its page to decide a link
+                log.record(conn, got["type"], got["data"], by=by, item=result.sha256)
             record_reuploads(conn, result.sha256, found, by)
     result.matches, result.withdrawn_left_out = shown_matches(conn, found)
 
 
-def find_reuploads(conn: sqlite3.Connection, sha: str, analysis: Analysis
-                   ) -> list[dict[str, Any]]:
+def _original_bytes(conn: sqlite3.Connection, sha: str) -> bytes | None:
+    """The item's bytes from a copy that still hashes to it, or None."""
+    path = evidence.EvidenceStore.beside(conn).locate_original(conn, sha)
+    try:
+        return None if path is None else path.read_bytes()
+    except OSError:
+        return None
+
+
+def find_reuploads(conn: sqlite3.Connection, sha: str, analysis: Analysis,
+                   plan: reading.Plan | None = None) -> list[dict[str, Any]]:
     """What the analysed item `sha` re-uploads or resembles among the held items (its
-    keypoints are put in the derived caches first)."""
+    keypoints are put in the derived caches first). Text read to decide a link to a held
+    page is added to `analysis.readings`, for the caller to record."""
     if keyframes.is_packed(analysis.features):
         assert analysis.features is not None
         keyframes.put(store_dir(db_path_of(conn)), sha, analysis.features)
@@ -319,8 +335,12 @@ def find_reuploads(conn: sqlite3.Connection, sha: str, analysis: Analysis
         put_features(store_dir(db_path_of(conn)), sha, analysis.features)
     cat = catalogue(conn)
     matches = find_for(cat, analysis, exclude=sha, crop_candidates=ADD_CROP_CANDIDATES)
-    found = pagematch.check(conn, analysis.kind, analysis.readings,
-                            [match_json(cat, m) for m in matches], exclude=sha)
+    linked = [match_json(cat, m) for m in matches]
+    extra, unread = pagematch.read_for_links(conn, analysis.kind, analysis.readings, linked,
+                                             plan, lambda: _original_bytes(conn, sha))
+    analysis.readings = analysis.readings + extra
+    found = pagematch.check(conn, analysis.kind, analysis.readings, linked, exclude=sha,
+                            text_unread=analysis.ocr_missing or unread)
     return pagewords.check(conn, analysis.kind, analysis.readings, found)
 
 
