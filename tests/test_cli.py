@@ -55,6 +55,33 @@ def test_help_does_not_import_heavy_modules():
     assert out.stdout.strip() == "[]"
 
 
+def test_a_command_is_built_and_imported_alone():
+    # Typer builds every command of a group up front: reading forty signatures and importing
+    # every command's module cost each `prov match` and `prov --version` 50-70 ms of CPU.
+    # Commands are built when asked for (cli/group.py): --version builds none, a command
+    # itself alone, and a sub-app built twice (a second CliRunner) lists its commands once.
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from provenance.cli import app\n"
+        "def cli():\n"
+        "    return sorted(m for m in sys.modules if m.startswith('provenance.cli.'))\n"
+        "assert CliRunner().invoke(app, ['--version']).exit_code == 0\n"
+        "print(cli())\n"
+        "assert CliRunner().invoke(app, ['dupes', '--help']).exit_code == 0\n"
+        "print(cli())\n"
+        "for _ in range(2):\n"
+        "    out = CliRunner().invoke(app, ['custody', '--help']).stdout\n"
+        "print([line.split()[0] for line in out.split('Commands:')[1].splitlines()[1:]"
+        " if line.strip()])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    version, dupes, custody = out.stdout.splitlines()
+    assert version == "['provenance.cli.common', 'provenance.cli.group']"
+    assert dupes == "['provenance.cli.common', 'provenance.cli.group', 'provenance.cli.matching']"
+    assert custody == "['add', 'list', 'correct']"
+
+
 def test_reading_commands_do_not_import_heavy_modules(tmp_path):
     # list, show, log, verify and custody list read the database: none of them needs numpy,
     # OpenCV, PyAV or PyMuPDF (only `add`, `match`, previews and the web server do).
