@@ -3,13 +3,13 @@
     .venv/bin/python bench/match_answers.py --db DB --out answers.json [--prov OTHER/.venv/bin/prov]
     .venv/bin/python bench/match_answers.py --db DB --out new.json --against old.json
 
-Queries are made (once, into DB's folder `match-queries/`, reused after) from a photo the
-database holds (`--photo`; default: the bench archive's `real-photos/`, else the demo's
-gate photo): a resized re-upload as bench/archive.py makes it, a crop, a screenshot-like
-re-encode (the photo on a phone's canvas with bars, saved as PNG), a quarter turn, a
-mirror image, an unrelated picture and one whose EXIF is nonsense (warnings); `--extra`
-adds files as they are (a PDF, a video), and the item the re-upload was found to be is
-matched by its SHA-256 prefix (`prov match ITEM`). Each query is its own
+Queries are made (once, into --queries, default DB's folder/match-queries, reused after)
+from a photo the database holds (`--photo`; default: the bench archive's `real-photos/`,
+else the demo's gate photo): a resized re-upload as bench/archive.py makes it, a crop, a
+screenshot-like re-encode (the photo on a phone's canvas with bars, saved as PNG), a
+quarter turn, a mirror image, an unrelated picture and one whose EXIF is nonsense
+(warnings); `--extra` adds files as they are (a PDF, a video), and the item the re-upload
+was found to be is matched by its SHA-256 prefix (`prov match ITEM`). Each query is its own
 `prov --db DB match Q --json` process; the JSON documents are written side by side and,
 with --against, compared: any difference is printed and the exit status is 1.
 """
@@ -98,10 +98,13 @@ def main() -> None:
     parser.add_argument("--photo", type=Path, help="a held photo to make queries from")
     parser.add_argument("--extra", type=Path, nargs="*", default=[],
                         help="more query files, as they are (a PDF, a video)")
+    parser.add_argument("--queries", type=Path,
+                        help="where the query files are made (default: DB's folder/match-queries)")
     parser.add_argument("--against", type=Path, help="answers recorded earlier, to compare")
     args = parser.parse_args()
     photo = args.photo or default_photo(args.db)
-    queries = [str(q) for q in make_queries(photo, args.db.parent / "match-queries")]
+    folder = args.queries or args.db.parent / "match-queries"
+    queries = [str(q) for q in make_queries(photo, folder)]
     queries += [str(e) for e in args.extra]
     answers = {q: answer(args.prov, args.db, q) for q in queries}
     # `prov match ITEM`: the item the re-upload was found to be (else the photo's own bytes).

@@ -38,6 +38,26 @@ def test_chunk_index_finds_exactly_what_brute_force_finds(limit, words):
             brute.search_many(queries, limit))
 
 
+@pytest.mark.parametrize("words", [False, True])
+def test_chunk_index_names_a_nearest_query_of_each_row(words):
+    # Candidates are ruled out word by word (ChunkIndex._close); each row kept must still be
+    # named with a query at its smallest distance, as the match rule reports which hash
+    # (window, turn, mirror) met it.
+    values = _planted(3000, seed=5)
+    chunk = ChunkIndex.build(values)
+    if words:
+        chunk = ChunkIndex(chunk.offsets, chunk.order, chunk.values, words_of(values))
+    brute = HashIndex(np.arange(len(values)), values)
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        queries = [values[int(rng.integers(len(values)))].tobytes() for _ in range(5)]
+        rows, dist, owner = chunk.within(queries, 31, with_query=True)
+        each = np.stack([brute.distances(q) for q in queries])
+        assert np.array_equal(dist, each[:, rows].min(axis=0))
+        assert np.array_equal(each[owner, rows], dist)
+        assert set(rows.tolist()) == set(np.flatnonzero(each.min(axis=0) <= 31).tolist())
+
+
 def test_chunk_index_refuses_a_radius_it_cannot_answer_exactly():
     chunk = ChunkIndex.build(_planted(100, seed=1))
     with pytest.raises(ValueError, match="exact only up to 31"):
