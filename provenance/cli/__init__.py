@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
 from typing import Annotated, Any
 
@@ -9,6 +10,13 @@ import typer
 
 from provenance.cli.common import GLOBALS, quick_exit
 from provenance.cli.group import AddCommand, RootGroup
+
+# numpy's OpenBLAS starts a thread per core when numpy is imported, and they spin waiting
+# for work: ~40 ms of CPU of every command that loads numpy (`prov match`, `prov add`), for
+# matrix products of a few thousand numbers (a picture's DCT and luma), which OpenBLAS does
+# on one thread at that size anyway. Set before anything imports numpy (nothing above
+# does; tests/test_cli.py checks); the user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 # Each command's module is imported, and the command built, only when it runs or help lists
 # it (cli/group.py). In help order: commands first, then the sub-apps, as Typer lists them.
