@@ -18,7 +18,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from provenance.errors import ProvError
-from provenance.report.text import printable
+from provenance.report.printable import printable
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -24,7 +24,7 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
     """`prov match FILE|ITEM`: what the file (or held item) re-uploads or resembles.
     Withdrawn items are left out of the matches unless asked for (the very bytes held are
     still reported as identical, withdrawn or not)."""
-    from provenance.case.corrections import withdrawn_items
+    from provenance.case.retracted import withdrawn_items
 
     held: str | None = None
     if os.path.isfile(target):
