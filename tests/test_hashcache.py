@@ -203,3 +203,67 @@ def test_a_tail_appended_on_load_is_searched_through_one_mapping_of_the_words(pr
     assert chunk is not None and chunk.words is not None
     assert int(chunk.values.shape[0]) < words.shape[1]  # the new rows are a tail
     assert np.shares_memory(chunk.words, words)
+
+
+def _scanned(stored) -> dict[str, bool]:  # type: ignore[no-untyped-def]
+    keys = np.asarray(stored.keys["pdq"])
+    return {"frames": bool((~np.isnan(np.asarray(stored.frame_seconds["pdq"]))).any()),
+            "pages": bool((np.asarray(stored.page["pdq"]) >= 0).any()),
+            "keys_ascending": bool(len(keys) < 2 or (keys[1:] >= keys[:-1]).all())}
+
+
+def test_the_cache_knows_what_a_query_would_scan_its_rows_for(prov, db, tmp_path):
+    # Whether any stored row is a frame or a page, and whether keys ascend: kept in the
+    # cache's meta.json for exactly its rows, so a query skips scanning 220 MB of columns at
+    # a million items; wrong hints would hide a held video from the keypoint stage.
+    import json
+
+    from fixtures import video as V
+    from provenance.ledger.db import connect, store_dir
+    from provenance.matching import hashcache
+
+    for i in range(8):  # enough rows that the tails below are appended, not folded in
+        (tmp_path / f"{i}.jpg").write_bytes(media.jpeg_with_exif(610 + i, size=(160, 120)))
+    prov("add", *(str(tmp_path / f"{i}.jpg") for i in range(8)))
+    conn = connect(db)
+    built = hashcache.load(conn, store_dir(db))  # built, with its marks
+    assert built.stored.hints == _scanned(built.stored) == {
+        "frames": False, "pages": False, "keys_ascending": True}
+    [meta_path] = (store_dir(db) / "index").glob("hashes-*/meta.json")
+    indexed = json.loads(meta_path.read_text())["chunk_rows"]
+    for added in (tmp_path / "8.jpg", V.write_video(tmp_path / "clip.mp4", seconds=2.0)):
+        if added.suffix == ".jpg":
+            added.write_bytes(media.jpeg_with_exif(618, size=(160, 120)))
+        prov("add", str(added))
+        before = json.loads(meta_path.read_text())["rows"]["pdq"]
+        appended = hashcache.load(conn, store_dir(db)).stored  # the tail written in place
+        meta = json.loads(meta_path.read_text())
+        assert meta["rows"]["pdq"] > before and meta["chunk_rows"] == indexed  # not rebuilt
+        again = hashcache.load(conn, store_dir(db)).stored
+        assert appended.hints == again.hints == _scanned(again)
+    assert again.hints["frames"] is True and again.hints["pages"] is False
+    # Marks of other rows than those read are not used.
+    meta = {"marks": {"rows": 1, "frames": False, "pages": False, "keys_ascending": True}}
+    assert hashcache._hints(meta, {"pdq": {"k": np.arange(2)}}) == {}
+
+
+def test_marks_after_a_tail_see_keys_stop_ascending(tmp_path):
+    # A deferred analysis (`prov analyse`) appends an earlier item's rows after later ones.
+    from provenance.matching import hashcache
+
+    np.save(tmp_path / "pdq_k.npy", np.array([1, 2, 5, 0, 0], np.int64))
+    meta = {"rows": {"pdq": 3}, "marks": {"rows": 3, "frames": False, "pages": False,
+                                          "keys_ascending": True}}
+
+    def tail(keys: list[int]) -> dict[str, np.ndarray]:
+        return {"k": np.array(keys, np.int64), "f": np.full(len(keys), np.nan),
+                "p": np.full(len(keys), -1, np.int32)}
+
+    assert hashcache._marks_after(tmp_path, meta, tail([5, 6]))["keys_ascending"] is True
+    assert hashcache._marks_after(tmp_path, meta, tail([4, 6]))["keys_ascending"] is False
+    assert hashcache._marks_after(tmp_path, meta, tail([7, 6]))["keys_ascending"] is False
+    # Marks of other rows (or none): the cache's own rows are read for them.
+    np.save(tmp_path / "pdq_f.npy", np.array([np.nan, 1.0, np.nan, 0, 0]))
+    np.save(tmp_path / "pdq_p.npy", np.array([-1, -1, -1, 0, 0], np.int32))
+    assert hashcache._marks_after(tmp_path, {**meta, "marks": {"rows": 2}}, tail([7])) == {
+        "rows": 4, "frames": True, "pages": False, "keys_ascending": True}

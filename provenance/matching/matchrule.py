@@ -46,6 +46,9 @@ class StoredSet:
     # Exact multi-index over the first chunk_rows PDQ rows (matching.index.ChunkIndex), set
     # by the database side for large collections; rows after those are searched directly.
     chunk: Any = None
+    # Facts about exactly these PDQ rows known without scanning them (the hash cache keeps
+    # them): "frames", "pages" (any row is one), "keys_ascending". Absent: scan.
+    hints: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def from_rows(cls, rows: Sequence[tuple[int, hashing.PerceptualHash, float | None,
@@ -108,7 +111,9 @@ class StoredSet:
         if "_keys_sorted" not in self._indexes:
             # Rows are appended item by item, so keys usually ascend: then an item's rows
             # are one slice, found in microseconds even among millions.
-            self._indexes["_keys_sorted"] = bool(len(keys) < 2 or np.all(keys[1:] >= keys[:-1]))
+            known = self.hints.get("keys_ascending")
+            self._indexes["_keys_sorted"] = known if known is not None else bool(
+                len(keys) < 2 or np.all(keys[1:] >= keys[:-1]))
         if self._indexes["_keys_sorted"]:
             lo, hi = np.searchsorted(keys, key, "left"), np.searchsorted(keys, key, "right")
             q = np.asarray(quality[lo:hi])

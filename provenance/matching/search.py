@@ -68,6 +68,8 @@ def _nearest(cat: Catalogue, queries: list[bytes], *, video: bool, count: int,
     stored = cat.stored
     if not queries or not len(stored.keys["pdq"]) or count <= 0:
         return []
+    if stored.hints.get("frames" if video else "pages") is False:
+        return []  # the hash cache knows no row is one: no 88 MB column scanned to see it
     marked = (~np.isnan(stored.frame_seconds["pdq"]) if video else stored.page["pdq"] >= 0)
     rows = np.flatnonzero(marked)
     if not len(rows):
