@@ -267,3 +267,25 @@ def test_marks_after_a_tail_see_keys_stop_ascending(tmp_path):
     np.save(tmp_path / "pdq_p.npy", np.array([-1, -1, -1, 0, 0], np.int32))
     assert hashcache._marks_after(tmp_path, {**meta, "marks": {"rows": 2}}, tail([7])) == {
         "rows": 4, "frames": True, "pages": False, "keys_ascending": True}
+
+
+def test_a_tail_with_no_room_in_the_cache_is_searched_from_memory(prov, db, tmp_path,
+                                                                   monkeypatch):
+    # Appending in place needs spare rows in the cache files; without them (or with a store
+    # that cannot be written) the tail is held in memory, with no marks for its rows.
+    from provenance.ledger.db import connect, store_dir
+    from provenance.matching import hashcache
+
+    for i in range(8):
+        (tmp_path / f"{i}.jpg").write_bytes(media.jpeg_with_exif(630 + i, size=(160, 120)))
+    prov("add", *(str(tmp_path / f"{i}.jpg") for i in range(8)))
+    conn = connect(db)
+    monkeypatch.setattr(hashcache, "TAIL_MAX", 1)
+    hashcache.load(conn, store_dir(db))  # built with room for one more row only
+    monkeypatch.undo()
+    (tmp_path / "8.jpg").write_bytes(media.jpeg_with_exif(638, size=(160, 120)))
+    prov("add", str(tmp_path / "8.jpg"))
+    loaded = hashcache.load(conn, store_dir(db))
+    expected = conn.execute("SELECT value FROM hashes WHERE algorithm = 'pdq' ORDER BY id")
+    assert [bytes(v) for v in np.asarray(loaded.stored.values["pdq"])] == [r[0] for r in expected]
+    assert loaded.chunk_index is not None and loaded.stored.hints == {}

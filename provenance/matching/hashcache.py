@@ -123,7 +123,7 @@ def load(conn: sqlite3.Connection, store: Path) -> Loaded:
                 cols, meta = appended or ({
                     a: {**{c: np.concatenate([cols[a][c], fresh[a][c]]) for c in _COLUMNS},
                         "w": np.concatenate([cols[a]["w"], words_of(fresh[a]["v"])], axis=1)}
-                    for a in ALGORITHMS}, {})
+                    for a in ALGORITHMS}, meta)  # not written: held in memory, no marks of its rows
                 # Over the columns now searched: the index over the columns read before the
                 # tail was appended would map the same 350 MB of words a second time
                 # (two mappings, twice the page faults; `prov add` at a million items).
