@@ -206,6 +206,24 @@ def test_reading_commands_do_not_load_the_attestation_libraries(db):
         assert out.stdout.strip() == "[]", (args, out.stdout)
 
 
+def test_matching_leaves_the_query_credential_unread(db, tmp_path):
+    # Registration records a file's credential; no answer of `prov match` rests on it, so the
+    # query's is not read (the C2PA library's import and a read were 30-60 ms of each query).
+    sha = _add(db, DATA / "C.jpg")["C.jpg"]["sha256"]
+    assert _credential(db, sha)["state"] != "none"
+    args = ["--db", str(db), "match", str(DATA / "C.jpg"), "--json"]
+    code = (
+        "import json, sys\n"
+        "from typer.testing import CliRunner\n"
+        "from provenance.cli import app\n"
+        f"r = CliRunner().invoke(app, {args!r})\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print([m['verdict'] for m in json.loads(r.stdout)['matches']], 'c2pa' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['identical'] False"
+
+
 @pytest.mark.parametrize("name", ["C.jpg"])
 def test_sample_files_are_the_upstream_bytes(name):
     # The README records their origin; a changed byte would change every state above.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -53,6 +54,64 @@ def test_help_does_not_import_heavy_modules():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_command_is_built_and_imported_alone():
+    # Typer builds every command of a group up front: reading forty signatures and importing
+    # every command's module cost each `prov match` and `prov --version` 50-70 ms of CPU.
+    # Commands are built when asked for (cli/group.py): --version builds none, a command
+    # itself alone, and a sub-app built twice (a second CliRunner) lists its commands once.
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from provenance.cli import app\n"
+        "def cli():\n"
+        "    return sorted(m for m in sys.modules if m.startswith('provenance.cli.'))\n"
+        "assert CliRunner().invoke(app, ['--version']).exit_code == 0\n"
+        "print(sorted(m for m in sys.modules if m.startswith('provenance.')))\n"
+        "assert CliRunner().invoke(app, ['dupes', '--help']).exit_code == 0\n"
+        "print(cli())\n"
+        "for _ in range(2):\n"
+        "    out = CliRunner().invoke(app, ['custody', '--help']).stdout\n"
+        "print([line.split()[0] for line in out.split('Commands:')[1].splitlines()[1:]"
+        " if line.strip()])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    version, dupes, custody = out.stdout.splitlines()
+    # Nor the report renderers for `printable`, which every command's output goes through.
+    assert version == ("['provenance.cli', 'provenance.cli.common', 'provenance.cli.group',"
+                       " 'provenance.errors', 'provenance.report', 'provenance.report.printable']")
+    assert dupes == "['provenance.cli.common', 'provenance.cli.group', 'provenance.cli.matching']"
+    assert custody == "['add', 'list', 'correct']"
+
+
+def test_openblas_is_given_one_thread_unless_the_user_said_otherwise():
+    # Its threads spun at numpy's import: ~40 ms of CPU of each `prov match` and `prov add`.
+    code = ("import os\n"
+            "import provenance.cli\n"
+            "print(os.environ.get('OPENBLAS_NUM_THREADS'))\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    for given, expected in ((None, "1"), ("3", "3")):
+        if given is not None:
+            env["OPENBLAS_NUM_THREADS"] = given
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=env)
+        assert out.stdout.strip() == expected
+
+
+def test_match_turns_the_cyclic_collector_back_on(prov, tmp_path):
+    # `prov match` runs without the cyclic collector (its passes over numpy's, OpenCV's and
+    # Pillow's objects cost 40-50 ms); whatever runs after it in the process has it back.
+    import gc
+
+    from fixtures import media
+
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(media.jpeg_with_exif(903, size=(96, 72)))
+    assert gc.isenabled()
+    assert prov("match", str(photo)).exit_code == 0
+    assert prov("match", str(tmp_path / "missing.jpg")).exit_code != 0
+    assert gc.isenabled()
 
 
 def test_reading_commands_do_not_import_heavy_modules(tmp_path):

@@ -38,6 +38,26 @@ def test_chunk_index_finds_exactly_what_brute_force_finds(limit, words):
             brute.search_many(queries, limit))
 
 
+@pytest.mark.parametrize("words", [False, True])
+def test_chunk_index_names_a_nearest_query_of_each_row(words):
+    # Candidates are ruled out word by word (ChunkIndex._close); each row kept must still be
+    # named with a query at its smallest distance, as the match rule reports which hash
+    # (window, turn, mirror) met it.
+    values = _planted(3000, seed=5)
+    chunk = ChunkIndex.build(values)
+    if words:
+        chunk = ChunkIndex(chunk.offsets, chunk.order, chunk.values, words_of(values))
+    brute = HashIndex(np.arange(len(values)), values)
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        queries = [values[int(rng.integers(len(values)))].tobytes() for _ in range(5)]
+        rows, dist, owner = chunk.within(queries, 31, with_query=True)
+        each = np.stack([brute.distances(q) for q in queries])
+        assert np.array_equal(dist, each[:, rows].min(axis=0))
+        assert np.array_equal(each[owner, rows], dist)
+        assert set(rows.tolist()) == set(np.flatnonzero(each.min(axis=0) <= 31).tolist())
+
+
 def test_chunk_index_refuses_a_radius_it_cannot_answer_exactly():
     chunk = ChunkIndex.build(_planted(100, seed=1))
     with pytest.raises(ValueError, match="exact only up to 31"):
@@ -183,3 +203,89 @@ def test_a_tail_appended_on_load_is_searched_through_one_mapping_of_the_words(pr
     assert chunk is not None and chunk.words is not None
     assert int(chunk.values.shape[0]) < words.shape[1]  # the new rows are a tail
     assert np.shares_memory(chunk.words, words)
+
+
+def _scanned(stored) -> dict[str, bool]:  # type: ignore[no-untyped-def]
+    keys = np.asarray(stored.keys["pdq"])
+    return {"frames": bool((~np.isnan(np.asarray(stored.frame_seconds["pdq"]))).any()),
+            "pages": bool((np.asarray(stored.page["pdq"]) >= 0).any()),
+            "keys_ascending": bool(len(keys) < 2 or (keys[1:] >= keys[:-1]).all())}
+
+
+def test_the_cache_knows_what_a_query_would_scan_its_rows_for(prov, db, tmp_path):
+    # Whether any stored row is a frame or a page, and whether keys ascend: kept in the
+    # cache's meta.json for exactly its rows, so a query skips scanning 220 MB of columns at
+    # a million items; wrong hints would hide a held video from the keypoint stage.
+    import json
+
+    from fixtures import video as V
+    from provenance.ledger.db import connect, store_dir
+    from provenance.matching import hashcache
+
+    for i in range(8):  # enough rows that the tails below are appended, not folded in
+        (tmp_path / f"{i}.jpg").write_bytes(media.jpeg_with_exif(610 + i, size=(160, 120)))
+    prov("add", *(str(tmp_path / f"{i}.jpg") for i in range(8)))
+    conn = connect(db)
+    built = hashcache.load(conn, store_dir(db))  # built, with its marks
+    assert built.stored.hints == _scanned(built.stored) == {
+        "frames": False, "pages": False, "keys_ascending": True}
+    [meta_path] = (store_dir(db) / "index").glob("hashes-*/meta.json")
+    indexed = json.loads(meta_path.read_text())["chunk_rows"]
+    for added in (tmp_path / "8.jpg", V.write_video(tmp_path / "clip.mp4", seconds=2.0)):
+        if added.suffix == ".jpg":
+            added.write_bytes(media.jpeg_with_exif(618, size=(160, 120)))
+        prov("add", str(added))
+        before = json.loads(meta_path.read_text())["rows"]["pdq"]
+        appended = hashcache.load(conn, store_dir(db)).stored  # the tail written in place
+        meta = json.loads(meta_path.read_text())
+        assert meta["rows"]["pdq"] > before and meta["chunk_rows"] == indexed  # not rebuilt
+        again = hashcache.load(conn, store_dir(db)).stored
+        assert appended.hints == again.hints == _scanned(again)
+    assert again.hints["frames"] is True and again.hints["pages"] is False
+    # Marks of other rows than those read are not used.
+    meta = {"marks": {"rows": 1, "frames": False, "pages": False, "keys_ascending": True}}
+    assert hashcache._hints(meta, {"pdq": {"k": np.arange(2)}}) == {}
+
+
+def test_marks_after_a_tail_see_keys_stop_ascending(tmp_path):
+    # A deferred analysis (`prov analyse`) appends an earlier item's rows after later ones.
+    from provenance.matching import hashcache
+
+    np.save(tmp_path / "pdq_k.npy", np.array([1, 2, 5, 0, 0], np.int64))
+    meta = {"rows": {"pdq": 3}, "marks": {"rows": 3, "frames": False, "pages": False,
+                                          "keys_ascending": True}}
+
+    def tail(keys: list[int]) -> dict[str, np.ndarray]:
+        return {"k": np.array(keys, np.int64), "f": np.full(len(keys), np.nan),
+                "p": np.full(len(keys), -1, np.int32)}
+
+    assert hashcache._marks_after(tmp_path, meta, tail([5, 6]))["keys_ascending"] is True
+    assert hashcache._marks_after(tmp_path, meta, tail([4, 6]))["keys_ascending"] is False
+    assert hashcache._marks_after(tmp_path, meta, tail([7, 6]))["keys_ascending"] is False
+    # Marks of other rows (or none): the cache's own rows are read for them.
+    np.save(tmp_path / "pdq_f.npy", np.array([np.nan, 1.0, np.nan, 0, 0]))
+    np.save(tmp_path / "pdq_p.npy", np.array([-1, -1, -1, 0, 0], np.int32))
+    assert hashcache._marks_after(tmp_path, {**meta, "marks": {"rows": 2}}, tail([7])) == {
+        "rows": 4, "frames": True, "pages": False, "keys_ascending": True}
+
+
+def test_a_tail_with_no_room_in_the_cache_is_searched_from_memory(prov, db, tmp_path,
+                                                                   monkeypatch):
+    # Appending in place needs spare rows in the cache files; without them (or with a store
+    # that cannot be written) the tail is held in memory, with no marks for its rows.
+    from provenance.ledger.db import connect, store_dir
+    from provenance.matching import hashcache
+
+    for i in range(8):
+        (tmp_path / f"{i}.jpg").write_bytes(media.jpeg_with_exif(630 + i, size=(160, 120)))
+    prov("add", *(str(tmp_path / f"{i}.jpg") for i in range(8)))
+    conn = connect(db)
+    monkeypatch.setattr(hashcache, "TAIL_MAX", 1)
+    hashcache.load(conn, store_dir(db))  # built with room for one more row only
+    monkeypatch.undo()
+    (tmp_path / "8.jpg").write_bytes(media.jpeg_with_exif(638, size=(160, 120)))
+    prov("add", str(tmp_path / "8.jpg"))
+    loaded = hashcache.load(conn, store_dir(db))
+    expected = conn.execute("SELECT value FROM hashes WHERE algorithm = 'pdq' ORDER BY id")
+    assert [bytes(v) for v in np.asarray(loaded.stored.values["pdq"])] == [r[0] for r in expected]
+    assert loaded.chunk_index is not None and loaded.stored.hints == {}

@@ -38,6 +38,19 @@ def test_search_equals_brute_force(data, max_distance: int) -> None:  # type: ig
     assert [(dist, i) for i, dist in got] == expected
 
 
+def test_distances_at_some_rows_are_the_full_pass_there(data) -> None:  # type: ignore[no-untyped-def]
+    # The keypoint stage reads distances at held videos' frames and documents' pages only.
+    ids, hashes = data
+    hashes = np.concatenate([hashes, ~hashes[:1]])  # and the complement: 256, not 0
+    index = HashIndex(ids.tolist() + [99_999], hashes)
+    rows = np.array([len(hashes) - 1, 0, 3, 150, 4999, 3], np.int64)
+    for query in (hashes[0], hashes[77], ~hashes[0]):
+        full = index.distances(query.tobytes())
+        at = index.distances_at(query.tobytes(), rows)
+        assert at.dtype == full.dtype and np.array_equal(at, full[rows])
+        assert np.array_equal(at, brute(hashes[rows], query))
+
+
 def test_complement_is_256_not_0() -> None:
     h = np.zeros((1, 32), dtype=np.uint8)
     index = HashIndex([7], ~h)

@@ -128,11 +128,6 @@ def withdrawal(conn: sqlite3.Connection, sha256: str) -> dict[str, Any] | None:
             "reason": row["reason"]}
 
 
-def withdrawn_items(conn: sqlite3.Connection) -> set[str]:
-    return {str(r[0]) for r in conn.execute(
-        "SELECT item FROM withdrawals WHERE id NOT IN (SELECT event FROM retractions)")}
-
-
 def _live_entry(conn: sqlite3.Connection, table: str, what: str, seq: int) -> sqlite3.Row:
     row = conn.execute(f"SELECT * FROM {table} WHERE id = ?", (seq,)).fetchone()
     if row is None:

@@ -7,6 +7,13 @@ from collections.abc import Iterable
 from typing import Any
 
 
+def withdrawn_items(conn: sqlite3.Connection) -> set[str]:
+    """Every item withdrawn by a withdrawal no retraction took back. Kept here, with no
+    import of the ledger, for `prov match`, which reads it on every query."""
+    return {str(r[0]) for r in conn.execute(
+        "SELECT item FROM withdrawals WHERE id NOT IN (SELECT event FROM retractions)")}
+
+
 def states(conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
     """For each entry id (the seq of the event that recorded it) that a retraction or a
     correction concerns: {"retracted": {...} | None, "superseded_by": seq | None,

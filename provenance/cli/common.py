@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
-from typer.core import TyperGroup
 
 from provenance.errors import ProvError
-from provenance.report.text import printable
+from provenance.report.printable import printable
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -136,67 +135,6 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-
-
-class RootGroup(TyperGroup):
-    """The `prov` command group: Typer as usual, but plain strings reach commands uncoerced.
-
-    Typer (0.2x) coerces every parameter value, even a plain string or an option left
-    unset, through a pydantic TypeAdapter: importing pydantic and building the adapters
-    cost `prov match` about 0.1 s of its 0.5 s budget. A string given for a `str`
-    parameter, and an unset single value, come out of that coercion unchanged, so they skip
-    it, as does a `list[str]` argument given only strings (`prov add FILE...`: pydantic's
-    import was 0.3-0.6 s of a loaded machine's `prov add`); anything else (numbers, paths,
-    choices, other lists) still goes through Typer's own.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _plain_strings(self)
-
-
-class _PlainStrings:
-    """Stands in for one parameter's Typer coercion until a value needs more than `str`."""
-
-    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
-        single = not (param.multiple or param.nargs == -1)
-        if single and (value is None or (isinstance(value, str)
-                                         and param.type_descriptor.annotation is str)):
-            return value
-        if (single and type(value) in (int, float, bool) and value == param.default
-                and param.type_descriptor.annotation is type(value)):
-            return value  # an option left at its own default (`--ocr-timeout 60.0`)
-        if (not single and param.type_descriptor.annotation == list[str]
-                and isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)):
-            return list(value)  # what Typer's list[str] adapter returns for strings
-        param._runtime_param = None  # Typer's own coercion from here on
-        return param.get_runtime_param().coerce(value, param=param, ctx=ctx)
-
-
-def _plain_strings(command: Any) -> None:
-    """Install _PlainStrings on every parameter of command and its subcommands, where this
-    Typer has the lazily built per-parameter coercion it replaces (others are left alone)."""
-    for param in command.params:
-        _install(param)
-    get_help_option = getattr(command, "get_help_option", None)
-    if get_help_option is not None:
-        # --help is made per command when first parsed, then processed at once: unset, its
-        # value is None, which Typer would coerce too.
-        def help_option(ctx: Any) -> Any:
-            option = get_help_option(ctx)
-            if option is not None:
-                _install(option)
-            return option
-
-        setattr(command, "get_help_option", help_option)  # noqa: B010 - an instance method
-    for sub in getattr(command, "commands", {}).values():
-        _plain_strings(sub)
-
-
-def _install(param: Any) -> None:
-    if (getattr(param, "_runtime_param", False) is None
-            and hasattr(param, "get_runtime_param") and hasattr(param, "type_descriptor")):
-        param._runtime_param = _PlainStrings()
 
 
 def quick_exit(code: int) -> None:

@@ -191,14 +191,17 @@ def discard(analysis: Analysis) -> None:
 
 def analyse(path: str, requested_kind: str | None = None, stage_dir: str | None = None,
             plan: reading.Plan | None = None, *,
-            hashed: tuple[str, str, int] | None = None, defer: bool = False) -> Analysis:
+            hashed: tuple[str, str, int] | None = None, defer: bool = False,
+            credentials: bool = True) -> Analysis:
     """Identity, kind, metadata and perceptual hashes of one file. Never raises.
 
     `hashed` is (SHA-256, MD5, size) already computed on the very bytes written to `path` by
     this process (a capture hashes a download as it writes it): the file is then not read a
     second time just to hash it. Never pass hashes of anything but those bytes.
     With `defer`, a video, audio file or document gets its container's facts only (no
-    perceptual hashes; `deferred` set): see ingest/deferred.py."""
+    perceptual hashes; `deferred` set): see ingest/deferred.py. Without `credentials`, the
+    file's content credential is not read (`prov match`: no answer of matching depends on it,
+    and the C2PA library's import and read were 30-60 ms of each query)."""
     shown, raw_hex = display_name(path)
     result = Analysis(path=shown, file_name=os.path.basename(shown), real_path=path)
     if raw_hex is not None:
@@ -223,7 +226,8 @@ def analyse(path: str, requested_kind: str | None = None, stage_dir: str | None 
                 extracted = extract.facts(path, kind, result.mime)
                 result.deferred = True
             else:
-                extracted = extract.extract(path, kind, result.mime, data=read.data, plan=plan)
+                extracted = extract.extract(path, kind, result.mime, data=read.data, plan=plan,
+                                            credentials=credentials)
         result.warnings.extend(decoder_warnings(caught))
         result.metadata = extracted.metadata
         result.raw_metadata = extracted.raw_metadata

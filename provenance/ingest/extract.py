@@ -39,12 +39,14 @@ class Extracted:
 
 
 def extract(path: str, kind: str, mime: str, data: bytes | None = None,
-            plan: reading.Plan | None = None) -> Extracted:
+            plan: reading.Plan | None = None, *, credentials: bool = True) -> Extracted:
+    """Metadata, hashes, keypoints and text of one file; with `credentials`, its content
+    credential (C2PA) too, which only registration records (`prov match` leaves it)."""
     max_pixels = plan.decode_pixels if plan is not None else hashing.MAX_PIXELS
     out = _extract_kind(path, kind, mime, data, max_pixels)
     if (plan is not None or kind in ("document", "scan")) and NOT_DECODED not in out.metadata:
         _read_text(out, path, kind, mime, data, plan)
-    if c2pa.applies_to(out.mime or mime):
+    if credentials and c2pa.applies_to(out.mime or mime):
         # The file's content credential, read and judged once, as part of registration.
         reading = c2pa.read(path, out.mime or mime, data)
         out.metadata["c2pa"] = reading.summary

@@ -25,7 +25,7 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
     """`prov match FILE|ITEM`: what the file (or held item) re-uploads or resembles.
     Withdrawn items are left out of the matches unless asked for (the very bytes held are
     still reported as identical, withdrawn or not)."""
-    from provenance.case.corrections import withdrawn_items
+    from provenance.case.retracted import withdrawn_items
 
     held: str | None = None
     if os.path.isfile(target):
@@ -42,7 +42,8 @@ def match(conn: sqlite3.Connection, target: str, *, max_distance: int | None = N
                                " copy found has other bytes now); `prov verify` lists them")
         path = str(original)
     plan = sheets.plan_for(conn, reading.Plan(ocr.deferred()), [path], None)
-    analysis = analyse(path, plan=plan)
+    # The query's content credential is registration's business: nothing below reads it.
+    analysis = analyse(path, plan=plan, credentials=False)
     if analysis.error:
         raise BadInput(target, analysis.error)
     if held is None and analysis.sha256 and conn.execute(

@@ -361,7 +361,7 @@ def record_reuploads(conn: sqlite3.Connection, sha: str, found: list[dict[str, A
 def shown_matches(conn: sqlite3.Connection, found: list[dict[str, Any]]
                   ) -> tuple[list[dict[str, Any]], int]:
     """The relations to show, and how many were left out as withdrawn items'."""
-    from provenance.case.corrections import withdrawn_items
+    from provenance.case.retracted import withdrawn_items
 
     withdrawn = withdrawn_items(conn)
     shown = [m for m in found if m["sha256"] not in withdrawn]

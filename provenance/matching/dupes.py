@@ -73,7 +73,7 @@ def families(conn: sqlite3.Connection, *, include_withdrawn: bool = False
     """Re-upload families, then families that share only their sound ("same audio": a
     picture re-upload and a re-used sound track are different claims, never one family).
     Withdrawn items (`prov retract ITEM`) are left out unless asked for."""
-    from provenance.case.corrections import withdrawn_items
+    from provenance.case.retracted import withdrawn_items
 
     earliest = _earliest(conn)
     leave_out = set() if include_withdrawn else withdrawn_items(conn)

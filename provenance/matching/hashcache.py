@@ -119,22 +119,28 @@ def load(conn: sqlite3.Connection, store: Path) -> Loaded:
         chunk = _cached_chunk(folder, cols, meta)
         if not added or (chunk is not None and tail <= min(TAIL_MAX, folded)):
             if added:
-                cols = _append(folder, meta, fresh, new_max, conn) or {
+                appended = _append(folder, meta, fresh, new_max, conn)
+                cols, meta = appended or ({
                     a: {**{c: np.concatenate([cols[a][c], fresh[a][c]]) for c in _COLUMNS},
                         "w": np.concatenate([cols[a]["w"], words_of(fresh[a]["v"])], axis=1)}
-                    for a in ALGORITHMS}
+                    for a in ALGORITHMS}, meta)  # not written: held in memory, no marks of its rows
                 # Over the columns now searched: the index over the columns read before the
                 # tail was appended would map the same 350 MB of words a second time
                 # (two mappings, twice the page faults; `prov add` at a million items).
                 chunk = _cached_chunk(folder, cols, meta) or chunk
-            return Loaded(_with_words(_stored(cols), cols), new_max, chunk)
+            stored = _with_words(_stored(cols), cols)
+            stored.hints = _hints(meta, cols)
+            return Loaded(stored, new_max, chunk)
         merged = {a: {c: np.concatenate([cols[a][c], fresh[a][c]]) for c in _COLUMNS}
                   for a in ALGORITHMS}
     else:
         merged = fresh
     chunk = ChunkIndex.build(merged["pdq"]["v"])
-    _save(folder, merged, chunk, new_max, _last_value(conn, new_max))
-    return Loaded(_stored(merged), new_max, chunk)
+    marks = _marks(merged["pdq"])
+    _save(folder, merged, chunk, new_max, _last_value(conn, new_max), marks)
+    stored = _stored(merged)
+    stored.hints = _hints({"marks": marks}, merged)
+    return Loaded(stored, new_max, chunk)
 
 
 def _last_value(conn: sqlite3.Connection, hash_id: int) -> str | None:
@@ -161,7 +167,7 @@ def _cached_chunk(folder: Path, cols: Columns, meta: dict[str, Any]) -> ChunkInd
 
 
 def _append(folder: Path, meta: dict[str, Any], fresh: Columns, max_id: int,
-            conn: sqlite3.Connection) -> Columns | None:
+            conn: sqlite3.Connection) -> tuple[Columns, dict[str, Any]] | None:
     """Write the tail into the cache files' spare rows, then a new meta.json (renamed into
     place): a reader sees the rows its meta.json counts, which are whole before it names
     them. Two processes appending at once write the same rows (hash rows never change).
@@ -189,14 +195,60 @@ def _append(folder: Path, meta: dict[str, Any], fresh: Columns, max_id: int,
             words[:, n:n + t] = words_of(part["v"])
             words.flush()
             rows[a] = n + t
+        marks = _marks_after(folder, meta, fresh["pdq"])
         tmp = folder / f".meta-{os.getpid()}.json"
         tmp.write_text(json.dumps({**meta, "max_id": max_id, "rows": rows,
-                                   "last_value": _last_value(conn, max_id)}))
+                                   "last_value": _last_value(conn, max_id), "marks": marks}))
         os.replace(tmp, folder / "meta.json")
     except (OSError, ValueError):
         return None
     read = _read(folder)
-    return read[0] if read is not None and int(read[1]["max_id"]) == max_id else None
+    return read if read is not None and int(read[1]["max_id"]) == max_id else None
+
+
+def _marks(pdq: dict[str, np.ndarray]) -> dict[str, Any]:
+    """What a query would otherwise scan every stored PDQ row for (~220 MB of columns at a
+    million items): whether any row is a video's frame or a document's page (the keypoint
+    stage looks for those), and whether item keys ascend (the match rule then finds an
+    item's rows by bisection). True of exactly the first `rows` PDQ rows."""
+    import numpy as np
+
+    keys = np.asarray(pdq["k"])
+    return {"rows": int(len(keys)),
+            "frames": bool((~np.isnan(np.asarray(pdq["f"]))).any()),
+            "pages": bool((np.asarray(pdq["p"]) >= 0).any()),
+            "keys_ascending": bool(len(keys) < 2 or (keys[1:] >= keys[:-1]).all())}
+
+
+def _marks_after(folder: Path, meta: dict[str, Any], fresh: dict[str, np.ndarray]
+                 ) -> dict[str, Any]:
+    """The marks of the PDQ rows once `fresh` is appended after the meta's: from the meta's
+    marks, where they are of its rows, and the fresh rows (the last key read from the
+    cache); else the cache's rows are scanned for them once (a cache written before marks,
+    or marks of other rows: a process that kept no marks appended since)."""
+    import numpy as np
+
+    old, rows = meta.get("marks"), int(meta["rows"]["pdq"])
+    if not isinstance(old, dict) or old.get("rows") != rows:
+        old = _marks({c: np.load(folder / f"pdq_{c}.npy", mmap_mode="r")[:rows]
+                      for c in ("k", "f", "p")})
+    if not len(fresh["k"]):
+        return dict(old)
+    new = _marks(fresh)
+    ascending = bool(old["keys_ascending"]) and new["keys_ascending"]
+    if ascending and rows:
+        last = int(np.load(folder / "pdq_k.npy", mmap_mode="r")[rows - 1])
+        ascending = int(fresh["k"][0]) >= last
+    return {"rows": rows + new["rows"], "frames": bool(old["frames"]) or new["frames"],
+            "pages": bool(old["pages"]) or new["pages"], "keys_ascending": ascending}
+
+
+def _hints(meta: dict[str, Any], cols: Columns) -> dict[str, bool]:
+    """The meta's marks, if they are of exactly these PDQ rows (see _marks); else none."""
+    marks = meta.get("marks")
+    if not isinstance(marks, dict) or marks.get("rows") != len(cols["pdq"]["k"]):
+        return {}
+    return {k: bool(marks[k]) for k in ("frames", "pages", "keys_ascending") if k in marks}
 
 
 def _stored(cols: Columns) -> StoredSet:
@@ -275,7 +327,7 @@ def extend(stored: StoredSet, fresh: Columns) -> StoredSet:
 
 
 def _save(folder: Path, cols: Columns, chunk: ChunkIndex, max_id: int,
-          last_value: str | None) -> None:
+          last_value: str | None, marks: dict[str, Any]) -> None:
     """Write the cache into a fresh folder and swap it in, so readers never see half of it."""
     import numpy as np
 
@@ -300,7 +352,8 @@ def _save(folder: Path, cols: Columns, chunk: ChunkIndex, max_id: int,
         (tmp / "meta.json").write_text(json.dumps({
             "max_id": max_id, "last_value": last_value, "rows": rows,
             "capacity": {a: n + TAIL_MAX for a, n in rows.items()},
-            "chunk_rows": rows["pdq"], "folded": sum(rows.values())}))
+            "chunk_rows": rows["pdq"], "folded": sum(rows.values()),
+            "marks": marks}))
 
     if save_derived_folder(folder, fill):
         # Caches of this database in an earlier format are never read again.

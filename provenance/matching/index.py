@@ -92,6 +92,19 @@ class HashIndex:
                 t += c
         return total
 
+    def distances_at(self, query: bytes, rows: np.ndarray) -> np.ndarray:
+        """Hamming distance from query to the stored hashes at `rows` (uint16, their order):
+        what distances() gives there, for a few rows without a pass over all of them."""
+        import numpy as np
+
+        if len(query) != self.nbytes:
+            raise ValueError(f"query is {len(query)} bytes, index holds {self.nbytes}-byte hashes")
+        q = np.frombuffer(query, dtype=np.uint64)
+        total = np.zeros(len(rows), dtype=np.uint16)
+        for k in range(self._words.shape[0]):
+            total += np.bitwise_count(self._words[k][rows] ^ q[k])
+        return total
+
     def search(self, query: bytes, max_distance: int) -> list[tuple[int, int]]:
         """(id, distance) of every stored hash within max_distance, nearest first."""
         return self.search_many([query], max_distance)
@@ -234,6 +247,37 @@ class ChunkIndex:
         np.cumsum(counts, axis=1, out=offsets[:, 1:])
         return cls(offsets, np.ascontiguousarray(order), values)
 
+    def _close(self, rows: np.ndarray, owners: np.ndarray, qwords: np.ndarray, chunk: int,
+               max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, distances, owners) of the candidates found through `chunk` that are within
+        max_distance of the query whose probe found them (owners: index into qwords).
+
+        Word by word, the word holding `chunk` last (there a candidate agrees with its query
+        but for a bit, having been found by that chunk's value), and a candidate is dropped
+        as soon as its distance so far passes max_distance: distances only grow, so exactly
+        the candidates a whole comparison keeps are kept, in their order. An unrelated row
+        is ~32 bits from the query in each word, so two words rule out nearly every one of
+        the ~730,000 candidates of 16 query hashes among eleven million rows, and the other
+        words are read for the few left: ~1.1 million random reads instead of ~2.9 million
+        (within(): 60-64 -> 32-36 ms of CPU a query at a million items, load ~7)."""
+        import numpy as np
+
+        nwords = qwords.shape[1]
+        own = chunk * 2 // 8  # 16-bit chunk c is bytes 2c, 2c+1 of the hash
+        # uint8: a distance so far is at most max_distance (<= exact_up_to) before a word
+        # adds at most 64 bits to it.
+        dist = np.zeros(len(rows), np.uint8)
+        for k in [(own + 1 + i) % nwords for i in range(nwords)]:
+            column = self.words[k] if self.words is not None else \
+                self.values.view(np.uint64)[:, k]
+            word = column[rows]
+            np.bitwise_xor(word, qwords[:, k][owners], out=word)
+            dist += np.bitwise_count(word)
+            near = dist <= max_distance
+            if not near.all():
+                rows, owners, dist = rows[near], owners[near], dist[near]
+        return rows, dist.astype(np.uint16), owners
+
     def within(self, queries: Sequence[bytes], max_distance: int, *, with_query: bool = False
                ) -> Any:
         """(rows, distances): every stored row within max_distance of any query, at its
@@ -252,7 +296,7 @@ class ChunkIndex:
         qwords = q.view(np.uint64)  # (m, words)
         flips = np.concatenate([[0], 1 << np.arange(16)]).astype(np.uint16)
         owner = np.repeat(np.arange(len(queries)), len(flips))  # query behind each probe
-        rows_found, owners_found = [], []
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for c in range(self.chunks):
             probes = (qchunks[:, c, None] ^ flips[None, :]).ravel()
             lo = self.offsets[c][probes].astype(np.int64)
@@ -262,24 +306,16 @@ class ChunkIndex:
                 continue
             # Concatenated ranges [lo, hi) without a Python loop.
             starts = np.repeat(lo - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
-            rows_found.append(self.order[c][starts + np.arange(total)])
-            owners_found.append(np.repeat(owner, sizes))
-        if not rows_found:
+            rows = self.order[c][starts + np.arange(total)].astype(np.int64)
+            # Each candidate is compared with the query whose probe found it: that is enough,
+            # since a row within the limit of any query is found through that query's probes.
+            found.append(self._close(rows, np.repeat(owner, sizes), qwords, c, max_distance))
+        if not found:
             empty = np.zeros(0, np.int64), np.zeros(0, np.uint16)
             return (*empty, np.zeros(0, np.int32)) if with_query else empty
-        rows = np.concatenate(rows_found).astype(np.int64)
-        owners = np.concatenate(owners_found)
-        # Each candidate is compared with the query whose probe found it: that is enough,
-        # since a row within the limit of any query is found through that query's probes.
-        if self.words is not None:
-            dist = np.zeros(len(rows), np.uint16)
-            for k in range(self.words.shape[0]):
-                dist += np.bitwise_count(self.words[k][rows] ^ qwords[:, k][owners])
-        else:
-            dist = np.bitwise_count(self.values[rows].view(np.uint64) ^ qwords[owners]).sum(
-                axis=1, dtype=np.uint16)
-        keep = dist <= max_distance
-        rows, dist, owners = rows[keep], dist[keep], owners[keep]
+        rows = np.concatenate([f[0] for f in found])
+        dist = np.concatenate([f[1] for f in found])
+        owners = np.concatenate([f[2] for f in found])
         order = np.lexsort((dist, rows))
         rows, dist, owners = rows[order], dist[order], owners[order]
         first = np.ones(len(rows), dtype=bool)

@@ -46,6 +46,9 @@ class StoredSet:
     # Exact multi-index over the first chunk_rows PDQ rows (matching.index.ChunkIndex), set
     # by the database side for large collections; rows after those are searched directly.
     chunk: Any = None
+    # Facts about exactly these PDQ rows known without scanning them (the hash cache keeps
+    # them): "frames", "pages" (any row is one), "keys_ascending". Absent: scan.
+    hints: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def from_rows(cls, rows: Sequence[tuple[int, hashing.PerceptualHash, float | None,
@@ -108,7 +111,9 @@ class StoredSet:
         if "_keys_sorted" not in self._indexes:
             # Rows are appended item by item, so keys usually ascend: then an item's rows
             # are one slice, found in microseconds even among millions.
-            self._indexes["_keys_sorted"] = bool(len(keys) < 2 or np.all(keys[1:] >= keys[:-1]))
+            known = self.hints.get("keys_ascending")
+            self._indexes["_keys_sorted"] = known if known is not None else bool(
+                len(keys) < 2 or np.all(keys[1:] >= keys[:-1]))
         if self._indexes["_keys_sorted"]:
             lo, hi = np.searchsorted(keys, key, "left"), np.searchsorted(keys, key, "right")
             q = np.asarray(quality[lo:hi])
@@ -200,14 +205,19 @@ def _nearest_large(stored: StoredSet, queries: list[hashing.PerceptualHash]) -> 
     others: dict[int, int] = {}
     chunk = stored.chunk
     covered = int(chunk.values.shape[0])
-    rows, dist, owner = chunk.within([q.value for q in queries], hashing.PDQ_MATCH,
+    # The upright hash's own distances are all in `best` already: only the others are
+    # probed for (a row is taken from them only where one comes strictly closer).
+    probed = [i for i in range(len(queries)) if i != upright]
+    rows, dist, owner = chunk.within([queries[i].value for i in probed], hashing.PDQ_MATCH,
                                      with_query=True)
     closer = dist < best[rows]
     best[rows[closer]] = dist[closer]
-    others.update(zip(rows[closer].tolist(), owner[closer].tolist(), strict=True))
+    others.update(zip(rows[closer].tolist(), np.asarray(probed, np.int64)[owner[closer]].tolist(),
+                      strict=True))
     if covered < len(best):  # appended since the index was built: compare directly
         tail = stored.values["pdq"][covered:].view(np.uint64)
-        for qi, q in enumerate(queries):
+        for qi in probed:
+            q = queries[qi]
             qw = np.frombuffer(q.value, np.uint64)
             d = np.bitwise_count(tail ^ qw).sum(axis=1, dtype=np.uint16)
             seg = best[covered:]
@@ -251,8 +261,7 @@ def _nearest_keys(stored: StoredSet, algorithm: str, near: _Nearest | None, coun
     # start of the full stable sort; if it holds `count` items they are the full sort's.
     take = 16 * (count + len(exclude))
     if take < len(dist):
-        limit = _distance_holding(dist, take)
-        part = np.flatnonzero(dist <= limit)  # ascending rows: ties stay by row below
+        part = _rows_holding(dist, take, stored.values[algorithm].shape[1] * 8)
         out, _ = _first_keys(keys, part[np.argsort(dist[part], kind="stable")], count,
                              exclude)
         if len(out) >= count:
@@ -260,19 +269,31 @@ def _nearest_keys(stored: StoredSet, algorithm: str, near: _Nearest | None, coun
     return _first_keys(keys, np.argsort(dist, kind="stable"), count, exclude)[0]
 
 
-def _distance_holding(dist: np.ndarray, take: int) -> int:
-    """The smallest d such that at least `take` of `dist` are <= d (take <= len(dist))."""
+def _rows_holding(dist: np.ndarray, take: int, bits: int) -> np.ndarray:
+    """Every row (ascending) whose distance is at most the smallest d such that at least
+    `take` of `dist` are <= d (take <= len(dist); distances are at most `bits`).
+
+    By bisection on d, counting; once a count is small, the search goes on among those rows
+    only: at a million items two or three passes over eleven million distances, not ten.
+    """
     import numpy as np
 
-    lo, hi = int(dist.min()), int(dist.max())
-    mask = np.empty(len(dist), bool)  # one buffer for every count
+    lo, hi = 0, bits  # count(dist <= hi) >= take throughout
+    rows: np.ndarray | None = None  # when set: every row with dist <= hi, and `values` theirs
+    values = dist
+    mask = np.empty(len(dist), bool)  # one buffer for every count over all rows
     while lo < hi:
         mid = (lo + hi) // 2
-        if np.count_nonzero(np.less_equal(dist, mid, out=mask)) >= take:
-            hi = mid
-        else:
+        below = np.less_equal(values, mid, out=mask[:len(values)] if rows is None else None)
+        held = int(np.count_nonzero(below))
+        if held < take:
             lo = mid + 1
-    return lo
+            continue
+        hi = mid
+        if held <= max(take, len(values) // 16):
+            rows = np.flatnonzero(below) if rows is None else rows[below]
+            values = dist[rows]
+    return rows[values <= lo] if rows is not None else np.flatnonzero(dist <= lo)
 
 
 def _first_keys(keys: np.ndarray, order: np.ndarray, count: int, exclude: set[int]

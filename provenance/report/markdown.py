@@ -10,7 +10,7 @@ from provenance.report import sections as sec
 from provenance.report import svgmap
 from provenance.report.collected import collected_lines
 from provenance.report.corrections import Struck, correction_lines, label_lines
-from provenance.report.text import printable
+from provenance.report.printable import printable
 from provenance.report.workflow import lines as workflow_lines
 
 # Markdown renderers pass raw HTML through and turn [text](url), ![alt](src) and <scheme:...>
