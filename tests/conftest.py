@@ -52,6 +52,17 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.setenv("PROV_ANALYSE", "later")
 
 
+@pytest.fixture(params=["inline", "worker"])
+def verify_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A full verify's chain checked inline and, again, by the worker process of
+    ledger/chainworker.py, whatever the log's length (its threshold set to 0 or out of
+    reach: the same code as for a log above or below it). Used by the verify tests."""
+    from provenance.ledger import chainworker
+
+    monkeypatch.setattr(chainworker, "WORKER_ABOVE", 0 if request.param == "worker" else 2**62)
+    return str(request.param)
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "evidence.db"
