@@ -55,11 +55,14 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
 @pytest.fixture(params=["inline", "worker"])
 def verify_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """A full verify's chain checked inline and, again, by the worker process of
-    ledger/chainworker.py, whatever the log's length (its threshold set to 0 or out of
-    reach: the same code as for a log above or below it). Used by the verify tests."""
+    ledger/chainworker.py, whatever the log's length and the machine's load (its thresholds
+    set to 0 or out of reach: the same code as for a log above or below them). Used by the
+    verify tests."""
     from provenance.ledger import chainworker
 
-    monkeypatch.setattr(chainworker, "WORKER_ABOVE", 0 if request.param == "worker" else 2**62)
+    worker = request.param == "worker"
+    monkeypatch.setattr(chainworker, "WORKER_ABOVE", 0 if worker else 2**62)
+    monkeypatch.setattr(chainworker, "WORKER_LOAD_BELOW", float("inf"))  # however busy
     return str(request.param)
 
 

@@ -121,5 +121,14 @@ def test_an_applier_raising_on_a_sound_log_is_raised_as_inline(photos, monkeypat
     chain, _ = _beside(_reading(photos))
     assert chain is None
     monkeypatch.setattr(chainworker, "WORKER_ABOVE", 0)
+    monkeypatch.setattr(chainworker, "WORKER_LOAD_BELOW", float("inf"))
     with pytest.raises(AttributeError):
         verify.verify(_reading(photos), plan=verify.Plan(rehash="none"))
+
+
+def test_a_worker_only_for_a_long_log_with_a_core_to_spare(monkeypatch):
+    monkeypatch.setattr(chainworker, "WORKER_ABOVE", 1000)
+    monkeypatch.setattr(chainworker, "WORKER_LOAD_BELOW", float("inf"))
+    assert chainworker.wanted(1001) and not chainworker.wanted(1000)
+    monkeypatch.setattr(chainworker, "WORKER_LOAD_BELOW", 0.0)  # busier than any machine
+    assert not chainworker.wanted(10**9)

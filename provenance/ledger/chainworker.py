@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import multiprocessing
+import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ from provenance.ledger.db import connect
 
 # Below this many events the fork costs more than the overlap gains (a few milliseconds).
 WORKER_ABOVE = 20_000
+# The worker adds CPU time of its own (each payload read and parsed twice, the hash rows
+# sent between the two): it only pays with a core to spare. Busier than this (the load
+# average over a minute), the chain is checked inline. None: the cores less one half.
+WORKER_LOAD_BELOW: float | None = None
 # How long to wait for the worker to begin its read transaction before checking inline.
 _PIN_SECONDS = 30.0
 # Hash rows are sent this many statements (registrations) at a time, ~70 KB pickled.
@@ -51,6 +56,20 @@ class Verdict:
     chain: log.ChainReport
     sound: int
     hashes_matched: bool
+
+
+def wanted(events: int) -> bool:
+    """Whether a log this long is worth a worker on this machine, as busy as it is now."""
+    if events <= WORKER_ABOVE:
+        return False
+    limit = WORKER_LOAD_BELOW
+    if limit is None:
+        limit = len(os.sched_getaffinity(0)) - 0.5 if hasattr(os, "sched_getaffinity") \
+            else (os.cpu_count() or 1) - 0.5
+    try:
+        return os.getloadavg()[0] < limit
+    except OSError:  # no load average here
+        return False
 
 
 def data_version(conn: sqlite3.Connection) -> int:

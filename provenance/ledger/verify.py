@@ -110,7 +110,7 @@ def verify(
                 raise
     worker = None
     try:
-        if replayer is not None and _log_length(conn) > chainworker.WORKER_ABOVE:
+        if replayer is not None and chainworker.wanted(_log_length(conn)):
             # The chain checked in a second process, on this connection's snapshot (begun
             # before it, proven the same just below; ledger/chainworker.py).
             worker = chainworker.ChainWorker.start(conn)
