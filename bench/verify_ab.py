@@ -17,10 +17,11 @@ import subprocess
 import time
 
 
-def timed(cmd: list[str]) -> tuple[float, float, int, str]:
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
     """(CPU seconds, wall seconds, peak resident KB, output)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, **env})
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     out = proc.stdout.read().decode() if proc.stdout else ""
@@ -34,6 +35,9 @@ def main() -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--old", required=True, help="the old build's prov executable")
     parser.add_argument("--new", required=True, help="the new build's prov executable")
+    parser.add_argument("--old-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="set for the old build's runs (e.g. PROV_VERIFY_WORKER=never)")
+    parser.add_argument("--new-env", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--nice", type=int, default=5)
     args = parser.parse_args()
@@ -43,9 +47,10 @@ def main() -> None:
     for run in range(args.runs):
         for name in ("old", "new"):
             prov = getattr(args, name)
+            env = dict(pair.split("=", 1) for pair in getattr(args, f"{name}_env"))
             loads.append(os.getloadavg()[0])
             cpu, wall, rss, out = timed(["nice", "-n", str(args.nice), prov, "--db", args.db,
-                                         "verify", "--no-rehash"])
+                                         "verify", "--no-rehash"], env)
             events = events or int(out.split()[1])
             figures[name].append((cpu, wall, rss))
             print(f"run {run + 1} {name}: {cpu:.2f} s CPU, {wall:.2f} s wall, {rss // 1024} MB,"

@@ -45,6 +45,7 @@ def prov_cache(factory: pytest.TempPathFactory) -> Path:
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
     monkeypatch.delenv("PROV_DB", raising=False)
     monkeypatch.delenv("PROV_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("PROV_VERIFY_WORKER", raising=False)
     monkeypatch.setenv("PROV_INVESTIGATOR", "tester")
     monkeypatch.setenv("PROV_CACHE_DIR", str(prov_cache(tmp_path_factory)))
     # `prov capture` leaves its deferred analysis for `prov analyse` (no background process

@@ -132,3 +132,8 @@ def test_a_worker_only_for_a_long_log_with_a_core_to_spare(monkeypatch):
     assert chainworker.wanted(1001) and not chainworker.wanted(1000)
     monkeypatch.setattr(chainworker, "WORKER_LOAD_BELOW", 0.0)  # busier than any machine
     assert not chainworker.wanted(10**9)
+    monkeypatch.setenv("PROV_VERIFY_WORKER", "always")
+    assert chainworker.wanted(1)
+    monkeypatch.setenv("PROV_VERIFY_WORKER", "never")
+    monkeypatch.setattr(chainworker, "WORKER_LOAD_BELOW", float("inf"))
+    assert not chainworker.wanted(10**9)

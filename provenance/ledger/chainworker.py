@@ -59,7 +59,12 @@ class Verdict:
 
 
 def wanted(events: int) -> bool:
-    """Whether a log this long is worth a worker on this machine, as busy as it is now."""
+    """Whether a log this long is worth a worker on this machine, as busy as it is now.
+    $PROV_VERIFY_WORKER=always or never decides instead (benchmarks; a host that must not
+    fork): the report is the same either way."""
+    chosen = os.environ.get("PROV_VERIFY_WORKER", "").strip().lower()
+    if chosen in ("always", "never"):
+        return chosen == "always"
     if events <= WORKER_ABOVE:
         return False
     limit = WORKER_LOAD_BELOW
