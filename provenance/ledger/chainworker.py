@@ -14,6 +14,10 @@ between the two readings, and the worker's snapshot, taken between them, is the 
 connection's. Unequal (a `prov add` committed meanwhile), the worker is stopped and the
 chain is checked inline, as without one. Whatever is unusual at the end (the worker failed,
 an applier raised, the counts disagree) is decided by replaying again inline.
+
+The worker is forked while the verifying connection holds no transaction (SQLite's locks
+belong to a process, and a connection must not cross a fork): it opens a connection of its
+own and never touches the ones it inherits.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ from provenance.ledger.db import connect
 WORKER_ABOVE = 20_000
 # The worker adds CPU time of its own (each payload read and parsed twice, the hash rows
 # sent between the two): it only pays with a core to spare. Busier than this (the load
-# average over a minute), the chain is checked inline. None: the cores less one half.
+# average over a minute), the chain is checked inline. None: the cores less one (on a
+# 2-core machine, less than one other busy process on average).
 WORKER_LOAD_BELOW: float | None = None
 # How long to wait for the worker to begin its read transaction before checking inline.
 _PIN_SECONDS = 30.0
@@ -69,8 +74,9 @@ def wanted(events: int) -> bool:
         return False
     limit = WORKER_LOAD_BELOW
     if limit is None:
-        limit = len(os.sched_getaffinity(0)) - 0.5 if hasattr(os, "sched_getaffinity") \
-            else (os.cpu_count() or 1) - 0.5
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else (os.cpu_count() or 1)
+        limit = cores - 1.0
     try:
         return os.getloadavg()[0] < limit
     except OSError:  # no load average here
@@ -138,6 +144,9 @@ class ForwardedHashes:
     def finish(self) -> bool:
         return bool(self.matched) and not self.doubtful
 
+    def close(self) -> None:
+        self._pipe.close()
+
 
 class ChainWorker:
     """A forked process checking the chain of the database `conn` reads, on its snapshot."""
@@ -204,7 +213,7 @@ class ChainWorker:
             self._process.terminate()
         self._process.join()
         self._answers.close()
-        self.hashes._pipe.close()
+        self.hashes.close()
 
 
 def _run(path: str, answer: Connection, inbox: Connection) -> None:
