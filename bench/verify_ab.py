@@ -1,11 +1,13 @@
-"""Two builds of `prov verify --no-rehash` on one database, alternating: CPU, wall, memory.
+"""Builds of `prov verify --no-rehash` on one database, alternating: CPU, wall, memory.
 
-    .venv/bin/python bench/verify_ab.py --db DB --old /path/to/old/.venv/bin/prov \
-        --new .venv/bin/prov --runs 3
+    .venv/bin/python bench/verify_ab.py --db DB --runs 3 \
+        --variant "old=/work/wt-old/.venv/bin/prov" \
+        --variant "inline=.venv/bin/prov PROV_VERIFY_WORKER=never" \
+        --variant "worker=.venv/bin/prov PROV_VERIFY_WORKER=always"
 
-Each run is timed by wait4 (CPU is user + system of the command and the processes it
-waited for, such as the full verify's chain worker); old and new alternate so the
-machine's load, which moves every figure here, falls on both. Medians at the end.
+Each run is timed by wait4 (CPU is user + system of the command and of the processes it
+waited for, such as the full verify's chain worker); the variants alternate so the
+machine's load, which moves every figure here, falls on each alike. Medians at the end.
 """
 
 from __future__ import annotations
@@ -33,21 +35,22 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", required=True)
-    parser.add_argument("--old", required=True, help="the old build's prov executable")
-    parser.add_argument("--new", required=True, help="the new build's prov executable")
-    parser.add_argument("--old-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="set for the old build's runs (e.g. PROV_VERIFY_WORKER=never)")
-    parser.add_argument("--new-env", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--variant", action="append", required=True,
+                        metavar="NAME=PROV [KEY=VALUE ...]",
+                        help="a prov executable and the environment to run it with")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--nice", type=int, default=5)
     args = parser.parse_args()
+    variants = {}
+    for text in args.variant:
+        name, _, rest = text.partition("=")
+        prov, *pairs = rest.split()
+        variants[name] = (prov, dict(pair.split("=", 1) for pair in pairs))
     events = None
-    figures: dict[str, list[tuple[float, float, int]]] = {"old": [], "new": []}
+    figures: dict[str, list[tuple[float, float, int]]] = {name: [] for name in variants}
     loads = []
     for run in range(args.runs):
-        for name in ("old", "new"):
-            prov = getattr(args, name)
-            env = dict(pair.split("=", 1) for pair in getattr(args, f"{name}_env"))
+        for name, (prov, env) in variants.items():
             loads.append(os.getloadavg()[0])
             cpu, wall, rss, out = timed(["nice", "-n", str(args.nice), prov, "--db", args.db,
                                          "verify", "--no-rehash"], env)
