@@ -23,7 +23,6 @@ own and never touches the ones it inherits.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import multiprocessing
 import os
 import sqlite3
@@ -97,7 +96,9 @@ def _database_file(conn: sqlite3.Connection) -> Path | None:
 def _widen(pipe: Connection) -> None:
     """A pipe of 1 MiB where the system allows, so the replay seldom waits for the worker
     to read its hash rows (64 KiB by default, one batch)."""
-    with contextlib.suppress(OSError, AttributeError):
+    with contextlib.suppress(OSError, AttributeError, ImportError):
+        import fcntl  # Linux's F_SETPIPE_SZ; elsewhere the pipe stays as it is
+
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
 
 
