@@ -45,11 +45,26 @@ def prov_cache(factory: pytest.TempPathFactory) -> Path:
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
     monkeypatch.delenv("PROV_DB", raising=False)
     monkeypatch.delenv("PROV_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("PROV_VERIFY_WORKER", raising=False)
     monkeypatch.setenv("PROV_INVESTIGATOR", "tester")
     monkeypatch.setenv("PROV_CACHE_DIR", str(prov_cache(tmp_path_factory)))
     # `prov capture` leaves its deferred analysis for `prov analyse` (no background process
     # outliving a test); tests of the other modes pass --analyse.
     monkeypatch.setenv("PROV_ANALYSE", "later")
+
+
+@pytest.fixture(params=["inline", "worker"])
+def verify_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A full verify's chain checked inline and, again, by the worker process of
+    ledger/chainworker.py, whatever the log's length and the machine's load (its thresholds
+    set to 0 or out of reach: the same code as for a log above or below them). Used by the
+    verify tests."""
+    from provenance.ledger import chainworker
+
+    worker = request.param == "worker"
+    monkeypatch.setattr(chainworker, "WORKER_ABOVE", 0 if worker else 2**62)
+    monkeypatch.setattr(chainworker, "WORKER_LOAD_BELOW", float("inf"))  # however busy
+    return str(request.param)
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ from provenance.ledger import log
 from provenance.ledger.db import open_db
 from tests.conftest import invoke
 
+# Each test twice: the chain checked inline, and by the worker process.
+pytestmark = pytest.mark.usefixtures("verify_path")
+
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS = 10_000
 

@@ -14,7 +14,7 @@ import orjson
 import pytest
 import rfc8785
 
-from provenance.ledger import canonical
+from provenance.ledger import canonical, replaycheck
 from tests.test_canonical import _random
 
 
@@ -102,6 +102,26 @@ def test_the_fast_path_agrees_with_the_exact_path(seed):
                 proven += 1
                 assert rfc8785.dumps(body).decode("utf-8") == text
     assert proven > 1000
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_the_replays_reading_of_an_accepted_payload_is_the_checks(seed):
+    """The full verify's replay reads payloads without the canonical check (its worker
+    makes it, ledger/chainworker.py): for every text the check accepts, the same values of
+    the same types, from bytes as the replay reads them."""
+    rng = random.Random(100 + seed)
+    values = [{"v": f} for f in _floats(rng, 300)] + [
+        {"\ue000": 1, "😀": 2}, {"n": 2**53 - 1}, {"s": "v1.0", "t": "3e-5", "u": "1e+16"},
+        {"v": 1e21}, {"v": 1e-7}, {"v": -5e-324}, {"v": 1.7976931348623157e308},
+    ] + [_random(rng) for _ in range(1500)]
+    accepted = 0
+    for value in values:
+        for text in _texts(rng, value):
+            checked = _verdict(canonical.loads, text)
+            if checked != "refused":
+                accepted += 1
+                assert _typed(replaycheck.event_value(text.encode("utf-8"))) == checked, text
+    assert accepted > 1000
 
 
 @pytest.mark.parametrize("text", [

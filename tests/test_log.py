@@ -12,6 +12,9 @@ from fixtures import media
 from provenance.ledger import log
 from provenance.ledger.db import connect
 
+# Each test twice: the chain checked inline, and by the worker process.
+pytestmark = pytest.mark.usefixtures("verify_path")
+
 TRIGGERS = ("events_no_update", "events_no_delete", "events_next_seq")
 
 

@@ -6,10 +6,15 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from provenance.ledger import log
 from provenance.ledger.event import Event
 from tests.conftest import invoke
 from tests.hostile.tampering import fill_actors
+
+# Each test twice: the chain checked inline, and by the worker process.
+pytestmark = pytest.mark.usefixtures("verify_path")
 
 
 def _forge(db: Path, type_: str, data: dict, item: str | None) -> None:

@@ -32,6 +32,16 @@ _TOUCHES = re.compile(r'\b(?:FROM|INTO|UPDATE|JOIN|TABLE)\s+(?:\w+\.)?"?hashes"?
 _SEEN: dict[str, bool] = {}
 
 
+def touches_hashes(sql: str) -> bool:
+    """Whether a statement names the hashes table (other than the appliers' insert)."""
+    touches = _SEEN.get(sql)
+    if touches is None:
+        touches = _TOUCHES.search(sql) is not None
+        if len(_SEEN) < 4096:  # bounded, should an applier build statements per event
+            _SEEN[sql] = touches
+    return touches
+
+
 class HashStream:
     """The live hash rows in id order, consumed as the replay produces its own."""
 
@@ -72,14 +82,7 @@ class HashStream:
 
     def touched(self, sql: str) -> None:
         """Called with every other statement the replay runs."""
-        if self.doubtful:
-            return
-        touches = _SEEN.get(sql)
-        if touches is None:
-            touches = _TOUCHES.search(sql) is not None
-            if len(_SEEN) < 4096:  # bounded, should an applier build statements per event
-                _SEEN[sql] = touches
-        if touches:
+        if not self.doubtful and touches_hashes(sql):
             self.doubtful = True
 
     def finish(self) -> bool:
@@ -97,7 +100,8 @@ class HashStream:
 class StreamingConnection(sqlite3.Connection):
     """The replay's connection: hash rows go to `stream` when one is set."""
 
-    stream: HashStream | None = None
+    # A HashStream, or chainworker.ForwardedHashes (the same methods) with a worker.
+    stream: Any = None
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
         stream = self.stream

@@ -164,33 +164,40 @@ METADATA_COLUMNS = (
 _SORTED_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
 
 
+# The items row a registration writes: the statement built once, not per event (a full
+# verify replays every registration); its values are given in this order below.
+_ITEM_COLUMNS = ("sha256", "md5", "size", "mime", "kind", "stored", "registered_at",
+                 "registered_by", "registered_event", *METADATA_COLUMNS, "metadata_json",
+                 "raw_metadata_json")
+_ITEM_INSERT = (f"INSERT INTO items ({', '.join(_ITEM_COLUMNS)})"
+                f" VALUES ({', '.join('?' for _ in _ITEM_COLUMNS)})")
+
+
 def _apply_item(conn: sqlite3.Connection, event: Event) -> None:
     d = event.data
     meta = d.get("metadata") or {}
-    columns = {
-        "sha256": d["sha256"],
-        "md5": d["md5"],
-        "size": d["size"],
-        "mime": d["mime"],
-        "kind": d["kind"],
-        "stored": 1 if d["stored"] else 0,
-        "registered_at": event.recorded_at,
-        "registered_by": event.recorded_by,
-        "registered_event": event.seq,
-        **{name: meta.get(name) for name in METADATA_COLUMNS},
-        "metadata_json": _SORTED_JSON.encode(meta),
-        "raw_metadata_json": _SORTED_JSON.encode(d.get("raw_metadata") or {}),
-    }
-    names = ", ".join(columns)
-    marks = ", ".join("?" for _ in columns)
-    conn.execute(f"INSERT INTO items ({names}) VALUES ({marks})", tuple(columns.values()))
+    sha = d["sha256"]
+    conn.execute(_ITEM_INSERT, (
+        sha,
+        d["md5"],
+        d["size"],
+        d["mime"],
+        d["kind"],
+        1 if d["stored"] else 0,
+        event.recorded_at,
+        event.recorded_by,
+        event.seq,
+        *[meta.get(name) for name in METADATA_COLUMNS],
+        _SORTED_JSON.encode(meta),
+        _SORTED_JSON.encode(d.get("raw_metadata") or {}),
+    ))
     # One statement for the dozen rows of a registration (most of a full verify's replay).
     conn.executemany(
         "INSERT INTO hashes (item, algorithm, region, frame_seconds, page, value, quality)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
             (
-                d["sha256"],
+                sha,
                 h["algorithm"],
                 h.get("region") or "full",
                 h.get("frame_seconds"),

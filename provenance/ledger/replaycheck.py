@@ -8,14 +8,18 @@ The problems reported are worded as projection.compare words them.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from provenance.ledger import hashstream, projection
 from provenance.ledger.event import Event
@@ -151,6 +155,30 @@ class Replayer:
             # again with them inserted, and what happens then is what counts.
             self.error = "the replay is run again"
 
+    def apply_log(self, live: sqlite3.Connection) -> Unchecked | None:
+        """Apply every event of `live`'s log as read, before its chain is checked (by
+        ledger/chainworker.py, on the same snapshot). What the inline check would have
+        raised at once is kept with its event's number instead (the caller raises it if the
+        chain is sound up to there), and nothing more is applied after it, nor after a
+        payload that cannot be read as an event (the chain check then names it)."""
+        cursor = live.cursor()
+        cursor.row_factory = None
+        apply = self.apply
+        for seq, payload in cursor.execute(
+                "SELECT seq, CAST(payload AS BLOB) FROM events ORDER BY seq"):
+            try:
+                body = event_value(payload)
+                event = Event(seq=body["seq"], recorded_at=body["recorded_at"],
+                              recorded_by=body["recorded_by"], type=body["type"],
+                              item=body["item"], data=body["data"])
+            except Exception as exc:  # the chain check says what is wrong with it
+                return Unchecked(seq, exc)
+            try:
+                apply(event)
+            except Exception as exc:
+                return Unchecked(seq, exc)
+        return None
+
     def finish(self) -> sqlite3.Connection:
         """The replayed tables, once every event handed over is applied."""
         if self.conn.in_transaction:
@@ -160,6 +188,26 @@ class Replayer:
     def close(self) -> None:
         self.conn.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """Where `Replayer.apply_log` stopped: the event's number and what was raised (reading
+    its payload as an event, or an applier beyond a replay error)."""
+
+    seq: int
+    error: Exception
+
+
+def event_value(payload: bytes | str) -> Any:
+    """A payload's value as the chain check's canonical reading returns it (canonical.loads:
+    orjson's value, or the json module's where orjson cannot read it), without the canonical
+    check itself, which the chain check makes. For a text that check accepts the two
+    libraries read the same values, of the same types: tests/test_canonical_fast.py."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return json.loads(payload)
 
 
 def _order(value: Any) -> tuple[int, Any]:

@@ -7,8 +7,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from provenance.ledger import (
+    chainworker,
+    evidence,
+    fixity,
+    incremental,
+    log,
+    replaycheck,
+    snapshot,
+)
 from provenance.ledger import checkpoint as checkpoints
-from provenance.ledger import evidence, fixity, incremental, log, replaycheck, snapshot
 from provenance.ledger.db import migrations, split_sql
 
 
@@ -100,16 +108,26 @@ def verify(
             except sqlite3.DatabaseError:
                 replayer.close()
                 raise
+    worker = None
     try:
+        if replayer is not None and chainworker.wanted(_log_length(conn)):
+            # The chain checked in a second process, on this connection's snapshot (begun
+            # before it, proven the same just below; ledger/chainworker.py).
+            worker = chainworker.ChainWorker.start(conn)
         if own:
             conn.execute("BEGIN")
+        if worker is not None and not worker.same_snapshot(conn):
+            worker.stop()  # a commit between the two: the chain is checked inline
+            worker = None
         try:
             report, unnamed, rehashed = _verify(conn, checkpoint_file, public_key, tsa_cert,
-                                                plan, since_doc, replayer)
+                                                plan, since_doc, replayer, worker)
         finally:
             if own and conn.in_transaction:
                 conn.execute("ROLLBACK")
     finally:
+        if worker is not None:
+            worker.stop()
         if replayer is not None:
             conn.execute(f"DETACH DATABASE {replaycheck.ATTACHED}")
             replayer.close()
@@ -121,6 +139,12 @@ def verify(
                                             by=plan.by)
     report.ok = not report.problems
     return report
+
+
+def _log_length(conn: sqlite3.Connection) -> int:
+    """The log's length as last recorded (its last seq), cheaply, to decide on a worker."""
+    row = conn.execute("SELECT MAX(seq) FROM events").fetchone()
+    return int(row[0] or 0)
 
 
 def _missing_tables(conn: sqlite3.Connection, replayer: replaycheck.Replayer) -> list[str]:
@@ -142,7 +166,7 @@ def _statements() -> list[str]:
 def _verify(
     conn: sqlite3.Connection, checkpoint_file: Path | None, public_key: Path | None,
     tsa_cert: Path | None, plan: Plan, since_doc: dict[str, Any] | None,
-    attached: replaycheck.Replayer | None,
+    attached: replaycheck.Replayer | None, worker: chainworker.ChainWorker | None = None,
 ) -> tuple[VerifyReport, list[Path], list[tuple[str, str]] | None]:
     after = int(since_doc["events"]) if since_doc else 0
     problems: list[str] = []
@@ -170,8 +194,17 @@ def _verify(
     else:
         replayer = attached or replaycheck.Replayer(statements)
         try:
-            streamed = replayer.stream_hashes(conn)
-            chain = log.check_chain(conn, on_event=replayer.apply)
+            beside = None
+            if worker is not None:
+                replayer.conn.stream = worker.hashes
+                beside = _replay_beside(conn, replayer, worker)
+                if beside is None:  # anything unusual: all again, inline, which decides
+                    replayer.restart()
+            if beside is not None:
+                chain, streamed = beside, True
+            else:
+                streamed = replayer.stream_hashes(conn)
+                chain = log.check_chain(conn, on_event=replayer.apply)
             matched = replayer.hashes_matched() if streamed else None
             if matched is False and not chain.problems:
                 # Something about the hash rows differs, or could: replayed again with them
@@ -245,6 +278,35 @@ def _verify(
                if since_doc is not None else None),
     )
     return report, store.unnamed, rehashed
+
+
+def _replay_beside(conn: sqlite3.Connection, replayer: replaycheck.Replayer,
+                   worker: chainworker.ChainWorker) -> log.ChainReport | None:
+    """The replay here while the worker checks the chain and compares the hash rows: its
+    report, as the inline check would have made it, or None when the replay must be run
+    again inline to decide.
+
+    The replay applies each event as read, ahead of the check. An event the inline check
+    would never have handed over (at or after the first break) changes nothing, as the
+    tables are then not compared. Anything else unusual (the worker failed, a payload not
+    read or an applier raising before the break, counts or heads that disagree) is left
+    to the inline replay, which raises or reports it as it always did.
+    """
+    stopped = replayer.apply_log(conn)
+    verdict = worker.verdict()
+    if verdict is None:
+        return None
+    chain = verdict.chain
+    if stopped is not None and stopped.seq <= verdict.sound:
+        return None
+    if not chain.problems:
+        # Sound: every event read here was the worker's (one snapshot), so as many, ending
+        # at the same head. Checked all the same, cheaply.
+        last = conn.execute(
+            "SELECT chain_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        if replayer.count != chain.events or (last is not None and last[0] != chain.head):
+            return None
+    return chain
 
 
 def _check_originals(conn: sqlite3.Connection, plan: Plan, after: int

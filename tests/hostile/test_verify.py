@@ -18,6 +18,9 @@ from provenance.ledger.db import connect, store_dir, transaction
 from tests.conftest import invoke
 from tests.hostile.tampering import raw
 
+# Each test twice: the chain checked inline, and by the worker process.
+pytestmark = pytest.mark.usefixtures("verify_path")
+
 
 def _photos(folder: Path, count: int, seed: int = 300) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,9 @@ import pytest
 from fixtures import media
 from tests.hostile.tampering import raw, verify_problems
 
+# Each test twice: the chain checked inline, and by the worker process.
+pytestmark = pytest.mark.usefixtures("verify_path")
+
 
 @pytest.fixture
 def filled(prov, tmp_path):

@@ -13,6 +13,9 @@ from provenance.ledger import hashstream, log
 from provenance.ledger.event import Event
 from tests.hostile.tampering import raw, verify_problems
 
+# Each test twice: the chain checked inline, and by the worker process.
+pytestmark = pytest.mark.usefixtures("verify_path")
+
 
 @pytest.fixture
 def filled(prov, tmp_path):

@@ -16,6 +16,9 @@ from provenance.ledger.event import Event
 from tests.conftest import invoke
 from tests.hostile.tampering import fill_actors
 
+# Each test twice: the chain checked inline, and by the worker process.
+pytestmark = pytest.mark.usefixtures("verify_path")
+
 
 def _forge_text(db: Path, data: dict[str, Any]) -> int:
     """An actor.created event written by orjson (keys by code point, its own floats), with
