@@ -95,6 +95,11 @@ def mixed(args: argparse.Namespace) -> None:
     count = args.count or 468
     folder = Path(args.data) if args.data else ROOT / "bench" / "out" / f"mixed-{count}"
     mixedset.build(folder, count, Path(args.exif_from) if args.exif_from else None)
+    if args.stages:
+        import ingest_stages  # beside this script
+
+        ingest_stages.report(folder)
+        return
     files = len(mixedset.names(count))
     listing = sorted(n for n, _, _ in mixedset.names(count))
     present = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))

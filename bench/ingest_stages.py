@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 
-def analysis_stages(files: list[Path]) -> dict[str, float]:
-    """CPU seconds per stage of extract_image's work over `files` (one process)."""
+def analysis_stages(files: list[Path]) -> dict[str, dict[str, float]]:
+    """CPU seconds per stage of extract_image's work over `files` (one process), per group
+    of files (the name's part before "_": camera, heic, phone, screenshot in the mixed set)."""
     from PIL import Image
 
     from provenance.ingest import analysis
@@ -31,35 +32,31 @@ def analysis_stages(files: list[Path]) -> dict[str, float]:
     from provenance.media import exif
 
     analysis._preload()
-    spent: dict[str, float] = {}
+    groups: dict[str, dict[str, float]] = {}
     for path in files:
-        t = time.process_time()
-
-        def tick(name: str) -> None:
-            nonlocal t
-            now = time.process_time()
-            spent[name] = spent.get(name, 0.0) + now - t
-            t = now
-
+        marks = [("", time.process_time())]
         data = analysis._read(str(path), None).data
         assert data is not None
-        tick("read: SHA-256 + MD5")
+        marks.append(("read: SHA-256 + MD5", time.process_time()))
         hashing.pixel_size(data)
         with hashing.pixel_guard(None), Image.open(io.BytesIO(data)) as probe:
             probe.size  # noqa: B018
-        tick("headers")
+        marks.append(("headers", time.process_time()))
         img = hashing.load_image(data, name=str(path))
-        tick("decode (JPEG at 1/2-1/8)")
+        marks.append(("decode (JPEG at 1/2-1/8, others whole)", time.process_time()))
         exif.read_exif(data)
-        tick("EXIF")
+        marks.append(("EXIF", time.process_time()))
         hashed = hashing.hash_picture(img)
-        tick("hashes: PDQ + windows, pHash, variants")
+        marks.append(("hashes: PDQ + windows, pHash, variants", time.process_time()))
         box = hashed.trimmed
         trimmed = img if box == (0, 0, img.width, img.height) else img.crop(box)
         with_band(localmatch.local_features(trimmed, mirrored=True), trimmed,
                   hashed.band).pack()
-        tick("keypoints (ORB, upright + mirrored)")
-    return spent
+        marks.append(("keypoints (ORB, upright + mirrored)", time.process_time()))
+        spent = groups.setdefault(path.name.split("_")[0] if "_" in path.name else "all", {})
+        for (_, before), (name, after) in zip(marks, marks[1:], strict=False):
+            spent[name] = spent.get(name, 0.0) + after - before
+    return groups
 
 
 def add_stages(folder: Path) -> tuple[dict[str, list[float]], float, float, float]:
@@ -123,11 +120,14 @@ def report(folder: Path) -> None:
     from provenance.ingest import register  # noqa: F401
 
     print(f"start-up imports (prov add's): {1000 * (time.process_time() - start):.0f} ms CPU")
-    stages = analysis_stages(files)
-    print(f"analysis, one process, {n} files (ms of CPU per file):")
-    for name, seconds in stages.items():
-        print(f"  {name:42} {1000 * seconds / n:6.1f}")
-    print(f"  {'all':42} {1000 * sum(stages.values()) / n:6.1f}")
+    groups = analysis_stages(files)
+    for group, stages in groups.items():
+        count = sum(1 for p in files if (p.name.split("_")[0] if "_" in p.name else "all")
+                    == group)
+        print(f"analysis, one process, {count} files ({group}; ms of CPU per file):")
+        for name, seconds in stages.items():
+            print(f"  {name:42} {1000 * seconds / count:6.1f}")
+        print(f"  {'all':42} {1000 * sum(stages.values()) / count:6.1f}")
     spent, wall, own, workers = add_stages(folder)
     print(f"prov add in this process: {wall:.2f} s wall; main process {own:.2f} s CPU"
           f" (its imports done), workers {workers:.2f} s CPU")
