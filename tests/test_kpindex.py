@@ -279,3 +279,20 @@ def test_a_long_tail_is_written_back_to_the_cache(prov, db, tmp_path, monkeypatc
     index, _ = _fresh_index(db)
     assert index is not None and len(index) == 3
     assert json.loads((folder / "meta.json").read_text())["pictures"] == 3
+
+
+def test_run_starts_are_where_each_words_run_begins_in_sorted_order() -> None:
+    # Counted runs must equal a binary search of every word in the sorted column: a start one
+    # off would hand a query word's run its neighbour's rows (or lose its first row).
+    rng = np.random.default_rng(5)
+    for column in (rng.integers(0, 1 << 16, 3000).astype(np.uint16),
+                   np.array([0, 0, 65535, 65535, 7, 7, 7], np.uint16),
+                   np.zeros(0, np.uint16)):
+        ordered = np.sort(column).astype(np.int64)
+        expected = np.searchsorted(ordered, np.arange((1 << 16) + 1))
+        starts = kpindex.run_starts(column)
+        assert starts.dtype == np.int32 and starts.shape == ((1 << 16) + 1,)
+        assert np.array_equal(starts, expected)
+        for word in np.unique(column).tolist():
+            run = ordered[starts[word]:starts[word + 1]]
+            assert len(run) == int((column == word).sum()) and (run == word).all()
