@@ -53,6 +53,23 @@ def test_add_registers_identity_metadata_and_stores_a_read_only_copy(prov, db, t
     assert not stored.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
 
 
+def test_a_heic_whose_exif_has_no_exif_prefix_keeps_its_metadata(prov, tmp_path):
+    """HEIF leaves the "Exif\0\0" before an EXIF item's TIFF header optional; Apple writes
+    it, libheif (and the tools and phones built on it) does not, and exifread refuses the
+    item without it. Before: "EXIF unreadable (AssertionError)", no time, place or camera
+    recorded for such a photo. Now the item is read as the TIFF it is."""
+    data = media.jpeg_with_exif(3, gps=media.SERGEEVKA, fmt="HEIF")
+    photo = write(tmp_path / "phone.heic", data)
+    run = prov("add", str(photo), "--json")
+    assert run.exit_code == 0, run.stderr
+    [result] = run.json()
+    assert not [w for w in result["warnings"] if "EXIF" in w], result["warnings"]
+    meta = prov("show", result["sha256"][:8], "--json").json()["metadata"]
+    assert meta["gps_latitude"] == pytest.approx(43.3491, abs=1e-6)
+    assert meta["captured_at"] == "2024-10-17T09:30:00+10:00"
+    assert (meta["make"], meta["model"]) == ("Samsung", "SM-A525F")
+
+
 def test_same_bytes_again_is_a_sighting_not_a_second_item(prov, tmp_path):
     data = media.jpeg_with_exif(2)
     first = write(tmp_path / "a" / "one.jpg", data)

@@ -53,20 +53,57 @@ def read_exif(data: bytes) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     # exifread reports oddities through logging; prov turns them into warnings.
     logging.getLogger("exifread").setLevel(logging.CRITICAL)
     warnings: list[str] = []
-    tags: dict[str, Any] = {}
-    try:
-        tags = exifread.process_file(io.BytesIO(data), details=True, extract_thumbnail=False)
-    except Exception as exc:  # noqa: BLE001 - exifread raises anything on hostile input
-        # Maker notes are the usual culprit; the standard tags may still read.
-        try:
-            tags = exifread.process_file(io.BytesIO(data), details=False, extract_thumbnail=False)
-            warnings.append(f"maker notes unreadable ({type(exc).__name__}); standard EXIF kept")
-        except Exception as exc2:  # noqa: BLE001
-            warnings.append(f"EXIF unreadable ({type(exc2).__name__}: {exc2}); none recorded")
-            return {}, {}, warnings
+    tags, error = _parse(exifread, data, warnings)
+    if tags is None:
+        tiff = _heif_exif(data)
+        if tiff is not None:
+            # exifread's HEIF reader asks for "Exif\0\0" before the TIFF header, which the
+            # HEIF standard leaves optional and libheif (and the tools built on it) does not
+            # write: the EXIF item, as pillow-heif gives it, is read as TIFF instead.
+            tags, error = _parse(exifread, tiff, warnings)
+    if tags is None:
+        warnings.append(f"EXIF unreadable ({error}); none recorded")
+        return {}, {}, warnings
     raw = _capped_raw(tags, warnings)
     meta = normalise(tags, warnings)
     return meta, raw, warnings
+
+
+def _parse(exifread: Any, data: bytes, warnings: list[str]
+           ) -> tuple[dict[str, Any] | None, str]:
+    """exifread's tags, or (None, what it raised)."""
+    try:
+        return exifread.process_file(io.BytesIO(data), details=True,
+                                     extract_thumbnail=False), ""
+    except Exception as exc:  # noqa: BLE001 - exifread raises anything on hostile input
+        # Maker notes are the usual culprit; the standard tags may still read.
+        try:
+            tags = exifread.process_file(io.BytesIO(data), details=False,
+                                         extract_thumbnail=False)
+        except Exception as exc2:  # noqa: BLE001
+            return None, f"{type(exc2).__name__}: {exc2}"
+        warnings.append(f"maker notes unreadable ({type(exc).__name__}); standard EXIF kept")
+        return tags, ""
+
+
+def _heif_exif(data: bytes) -> bytes | None:
+    """The EXIF of a HEIF file as TIFF bytes (its "Exif\0\0" prefix, if any, taken off),
+    read by pillow-heif without decoding the picture; None for another format, a file
+    pillow-heif cannot read, or no EXIF."""
+    if data[4:8] != b"ftyp":
+        return None
+    try:
+        import pillow_heif
+
+        exif = pillow_heif.open_heif(io.BytesIO(data)).info.get("exif")
+    except Exception:  # noqa: BLE001 - pillow-heif raises anything on hostile input
+        return None
+    if not exif:
+        return None
+    tiff = bytes(exif)
+    if tiff.startswith(b"Exif\0\0"):
+        tiff = tiff[6:]
+    return tiff if tiff[:4] in (b"II*\0", b"MM\0*") else None
 
 
 def _capped_raw(tags: dict[str, Any], warnings: list[str]) -> dict[str, str]:
