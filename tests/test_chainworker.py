@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fixtures import media
-from provenance.ledger import chainworker, log, replaycheck, verify
+from provenance.ledger import chainworker, log, replaycheck, sightingstream, verify
 from provenance.ledger.db import open_db
 from provenance.ledger.event import Event
 from tests.conftest import invoke
@@ -38,11 +38,14 @@ def _beside(conn: sqlite3.Connection) -> tuple[log.ChainReport | None, bool | No
     it would leave the decision to the inline replay) and whether the hash rows matched."""
     replayer = replaycheck.Replayer(verify._statements())
     try:
-        worker = chainworker.ChainWorker.start(conn)
+        worker = chainworker.ChainWorker.start(
+            conn, sightingstream.streamable(replayer.conn))
         assert worker is not None, "no worker on a database file on Linux"
+        assert worker.streams_sightings
         conn.execute("BEGIN")
         assert worker.same_snapshot(conn)
-        replayer.conn.stream = worker.hashes
+        assert replayer.stream_hashes(conn)
+        replayer.conn.stream.sightings = True
         chain = verify._replay_beside(conn, replayer, worker)
         matched = replayer.hashes_matched()
         conn.execute("ROLLBACK")

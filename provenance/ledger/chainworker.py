@@ -1,10 +1,12 @@
-"""The full verify's chain check, and its hash rows' comparison, in a second process.
+"""The full verify's chain check, and its sightings' comparison, in a second process.
 
 A full verify is two halves: the chain and canonical check (parse, re-encode, SHA-256) and
 the replay into the scratch file. On one core they add up; here a forked process checks the
-chain while the verifying process replays, and the two meet at the end. The hash rows the
-replay produces (ledger/hashstream.py) are sent to the worker, which compares them with the
-live table as the verifying process did: that balances the two halves.
+chain while the verifying process replays, and the two meet at the end. The worker, which
+parses every event for the chain check anyway, also compares the sightings those events
+write with the live table (ledger/sightingstream.py), and the replay skips those events:
+that balances the two halves. (An earlier split sent the replay's hash rows to the worker
+to compare; pickling them cost the replay nearly what comparing them itself does.)
 
 Same snapshot, proven rather than hoped: the worker opens its own read transaction; the
 verifying connection reads `PRAGMA data_version` before the worker begins it and again as
@@ -13,7 +15,8 @@ committed to the database by any other connection in the interim"; equal, no com
 between the two readings, and the worker's snapshot, taken between them, is the verifying
 connection's. Unequal (a `prov add` committed meanwhile), the worker is stopped and the
 chain is checked inline, as without one. Whatever is unusual at the end (the worker failed,
-an applier raised, the counts disagree) is decided by replaying again inline.
+an applier raised, the counts disagree, a sighting not matched) is decided by replaying
+again inline.
 
 The worker is forked while the verifying connection holds no transaction (SQLite's locks
 belong to a process, and a connection must not cross a fork): it opens a connection of its
@@ -26,40 +29,35 @@ import contextlib
 import multiprocessing
 import os
 import sqlite3
-from collections.abc import Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from provenance.ledger import hashstream, log
+from provenance.ledger import log, sightingstream
 from provenance.ledger.db import connect
 
 # Below this many events the fork costs more than the overlap gains (a few milliseconds).
 WORKER_ABOVE = 20_000
-# The worker adds CPU time of its own (each payload read and parsed twice, the hash rows
-# sent between the two): it only pays with a core to spare. Busier than this (the load
+# The worker adds CPU time of its own (each payload read and parsed twice): it only pays
+# with a core to spare. Busier than this (the load
 # average over a minute), the chain is checked inline. None: the cores less one (on a
 # 2-core machine, less than one other busy process on average).
 WORKER_LOAD_BELOW: float | None = None
 # How long to wait for the worker to begin its read transaction before checking inline.
 _PIN_SECONDS = 30.0
-# Hash rows are sent this many statements (registrations) at a time, ~70 KB pickled.
-_BATCH = 64
-# The worker looks for hash rows every this many events it has checked.
-_POLL_EVERY = 128
-_END = "end"
 
 
 @dataclass(frozen=True)
 class Verdict:
     """The worker's chain report; how many events it found sound before any break (every
     one, when `problems` is empty), which is what the inline check would have replayed;
-    and whether every hash row sent matched the live table's, and no other was left."""
+    and, when it compared the sightings, whether every one matched the live table's and no
+    other was left (None when it did not)."""
 
     chain: log.ChainReport
     sound: int
-    hashes_matched: bool
+    sightings_matched: bool | None
 
 
 def wanted(events: int) -> bool:
@@ -93,77 +91,25 @@ def _database_file(conn: sqlite3.Connection) -> Path | None:
     return None
 
 
-def _widen(pipe: Connection) -> None:
-    """A pipe of 1 MiB where the system allows, so the replay seldom waits for the worker
-    to read its hash rows (64 KiB by default, one batch)."""
-    with contextlib.suppress(OSError, AttributeError, ImportError):
-        import fcntl  # Linux's F_SETPIPE_SZ; elsewhere the pipe stays as it is
-
-        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
-
-
-class ForwardedHashes:
-    """The replay's side of the hash stream: rows sent to the worker, not compared here.
-
-    The same interface as hashstream.HashStream; what it can tell here (another statement
-    on the table) makes it doubtful as there, and the worker's comparison does the rest.
-    """
-
-    def __init__(self, pipe: Connection) -> None:
-        self._pipe = pipe
-        self._batch: list[list[tuple[Any, ...]]] = []
-        self.doubtful = False
-        self.matched: bool | None = None  # the worker's answer, once given
-
-    def take(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        if self.doubtful:
-            return
-        wanted = rows if isinstance(rows, list) else list(rows)
-        if wanted:
-            self._batch.append(wanted)
-            if len(self._batch) >= _BATCH:
-                self._send()
-
-    def touched(self, sql: str) -> None:
-        if not self.doubtful and hashstream.touches_hashes(sql):
-            self.doubtful = True
-
-    def _send(self) -> None:
-        try:
-            self._pipe.send(self._batch)
-        except (OSError, ValueError):  # the worker is gone: its verdict says so
-            self.doubtful = True
-        self._batch = []
-
-    def end(self) -> None:
-        """Every row sent, and whether this side found anything doubtful."""
-        if self._batch and not self.doubtful:
-            self._send()
-        with contextlib.suppress(OSError, ValueError):
-            self._pipe.send((_END, self.doubtful))
-
-    def finish(self) -> bool:
-        return bool(self.matched) and not self.doubtful
-
-    def close(self) -> None:
-        self._pipe.close()
-
-
 class ChainWorker:
     """A forked process checking the chain of the database `conn` reads, on its snapshot."""
 
-    def __init__(self, process: Any, answers: Connection, rows: Connection,
-                 before: int) -> None:
+    def __init__(self, process: Any, answers: Connection, before: int) -> None:
         self._process = process
         self._answers = answers
-        self.hashes = ForwardedHashes(rows)
         self._before = before
+        self.streams_sightings = False  # whether it compares the sightings too
 
     @classmethod
-    def start(cls, conn: sqlite3.Connection) -> ChainWorker | None:
+    def start(cls, conn: sqlite3.Connection, sightings_sql: str | None = None
+              ) -> ChainWorker | None:
         """Fork the worker and wait until its read transaction has begun; call before `conn`
         begins its own, then `same_snapshot` as its first statement. None when no worker can
-        be had here (no fork, an in-memory database, a file it cannot open read-only)."""
+        be had here (no fork, an in-memory database, a file it cannot open read-only).
+
+        With `sightings_sql` (sightingstream.streamable's answer), the worker also compares
+        the sightings, if the live table was created by that statement in its snapshot:
+        `streams_sightings` says whether it does, and then the replay skips their events."""
         if conn.in_transaction or "fork" not in multiprocessing.get_all_start_methods():
             return None
         path = _database_file(conn)
@@ -171,22 +117,20 @@ class ChainWorker:
             return None
         before = data_version(conn)
         answers, answer = multiprocessing.Pipe(duplex=False)
-        inbox, rows = multiprocessing.Pipe(duplex=False)
-        _widen(rows)
         context = multiprocessing.get_context("fork")
-        process = context.Process(target=_run, args=(str(path), answer, inbox), daemon=True,
-                                  name="prov-verify-chain")
+        process = context.Process(target=_run, args=(str(path), answer, sightings_sql),
+                                  daemon=True, name="prov-verify-chain")
         process.start()
         answer.close()
-        inbox.close()
-        worker = cls(process, answers, rows, before)
+        worker = cls(process, answers, before)
         try:
-            pinned = answers.poll(_PIN_SECONDS) and answers.recv() == "pinned"
+            message = answers.recv() if answers.poll(_PIN_SECONDS) else None
         except (EOFError, OSError):
-            pinned = False
-        if not pinned:
+            message = None
+        if not (isinstance(message, tuple) and message[0] == "pinned"):
             worker.stop()
             return None
+        worker.streams_sightings = bool(message[1])
         return worker
 
     def same_snapshot(self, conn: sqlite3.Connection) -> bool:
@@ -197,7 +141,6 @@ class ChainWorker:
     def verdict(self) -> Verdict | None:
         """Once the replay is done: the worker's report when it has read the whole log;
         None if it failed (the caller then checks inline, which raises what it met)."""
-        self.hashes.end()
         try:
             message = self._answers.recv()
         except (EOFError, OSError):
@@ -206,7 +149,6 @@ class ChainWorker:
         if not (isinstance(message, tuple) and message[0] == "done"):
             return None
         _, events, head, problems, sound, matched = message
-        self.hashes.matched = matched
         return Verdict(log.ChainReport(events, head, problems, []), sound, matched)
 
     def stop(self) -> None:
@@ -214,43 +156,35 @@ class ChainWorker:
             self._process.terminate()
         self._process.join()
         self._answers.close()
-        self.hashes.close()
 
 
-def _run(path: str, answer: Connection, inbox: Connection) -> None:
+def _run(path: str, answer: Connection, sightings_sql: str | None) -> None:
     """The worker: its own read-only connection, one read transaction, the chain check,
-    and the hash rows the replay sends compared with the live table as they come."""
+    and (when asked, and the live table allows) each sighting event's row compared with the
+    live table's as the check hands it over."""
     try:
         conn = connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True)
         conn.execute("BEGIN")
         conn.execute("SELECT COUNT(*) FROM meta").fetchone()  # the snapshot begins here
-        answer.send("pinned")
-        try:
-            stream: hashstream.HashStream | None = hashstream.HashStream(conn)
-        except sqlite3.DatabaseError:  # the table dropped or changed: not matched
-            stream = None
-        ended: list[bool] = []  # the replay's own doubt, once it has sent every row
-
-        def drain(wait: bool) -> None:
-            while not ended and (wait or inbox.poll()):
-                message = inbox.recv()
-                if isinstance(message, tuple) and message[0] == _END:
-                    ended.append(bool(message[1]))
-                elif stream is not None:
-                    for rows in message:
-                        stream.take(rows)
-
+        sightings: sightingstream.SightingStream | None = None
+        if sightings_sql is not None:
+            try:
+                sightings = sightingstream.SightingStream(conn, sightings_sql)
+            except (sqlite3.DatabaseError, ValueError):  # inserted by the replay instead
+                sightings = None
+        answer.send(("pinned", sightings is not None))
         sound = 0
+        take = sightings.take if sightings is not None else None
+        wanted = sightingstream.EVENT_TYPE
 
-        def counted(_event: Any) -> None:
+        def counted(event: Any) -> None:
             nonlocal sound
             sound += 1
-            if sound % _POLL_EVERY == 0:
-                drain(wait=False)
+            if take is not None and event.type == wanted:
+                take(event)
 
         report = log.check_chain(conn, on_event=counted)
-        drain(wait=True)
-        matched = stream is not None and stream.finish() and not ended[0]
+        matched = None if sightings is None else sightings.finish()
         answer.send(("done", report.events, report.head, report.problems, sound, matched))
     except BaseException as exc:  # reported as a failure: the caller checks inline
         with contextlib.suppress(OSError, ValueError):

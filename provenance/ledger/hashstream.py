@@ -20,6 +20,8 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+from provenance.ledger import sightingstream
+
 # The statement both appliers that write hash rows use (ledger/projection.py,
 # ledger/analysed_projection.py), word for word: one written otherwise is simply inserted.
 HASH_INSERT = ("INSERT INTO hashes (item, algorithm, region, frame_seconds, page, value, quality)"
@@ -52,6 +54,14 @@ class HashStream:
         self._cursor.execute(f"SELECT {_COLUMNS} FROM main.hashes ORDER BY id")
         self.rows = 0
         self.doubtful = False
+        # Set when the chain worker compares the sightings (ledger/sightingstream.py): then
+        # a replay statement naming that table makes this stream doubtful too.
+        self.sightings = False
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The tables compared as the replay ran, not to be compared again once matched."""
+        return ("hashes", "sightings") if self.sightings else ("hashes",)
 
     def take(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """One statement's rows, against as many live rows, compared as lists (a loop in
@@ -82,7 +92,8 @@ class HashStream:
 
     def touched(self, sql: str) -> None:
         """Called with every other statement the replay runs."""
-        if not self.doubtful and touches_hashes(sql):
+        if not self.doubtful and (touches_hashes(sql) or (
+                self.sightings and sightingstream.touches(sql))):
             self.doubtful = True
 
     def finish(self) -> bool:
@@ -100,7 +111,7 @@ class HashStream:
 class StreamingConnection(sqlite3.Connection):
     """The replay's connection: hash rows go to `stream` when one is set."""
 
-    # A HashStream, or chainworker.ForwardedHashes (the same methods) with a worker.
+    # A HashStream, when one is set.
     stream: Any = None
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:

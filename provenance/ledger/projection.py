@@ -212,12 +212,18 @@ def _apply_item(conn: sqlite3.Connection, event: Event) -> None:
         analysed_projection.mark_pending(conn, event)
 
 
+# The one statement writing sightings: a full verify's chain worker compares the rows it
+# would insert with the live table instead of inserting them (ledger/sightingstream.py).
+SIGHTING_INSERT = (
+    "INSERT INTO sightings (id, item, path, file_name, file_name_hex, source_url, case_name,"
+    " title, note, recorded_at, recorded_by, seen_at, page_url, origin_json)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
 def _apply_sighting(conn: sqlite3.Connection, event: Event) -> None:
     d = event.data
     conn.execute(
-        "INSERT INTO sightings (id, item, path, file_name, file_name_hex, source_url, case_name,"
-        " title, note, recorded_at, recorded_by, seen_at, page_url, origin_json)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        SIGHTING_INSERT,
         (
             event.seq,
             event.item,

@@ -110,9 +110,14 @@ class Replayer:
 
     def hashes_matched(self) -> bool | None:
         """With a stream: whether every hash row was the live table's (then the table need
-        not be compared again); None without one."""
+        not be compared again), and every sighting's when the chain worker compared those;
+        None without one."""
         stream = self.conn.stream
         return None if stream is None else stream.finish()
+
+    def streamed_tables(self) -> tuple[str, ...]:
+        """The tables the stream compared (once matched, not compared again)."""
+        return tuple(getattr(self.conn.stream, "tables", ("hashes",)))
 
     def restart(self) -> None:
         """Start again from an empty schema, inserting hash rows: every object dropped
@@ -155,17 +160,28 @@ class Replayer:
             # again with them inserted, and what happens then is what counts.
             self.error = "the replay is run again"
 
-    def apply_log(self, live: sqlite3.Connection) -> Unchecked | None:
+    def apply_log(self, live: sqlite3.Connection, skip: str | None = None
+                  ) -> Unchecked | None:
         """Apply every event of `live`'s log as read, before its chain is checked (by
         ledger/chainworker.py, on the same snapshot). What the inline check would have
         raised at once is kept with its event's number instead (the caller raises it if the
         chain is sound up to there), and nothing more is applied after it, nor after a
-        payload that cannot be read as an event (the chain check then names it)."""
+        payload that cannot be read as an event (the chain check then names it).
+
+        Events whose type column is `skip` are counted, not read: the worker compares what
+        they write (ledger/sightingstream.py). Going by the column is going by the payload
+        once the chain check has found the two agree, and nothing is compared otherwise."""
         cursor = live.cursor()
         cursor.row_factory = None
         apply = self.apply
-        for seq, payload in cursor.execute(
-                "SELECT seq, CAST(payload AS BLOB) FROM events ORDER BY seq"):
+        # Skipped events' payloads are not read at all: the event is only counted.
+        rows = cursor.execute(
+            "SELECT seq, type = ?, CASE WHEN type = ? THEN NULL ELSE CAST(payload AS BLOB)"
+            " END FROM events ORDER BY seq", (skip, skip))
+        for seq, skipped, payload in rows:
+            if skipped:
+                self.count += 1
+                continue
             try:
                 body = event_value(payload)
                 event = Event(seq=body["seq"], recorded_at=body["recorded_at"],

@@ -14,6 +14,7 @@ from provenance.ledger import (
     incremental,
     log,
     replaycheck,
+    sightingstream,
     snapshot,
 )
 from provenance.ledger import checkpoint as checkpoints
@@ -113,7 +114,8 @@ def verify(
         if replayer is not None and chainworker.wanted(_log_length(conn)):
             # The chain checked in a second process, on this connection's snapshot (begun
             # before it, proven the same just below; ledger/chainworker.py).
-            worker = chainworker.ChainWorker.start(conn)
+            worker = chainworker.ChainWorker.start(
+                conn, sightingstream.streamable(replayer.conn))
         if own:
             conn.execute("BEGIN")
         if worker is not None and not worker.same_snapshot(conn):
@@ -195,11 +197,14 @@ def _verify(
         replayer = attached or replaycheck.Replayer(statements)
         try:
             beside = None
-            if worker is not None:
-                replayer.conn.stream = worker.hashes
+            if worker is not None and replayer.stream_hashes(conn):
+                stream = replayer.conn.stream
+                stream.sightings = worker.streams_sightings
                 beside = _replay_beside(conn, replayer, worker)
                 if beside is None:  # anything unusual: all again, inline, which decides
                     replayer.restart()
+            elif worker is not None:  # the hash rows cannot be streamed: all inline
+                worker.stop()
             if beside is not None:
                 chain, streamed = beside, True
             else:
@@ -214,7 +219,7 @@ def _verify(
                 chain = log.check_chain(conn, on_event=replayer.apply)
             compared = _compare_replayed(conn, chain, replayer,
                                          replaycheck.ATTACHED if attached else None,
-                                         skip=("hashes",) if matched else ())
+                                         skip=replayer.streamed_tables() if matched else ())
         finally:
             if attached is None:  # an attached one is closed once detached
                 replayer.close()
@@ -282,9 +287,9 @@ def _verify(
 
 def _replay_beside(conn: sqlite3.Connection, replayer: replaycheck.Replayer,
                    worker: chainworker.ChainWorker) -> log.ChainReport | None:
-    """The replay here while the worker checks the chain and compares the hash rows: its
-    report, as the inline check would have made it, or None when the replay must be run
-    again inline to decide.
+    """The replay here (comparing the hash rows as it goes) while the worker checks the
+    chain and compares the sightings: its report, as the inline check would have made it,
+    or None when the replay must be run again inline to decide.
 
     The replay applies each event as read, ahead of the check. An event the inline check
     would never have handed over (at or after the first break) changes nothing, as the
@@ -292,13 +297,16 @@ def _replay_beside(conn: sqlite3.Connection, replayer: replaycheck.Replayer,
     read or an applier raising before the break, counts or heads that disagree) is left
     to the inline replay, which raises or reports it as it always did.
     """
-    stopped = replayer.apply_log(conn)
+    stopped = replayer.apply_log(
+        conn, skip=sightingstream.EVENT_TYPE if worker.streams_sightings else None)
     verdict = worker.verdict()
     if verdict is None:
         return None
     chain = verdict.chain
     if stopped is not None and stopped.seq <= verdict.sound:
         return None
+    if worker.streams_sightings and not chain.problems and verdict.sightings_matched is not True:
+        return None  # a sighting differs, or could: inserted and compared inline
     if not chain.problems:
         # Sound: every event read here was the worker's (one snapshot), so as many, ending
         # at the same head. Checked all the same, cheaply.

@@ -1,0 +1,203 @@
+"""The full verify's chain worker compares the sightings with the live table as it checks the
+log, and the replay skips their events (ledger/sightingstream.py): whatever the stream cannot
+vouch for is replayed again with the rows inserted, and named as before. Each edit here
+fails verify the same way on both paths."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from fixtures import media
+from provenance.ledger import chainworker, hashstream, log, replaycheck, sightingstream, verify
+from provenance.ledger.db import open_db
+from provenance.ledger.event import Event
+from tests.hostile.tampering import raw, verify_problems
+
+# Each test twice: the chain checked inline, and by the worker process.
+pytestmark = pytest.mark.usefixtures("verify_path")
+
+
+@pytest.fixture
+def filled(prov, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.jpg").write_bytes(media.jpeg_with_exif(820 + i, size=(160, 120)))
+    assert prov("add", str(folder), "--no-ocr", "--case", "Kherson").exit_code == 0
+    assert prov("add", str(folder / "0.jpg"), "--case", "Mariupol",
+                "--source-url", "https://example.org/post/1").exit_code == 0
+    assert prov("verify", "--no-rehash").exit_code == 0
+    return prov
+
+
+def _forge(db, event_type: str, item: str | None, data: dict) -> int:
+    """An event appended with correct hashes, as an insider with the file could."""
+    conn = raw(db)
+    conn.row_factory = sqlite3.Row
+    seq, previous = log.head(conn)
+    event = Event(seq + 1, "2026-12-01T00:00:00.000000Z", "mallory", event_type, item, data)
+    payload = log.canonical(event.envelope())
+    leaf = log.leaf_hash(payload)
+    conn.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (event.seq, event.recorded_at, "mallory", event_type, item, payload, leaf,
+                  log.chain_hash(previous, leaf)))
+    conn.close()
+    return event.seq
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    ("UPDATE sightings SET source_url = 'https://forged.example/' WHERE source_url IS NOT NULL",
+     "column source_url is 'https://forged.example/', the log says"
+     " 'https://example.org/post/1'"),
+    ("UPDATE sightings SET case_name = NULL WHERE case_name = 'Mariupol'",
+     "column case_name is None, the log says 'Mariupol'"),
+    ("DELETE FROM sightings WHERE id = (SELECT MAX(id) FROM sightings)", "is missing"),
+    ("INSERT INTO sightings (id, item, recorded_at, recorded_by) SELECT 99999, item,"
+     " recorded_at, recorded_by FROM sightings LIMIT 1", "row 99999 is not in the log"),
+    ("UPDATE sightings SET id = 99999 WHERE id = (SELECT MIN(id) FROM sightings)",
+     "row 99999 is not in the log"),
+    ("UPDATE sightings SET recorded_by = CAST(recorded_by AS BLOB)"
+     " WHERE id = (SELECT MIN(id) FROM sightings)", "column recorded_by is b'"),
+])
+def test_a_sighting_edited_is_named(filled, db, edit, expected):
+    conn = raw(db)
+    conn.execute(edit)
+    conn.close()
+    problems = verify_problems(filled)
+    assert any(p.startswith("table sightings: row ") and expected in p
+               for p in problems), problems
+
+
+def test_a_sighting_turned_into_text_that_is_not_utf8_still_fails(filled, db):
+    conn = raw(db)
+    conn.execute("UPDATE sightings SET note = CAST(X'C3' AS TEXT)"
+                 " WHERE id = (SELECT MIN(id) FROM sightings)")
+    conn.close()
+    run = filled("verify", "--no-rehash")
+    assert run.exit_code != 0
+    assert "OK" not in run.stdout
+
+
+def test_a_forged_sighting_without_an_item_cannot_be_replayed(filled, db):
+    """The applier would insert a NULL item (NOT NULL): the stream does not take the
+    live table's lack of such a row, nor anything, for the same; the inline replay says
+    what it meets."""
+    _forge(db, "sighting.recorded", None, {"path": "/x.jpg", "file_name": "x.jpg"})
+    problems = verify_problems(filled)
+    assert "the log cannot be replayed: NOT NULL constraint failed: sightings.item" \
+        in problems, problems
+
+
+def test_a_forged_sighting_with_a_number_for_a_title_verifies_as_inline(filled, db):
+    """A number given for a text column is stored as text by the replay and by the live
+    table alike: the stream cannot vouch for that (a number is not the text it reads), so
+    the inline replay decides, and finds the two the same, as it always did."""
+    sha = raw(db).execute("SELECT sha256 FROM items LIMIT 1").fetchone()[0]
+    seq = _forge(db, "sighting.recorded", sha, {"path": "/y.jpg", "file_name": "y.jpg",
+                                                "title": 5})
+    conn = raw(db)
+    conn.execute("INSERT INTO sightings (id, item, path, file_name, title, recorded_at,"
+                 " recorded_by) VALUES (?, ?, '/y.jpg', 'y.jpg', 5,"
+                 " '2026-12-01T00:00:00.000000Z', 'mallory')", (seq, sha))
+    assert conn.execute("SELECT typeof(title) FROM sightings WHERE id = ?",
+                        (seq,)).fetchone()[0] == "text"
+    conn.close()
+    run = filled("verify", "--no-rehash")
+    assert run.exit_code == 0 and "OK" in run.stdout, run.output
+
+
+def test_the_worker_compares_the_sightings_and_the_replay_skips_them(filled, db):
+    conn = open_db(db, write=False)
+    replayer = replaycheck.Replayer(verify._statements())
+    try:
+        worker = chainworker.ChainWorker.start(conn, sightingstream.streamable(replayer.conn))
+        assert worker is not None and worker.streams_sightings
+        conn.execute("BEGIN")
+        assert worker.same_snapshot(conn) and replayer.stream_hashes(conn)
+        replayer.conn.stream.sightings = True
+        chain = verify._replay_beside(conn, replayer, worker)
+        assert chain is not None and not chain.problems
+        assert replayer.hashes_matched() is True
+        assert replayer.streamed_tables() == ("hashes", "sightings")
+        replayed = replayer.finish().execute("SELECT COUNT(*) FROM sightings").fetchone()[0]
+        live = conn.execute("SELECT COUNT(*) FROM sightings").fetchone()[0]
+        assert (replayed, live) == (0, 4)
+        assert replayer.count == chain.events
+        conn.execute("ROLLBACK")
+    finally:
+        replayer.close()
+        conn.close()
+
+
+def test_a_sighting_edited_leaves_the_workers_verdict_to_the_inline_replay(filled, db):
+    conn = raw(db)
+    conn.execute("UPDATE sightings SET title = 'forged' WHERE id = (SELECT MAX(id) FROM"
+                 " sightings)")
+    conn.close()
+    conn = open_db(db, write=False)
+    replayer = replaycheck.Replayer(verify._statements())
+    try:
+        worker = chainworker.ChainWorker.start(conn, sightingstream.streamable(replayer.conn))
+        assert worker is not None and worker.streams_sightings
+        conn.execute("BEGIN")
+        assert worker.same_snapshot(conn) and replayer.stream_hashes(conn)
+        replayer.conn.stream.sightings = True
+        assert verify._replay_beside(conn, replayer, worker) is None
+        conn.execute("ROLLBACK")
+    finally:
+        replayer.close()
+        conn.close()
+
+
+def test_a_live_table_not_created_by_the_migrations_is_not_streamed(filled, db):
+    """Rebuilt without its NOT NULL, say: the worker leaves the sightings to the replay,
+    which inserts and compares them as before."""
+    conn = raw(db)
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute("UPDATE sqlite_master SET sql = replace(sql, 'recorded_by   TEXT NOT NULL',"
+                 " 'recorded_by   TEXT') WHERE name = 'sightings'")
+    conn.execute("PRAGMA writable_schema = OFF")
+    conn.close()
+    conn = open_db(db, write=False)
+    replayer = replaycheck.Replayer(verify._statements())
+    try:
+        expected = sightingstream.streamable(replayer.conn)
+        assert expected is not None and "recorded_by   TEXT NOT NULL" in expected
+        worker = chainworker.ChainWorker.start(conn, expected)
+        assert worker is not None and not worker.streams_sightings
+        worker.stop()
+    finally:
+        replayer.close()
+        conn.close()
+
+
+def test_a_trigger_writing_sightings_in_the_replay_stops_the_streaming(tmp_path):
+    replay = sqlite3.connect(tmp_path / "replay.db", isolation_level=None)
+    replay.execute("CREATE TABLE sightings (id INTEGER PRIMARY KEY, item TEXT NOT NULL)")
+    replay.execute("CREATE TABLE custody (id INTEGER PRIMARY KEY, item TEXT)")
+    assert sightingstream.streamable(replay) is not None
+    replay.execute("CREATE TRIGGER copy AFTER INSERT ON custody BEGIN"
+                   " INSERT INTO sightings (id, item) VALUES (new.id, new.item); END")
+    assert sightingstream.streamable(replay) is None
+
+
+def test_other_statements_on_sightings_leave_the_stream_in_doubt(tmp_path):
+    table = ("CREATE TABLE hashes (id INTEGER PRIMARY KEY, item TEXT, algorithm TEXT,"
+             " region TEXT, frame_seconds REAL, page INTEGER, value BLOB, quality INTEGER)")
+    live = sqlite3.connect(tmp_path / "live.db", isolation_level=None)
+    live.execute(table)
+    replay = sqlite3.connect(tmp_path / "replay.db", isolation_level=None,
+                             factory=hashstream.StreamingConnection)
+    replay.execute("CREATE TABLE sightings (id INTEGER PRIMARY KEY, item TEXT)")
+    replay.execute("CREATE TABLE items (sha256 TEXT, sightings_seen INTEGER)")
+    for sql, streamed, doubt in [
+            ("SELECT COUNT(*) FROM sightings", True, True),
+            ("UPDATE main.sightings SET item = 'x'", True, True),
+            ("UPDATE items SET sightings_seen = 1", True, False),
+            ("SELECT COUNT(*) FROM sightings", False, False)]:
+        replay.stream = hashstream.HashStream(live)
+        replay.stream.sightings = streamed
+        replay.execute(sql)
+        assert replay.stream.doubtful is doubt, sql
