@@ -34,4 +34,7 @@ def test_only_the_full_text_triggers_are_left_out():
 def test_the_indexes_left_out_are_plain_ones_on_registration_tables():
     left_out = replaycheck._deferred(_statements())
     assert left_out and all(not re.match(r"CREATE\s+UNIQUE", s, re.I) for s in left_out)
-    assert all(re.search(r'\bON\s+"?(items|hashes|sightings)\b', s, re.I) for s in left_out)
+    assert all(re.search(r'\bON\s+"?(items|hashes|sightings|custody|claims|near_duplicates)\b',
+                         s, re.I) for s in left_out)
+    assert {"custody_item", "claims_item", "near_duplicates_item",
+            "near_duplicates_other"} <= _names(left_out)

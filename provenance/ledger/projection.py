@@ -173,6 +173,11 @@ _ITEM_INSERT = (f"INSERT INTO items ({', '.join(_ITEM_COLUMNS)})"
                 f" VALUES ({', '.join('?' for _ in _ITEM_COLUMNS)})")
 
 
+def _sorted_json_or_empty(value: Any) -> str:
+    """_SORTED_JSON.encode(value or {}), with most registrations' empty value not encoded."""
+    return "{}" if not value else _SORTED_JSON.encode(value)
+
+
 def _apply_item(conn: sqlite3.Connection, event: Event) -> None:
     d = event.data
     meta = d.get("metadata") or {}
@@ -189,7 +194,7 @@ def _apply_item(conn: sqlite3.Connection, event: Event) -> None:
         event.seq,
         *[meta.get(name) for name in METADATA_COLUMNS],
         _SORTED_JSON.encode(meta),
-        _SORTED_JSON.encode(d.get("raw_metadata") or {}),
+        _sorted_json_or_empty(d.get("raw_metadata")),
     ))
     # One statement for the dozen rows of a registration (most of a full verify's replay).
     conn.executemany(
