@@ -58,6 +58,7 @@ def main() -> None:
     if verdict is None:
         raise SystemExit("the worker failed")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker, once joined
     print(f"events {verdict.chain.events:,}, chain problems {len(verdict.chain.problems)},"
           f" replay stopped {stopped}, sightings streamed {worker.streams_sightings}"
           f" (matched {verdict.sightings_matched}), hash rows matched {matched},"
@@ -66,6 +67,7 @@ def main() -> None:
           f" ({applied_cpu - cpu:.2f} s of CPU); then waited for the worker"
           f" {waited - applied:.2f} s; commit {committed - waited:.2f} s;"
           f" comparison {compared - committed:.2f} s; in all {compared - start:.2f} s,"
+          f" the worker {child.ru_utime + child.ru_stime:.2f} s of CPU,"
           f" {verdict.chain.events / (compared - start):,.0f} events/s; {rss} MB here;"
           f" load {os.getloadavg()[0]:.1f}")
 

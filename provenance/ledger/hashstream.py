@@ -26,7 +26,7 @@ from provenance.ledger import sightingstream
 # ledger/analysed_projection.py), word for word: one written otherwise is simply inserted.
 HASH_INSERT = ("INSERT INTO hashes (item, algorithm, region, frame_seconds, page, value, quality)"
                " VALUES (?, ?, ?, ?, ?, ?, ?)")
-_COLUMNS = "id, item, algorithm, region, frame_seconds, page, value, quality"
+_COLUMNS = "item, algorithm, region, frame_seconds, page, value, quality"
 # Any other statement naming the table (a column named hashes, as item_analyses has, is not).
 _TOUCHES = re.compile(r'\b(?:FROM|INTO|UPDATE|JOIN|TABLE)\s+(?:\w+\.)?"?hashes"?(?:\W|$)',
                       re.IGNORECASE)
@@ -45,12 +45,26 @@ def touches_hashes(sql: str) -> bool:
 
 
 class HashStream:
-    """The live hash rows in id order, consumed as the replay produces its own."""
+    """The live hash rows in id order, consumed as the replay produces its own.
 
-    def __init__(self, live: sqlite3.Connection) -> None:
+    The k-th live row is compared with the replay's k-th, which the replay would number k:
+    so the live ids must be exactly 1 to N, which `finish` checks (the smallest and the
+    largest, with N rows read, when ids are the table's primary key: distinct). Only a
+    live table created by the migrations' own statement (`expected_sql`) is streamed; one
+    rebuilt by hand (with a plain id column, say, where an id could repeat) is inserted and
+    compared as before.
+    """
+
+    def __init__(self, live: sqlite3.Connection, expected_sql: str) -> None:
+        """Raises sqlite3.DatabaseError when the live table cannot be read so or was not
+        created by `expected_sql`: the caller then does not stream."""
+        row = live.execute("SELECT sql FROM main.sqlite_master WHERE type = 'table'"
+                           " AND name = 'hashes'").fetchone()
+        if row is None or row[0] != expected_sql:
+            raise sqlite3.DatabaseError("the live hashes table is not the migrations'")
+        self._live = live
         self._cursor = live.cursor()
         self._cursor.row_factory = None
-        # Raises (a table dropped or changed by hand): the caller then does not stream.
         self._cursor.execute(f"SELECT {_COLUMNS} FROM main.hashes ORDER BY id")
         self.rows = 0
         self.doubtful = False
@@ -71,23 +85,24 @@ class HashStream:
         wanted = rows if isinstance(rows, list) else list(rows)
         if not wanted:
             return
-        first = self.rows + 1
         self.rows += len(wanted)
         try:
             have = self._cursor.fetchmany(len(wanted))
         except sqlite3.Error:  # a live value not readable as its type (text not UTF-8)
             self.doubtful = True
             return
-        # Ids are the primary key, read in order: the first and the last as numbered here
-        # means every one between. Equal as Python values is equal as SQLite would have
-        # stored them: the numeric columns convert without loss (3 stored as 3.0 still
-        # equals 3), and a text or blob never equals a number; a row given as anything but
-        # a tuple is not equal to one. What SQLite would refuse is a NULL in a NOT NULL
-        # column, which a hand-altered live table could hold: not taken as the same.
-        if len(have) != len(wanted) or have[0][0] != first or have[-1][0] != self.rows \
-                or [h[1:] for h in have] != wanted \
-                or any([r[0] is None or r[1] is None or r[2] is None or r[5] is None
-                        for r in wanted]):
+        # Equal as Python values is equal as SQLite would have stored them: the numeric
+        # columns convert without loss (3 stored as 3.0 still equals 3), and a text or blob
+        # never equals a number; a row given as anything but a tuple is not equal to one.
+        # What SQLite would refuse is a NULL in a NOT NULL column (item, algorithm, region,
+        # value), which a live table altered behind SQLite's back could hold: not taken as
+        # the same. (The ids: see `finish`.)
+        if have != wanted:
+            self.doubtful = True
+            return
+        columns = list(zip(*wanted, strict=True))
+        if None in columns[0] or None in columns[1] or None in columns[2] \
+                or None in columns[5]:
             self.doubtful = True
 
     def touched(self, sql: str) -> None:
@@ -102,6 +117,13 @@ class HashStream:
         try:
             if not self.doubtful and self._cursor.fetchone() is not None:
                 self.doubtful = True
+            if not self.doubtful:
+                # N rows read, ids distinct (the primary key): 1 and N at the ends means
+                # exactly 1 to N, the replay's numbering, row by row in that order.
+                ends = self._live.execute("SELECT MIN(id), MAX(id) FROM main.hashes"
+                                          ).fetchone()
+                if tuple(ends) != ((1, self.rows) if self.rows else (None, None)):
+                    self.doubtful = True
         except sqlite3.Error:
             self.doubtful = True
         self._cursor.close()

@@ -106,8 +106,12 @@ class Replayer:
     def stream_hashes(self, live: sqlite3.Connection) -> bool:
         """Compare the hash rows with `live`'s as they are produced, instead of inserting
         them (see ledger/hashstream.py). False when the live table cannot be read so."""
+        row = self.conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'hashes'").fetchone()
+        if row is None or row[0] is None:
+            return False
         try:
-            self.conn.stream = hashstream.HashStream(live)
+            self.conn.stream = hashstream.HashStream(live, str(row[0]))
         except sqlite3.DatabaseError:
             return False
         return True

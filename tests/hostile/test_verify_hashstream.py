@@ -111,9 +111,41 @@ def test_other_statements_on_the_hash_table_leave_the_stream_in_doubt(tmp_path):
                        ('SELECT COUNT(*) FROM "hashes"', True),
                        ("DELETE FROM main.hashes WHERE item = 'x'", True),
                        ("UPDATE hashes SET item = 'y'", True)]:
-        replay.stream = hashstream.HashStream(live)
+        replay.stream = hashstream.HashStream(live, table)
         replay.execute(sql)
         assert replay.stream.doubtful is doubt, sql
-    replay.stream = hashstream.HashStream(live)
+    replay.stream = hashstream.HashStream(live, table)
     replay.executemany(hashstream.HASH_INSERT.replace("hashes", "hashes "), [])
     assert replay.stream.doubtful  # the insert, worded otherwise: inserted, and in doubt
+
+
+def test_a_hash_table_rebuilt_with_an_id_repeated_inside_a_registration_is_named(filled, db):
+    """The stream pairs the k-th live row with the replay's k-th by position: that is the
+    replay's id only while ids are the table's primary key, so the live table must be the
+    one the migrations create. Rebuilt with a plain id column, one id repeated in the middle
+    of a registration's rows (the first and last of the batch still in place) is named."""
+    conn = raw(db)
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'hashes'").fetchone()[0]
+    assert "id            INTEGER PRIMARY KEY" in sql
+    conn.execute("BEGIN")
+    conn.execute(sql.replace("CREATE TABLE hashes", "CREATE TABLE rebuilt").replace(
+        "id            INTEGER PRIMARY KEY", "id            INTEGER"))
+    conn.execute("INSERT INTO rebuilt SELECT * FROM hashes")
+    conn.execute("UPDATE rebuilt SET id = 4 WHERE id = 5")  # rows 1-12: one registration
+    conn.execute("DROP TABLE hashes")
+    conn.execute("ALTER TABLE rebuilt RENAME TO hashes")
+    conn.execute("COMMIT")
+    conn.close()
+    problems = verify_problems(filled)
+    assert any(p.startswith("table hashes: ") for p in problems), problems
+
+
+def test_hash_rows_renumbered_in_order_are_named(filled, db):
+    """Every row in its place and order, every id moved: the rows the stream pairs by
+    position are equal, and only the ids' ends (1 and N) show the replay numbers them
+    otherwise."""
+    conn = raw(db)
+    conn.execute("UPDATE hashes SET id = id + 1000")
+    conn.close()
+    problems = verify_problems(filled)
+    assert any(p.startswith("table hashes: ") for p in problems), problems

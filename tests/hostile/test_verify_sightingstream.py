@@ -197,7 +197,7 @@ def test_other_statements_on_sightings_leave_the_stream_in_doubt(tmp_path):
             ("UPDATE main.sightings SET item = 'x'", True, True),
             ("UPDATE items SET sightings_seen = 1", True, False),
             ("SELECT COUNT(*) FROM sightings", False, False)]:
-        replay.stream = hashstream.HashStream(live)
+        replay.stream = hashstream.HashStream(live, table)
         replay.stream.sightings = streamed
         replay.execute(sql)
         assert replay.stream.doubtful is doubt, sql
