@@ -1,12 +1,13 @@
 """Where a full `prov verify --no-rehash` spends its wall clock, with the chain worker.
 
-    .venv/bin/python bench/verify_parts.py --db DB [--no-sightings]
+    .venv/bin/python bench/verify_parts.py --db DB [--no-streams]
 
 Runs the worker path of ledger/verify.py step by step, in-process, on one snapshot: the
 replay here (with the hash rows compared as it goes) while the forked worker checks the
-chain and compares the sightings; then the wait for the worker, the replay's commit and the
-tables' comparison in SQL, each timed. `--no-sightings` leaves the sightings to the replay,
-as when the live table was not created by the migrations. Read-only on DB.
+chain and compares the sightings and custody rows; then the wait for the worker, the
+replay's commit and the tables' comparison in SQL, each timed. `--no-streams` leaves the
+sightings and custody to the replay, as when the live tables were not created by the
+migrations. Read-only on DB.
 """
 
 from __future__ import annotations
@@ -17,31 +18,31 @@ import resource
 import time
 from pathlib import Path
 
-from provenance.ledger import chainworker, replaycheck, sightingstream, verify
+from provenance.ledger import chainworker, replaycheck, rowstream, verify
 from provenance.ledger.db import open_db
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", required=True, type=Path)
-    parser.add_argument("--no-sightings", action="store_true")
+    parser.add_argument("--no-streams", action="store_true",
+                        help="leave the sightings and custody to the replay")
     args = parser.parse_args()
     conn = open_db(args.db, write=False)
     start = time.perf_counter()
     replayer = replaycheck.Replayer(verify._statements())
     try:
         conn.execute(f"ATTACH DATABASE ? AS {replaycheck.ATTACHED}", (str(replayer.path),))
-        expected = None if args.no_sightings else sightingstream.streamable(replayer.conn)
+        expected = {} if args.no_streams else rowstream.streamable(replayer.conn)
         worker = chainworker.ChainWorker.start(conn, expected)
         if worker is None:
             raise SystemExit("no worker could be started here")
         conn.execute("BEGIN")
         if not worker.same_snapshot(conn) or not replayer.stream_hashes(conn):
             raise SystemExit("a commit fell between, or the hash rows cannot be streamed")
-        replayer.conn.stream.sightings = worker.streams_sightings
+        replayer.conn.stream.elsewhere = worker.streamed
         began, cpu = time.perf_counter(), time.process_time()
-        stopped = replayer.apply_log(
-            conn, skip=sightingstream.EVENT_TYPE if worker.streams_sightings else None)
+        stopped = replayer.apply_log(conn, skip=worker.skipped_types)
         applied, applied_cpu = time.perf_counter(), time.process_time()
         verdict = worker.verdict()
         waited = time.perf_counter()
@@ -60,8 +61,8 @@ def main() -> None:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker, once joined
     print(f"events {verdict.chain.events:,}, chain problems {len(verdict.chain.problems)},"
-          f" replay stopped {stopped}, sightings streamed {worker.streams_sightings}"
-          f" (matched {verdict.sightings_matched}), hash rows matched {matched},"
+          f" replay stopped {stopped}, streamed by the worker {worker.streamed}"
+          f" (matched {verdict.streams_matched}), hash rows matched {matched},"
           f" table problems {len(problems)}")
     print(f"set-up {began - start:.2f} s; replay here {applied - began:.2f} s"
           f" ({applied_cpu - cpu:.2f} s of CPU); then waited for the worker"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fixtures import media
-from provenance.ledger import chainworker, log, replaycheck, sightingstream, verify
+from provenance.ledger import chainworker, log, replaycheck, rowstream, verify
 from provenance.ledger.db import open_db
 from provenance.ledger.event import Event
 from tests.conftest import invoke
@@ -39,13 +39,13 @@ def _beside(conn: sqlite3.Connection) -> tuple[log.ChainReport | None, bool | No
     replayer = replaycheck.Replayer(verify._statements())
     try:
         worker = chainworker.ChainWorker.start(
-            conn, sightingstream.streamable(replayer.conn))
+            conn, rowstream.streamable(replayer.conn))
         assert worker is not None, "no worker on a database file on Linux"
-        assert worker.streams_sightings
+        assert worker.streamed == ("sightings", "custody")
         conn.execute("BEGIN")
         assert worker.same_snapshot(conn)
         assert replayer.stream_hashes(conn)
-        replayer.conn.stream.sightings = True
+        replayer.conn.stream.elsewhere = worker.streamed
         chain = verify._replay_beside(conn, replayer, worker)
         matched = replayer.hashes_matched()
         conn.execute("ROLLBACK")

@@ -3,9 +3,9 @@
 A full verify is two halves: the chain and canonical check (parse, re-encode, SHA-256) and
 the replay into the scratch file. On one core they add up; here a forked process checks the
 chain while the verifying process replays, and the two meet at the end. The worker, which
-parses every event for the chain check anyway, also compares the sightings those events
-write with the live table (ledger/sightingstream.py), and the replay skips those events:
-that balances the two halves. (An earlier split sent the replay's hash rows to the worker
+parses every event for the chain check anyway, also compares the sightings and custody rows
+those events write with the live tables (ledger/rowstream.py), and the replay skips those
+events: that balances the two halves. (An earlier split sent the replay's hash rows to the worker
 to compare; pickling them cost the replay nearly what comparing them itself does.)
 
 Same snapshot, proven rather than hoped: the worker opens its own read transaction; the
@@ -15,7 +15,7 @@ committed to the database by any other connection in the interim"; equal, no com
 between the two readings, and the worker's snapshot, taken between them, is the verifying
 connection's. Unequal (a `prov add` committed meanwhile), the worker is stopped and the
 chain is checked inline, as without one. Whatever is unusual at the end (the worker failed,
-an applier raised, the counts disagree, a sighting not matched) is decided by replaying
+an applier raised, the counts disagree, a streamed row not matched) is decided by replaying
 again inline.
 
 The worker is forked while the verifying connection holds no transaction (SQLite's locks
@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from provenance.ledger import log, sightingstream
+from provenance.ledger import log, rowstream
 from provenance.ledger.db import connect
 
 # Below this many events the fork costs more than the overlap gains (a few milliseconds).
@@ -52,12 +52,12 @@ _PIN_SECONDS = 30.0
 class Verdict:
     """The worker's chain report; how many events it found sound before any break (every
     one, when `problems` is empty), which is what the inline check would have replayed;
-    and, when it compared the sightings, whether every one matched the live table's and no
-    other was left (None when it did not)."""
+    and, when it compared any table's rows (ledger/rowstream.py), whether every one matched
+    the live table's and no other was left (None when it compared none)."""
 
     chain: log.ChainReport
     sound: int
-    sightings_matched: bool | None
+    streams_matched: bool | None
 
 
 def wanted(events: int) -> bool:
@@ -98,18 +98,23 @@ class ChainWorker:
         self._process = process
         self._answers = answers
         self._before = before
-        self.streams_sightings = False  # whether it compares the sightings too
+        self.streamed: tuple[str, ...] = ()  # the tables whose rows it compares
+
+    @property
+    def skipped_types(self) -> frozenset[str]:
+        """The event types the replay leaves to the worker."""
+        return frozenset(rowstream.BY_TABLE[t].event_type for t in self.streamed)
 
     @classmethod
-    def start(cls, conn: sqlite3.Connection, sightings_sql: str | None = None
+    def start(cls, conn: sqlite3.Connection, tables: dict[str, str] | None = None
               ) -> ChainWorker | None:
         """Fork the worker and wait until its read transaction has begun; call before `conn`
         begins its own, then `same_snapshot` as its first statement. None when no worker can
         be had here (no fork, an in-memory database, a file it cannot open read-only).
 
-        With `sightings_sql` (sightingstream.streamable's answer), the worker also compares
-        the sightings, if the live table was created by that statement in its snapshot:
-        `streams_sightings` says whether it does, and then the replay skips their events."""
+        With `tables` (rowstream.streamable's answer: table -> CREATE statement), the worker
+        also compares those tables' rows where its snapshot allows (ledger/rowstream.py):
+        `streamed` says which, and the replay skips their events."""
         if conn.in_transaction or "fork" not in multiprocessing.get_all_start_methods():
             return None
         path = _database_file(conn)
@@ -118,7 +123,7 @@ class ChainWorker:
         before = data_version(conn)
         answers, answer = multiprocessing.Pipe(duplex=False)
         context = multiprocessing.get_context("fork")
-        process = context.Process(target=_run, args=(str(path), answer, sightings_sql),
+        process = context.Process(target=_run, args=(str(path), answer, tables or {}),
                                   daemon=True, name="prov-verify-chain")
         process.start()
         answer.close()
@@ -130,7 +135,7 @@ class ChainWorker:
         if not (isinstance(message, tuple) and message[0] == "pinned"):
             worker.stop()
             return None
-        worker.streams_sightings = bool(message[1])
+        worker.streamed = tuple(message[1])
         return worker
 
     def same_snapshot(self, conn: sqlite3.Connection) -> bool:
@@ -158,33 +163,35 @@ class ChainWorker:
         self._answers.close()
 
 
-def _run(path: str, answer: Connection, sightings_sql: str | None) -> None:
+def _run(path: str, answer: Connection, tables: dict[str, str]) -> None:
     """The worker: its own read-only connection, one read transaction, the chain check,
-    and (when asked, and the live table allows) each sighting event's row compared with the
-    live table's as the check hands it over."""
+    and (for the tables asked, where the live table and the log allow) each of their events'
+    rows compared with the live table's as the check hands the event over."""
     try:
         conn = connect(Path(path).absolute().as_uri() + "?mode=ro", uri=True)
         conn.execute("BEGIN")
         conn.execute("SELECT COUNT(*) FROM meta").fetchone()  # the snapshot begins here
-        sightings: sightingstream.SightingStream | None = None
-        if sightings_sql is not None:
+        streams: dict[str, rowstream.RowStream] = {}
+        for table, sql in tables.items():
             try:
-                sightings = sightingstream.SightingStream(conn, sightings_sql)
-            except (sqlite3.DatabaseError, ValueError):  # inserted by the replay instead
-                sightings = None
-        answer.send(("pinned", sightings is not None))
+                stream = rowstream.RowStream(conn, rowstream.BY_TABLE[table], sql)
+            except (sqlite3.DatabaseError, ValueError, KeyError):  # inserted by the replay
+                continue
+            streams[stream.kind.event_type] = stream
+        answer.send(("pinned", [s.kind.table for s in streams.values()]))
         sound = 0
-        take = sightings.take if sightings is not None else None
-        wanted = sightingstream.EVENT_TYPE
+        by_type = {t: s.take for t, s in streams.items()}
 
         def counted(event: Any) -> None:
             nonlocal sound
             sound += 1
-            if take is not None and event.type == wanted:
+            take = by_type.get(event.type)
+            if take is not None:
                 take(event)
 
         report = log.check_chain(conn, on_event=counted)
-        matched = None if sightings is None else sightings.finish()
+        finished = [s.finish() for s in streams.values()]
+        matched = all(finished) if finished else None
         answer.send(("done", report.events, report.head, report.problems, sound, matched))
     except BaseException as exc:  # reported as a failure: the caller checks inline
         with contextlib.suppress(OSError, ValueError):

@@ -20,7 +20,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from provenance.ledger import sightingstream
+from provenance.ledger import rowstream
 
 # The statement both appliers that write hash rows use (ledger/projection.py,
 # ledger/analysed_projection.py), word for word: one written otherwise is simply inserted.
@@ -68,14 +68,14 @@ class HashStream:
         self._cursor.execute(f"SELECT {_COLUMNS} FROM main.hashes ORDER BY id")
         self.rows = 0
         self.doubtful = False
-        # Set when the chain worker compares the sightings (ledger/sightingstream.py): then
-        # a replay statement naming that table makes this stream doubtful too.
-        self.sightings = False
+        # The tables whose rows the chain worker compares (ledger/rowstream.py): a replay
+        # statement naming one makes this stream doubtful too.
+        self.elsewhere: tuple[str, ...] = ()
 
     @property
     def tables(self) -> tuple[str, ...]:
         """The tables compared as the replay ran, not to be compared again once matched."""
-        return ("hashes", "sightings") if self.sightings else ("hashes",)
+        return ("hashes", *self.elsewhere)
 
     def take(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """One statement's rows, against as many live rows, compared as lists (a loop in
@@ -107,8 +107,8 @@ class HashStream:
 
     def touched(self, sql: str) -> None:
         """Called with every other statement the replay runs."""
-        if not self.doubtful and (touches_hashes(sql) or (
-                self.sightings and sightingstream.touches(sql))):
+        if not self.doubtful and (touches_hashes(sql) or any(
+                rowstream.touches(sql, table) for table in self.elsewhere)):
             self.doubtful = True
 
     def finish(self) -> bool:

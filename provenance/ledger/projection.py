@@ -218,7 +218,7 @@ def _apply_item(conn: sqlite3.Connection, event: Event) -> None:
 
 
 # The one statement writing sightings: a full verify's chain worker compares the rows it
-# would insert with the live table instead of inserting them (ledger/sightingstream.py).
+# would insert with the live table instead of inserting them (ledger/rowstream.py).
 SIGHTING_INSERT = (
     "INSERT INTO sightings (id, item, path, file_name, file_name_hex, source_url, case_name,"
     " title, note, recorded_at, recorded_by, seen_at, page_url, origin_json)"
@@ -263,13 +263,19 @@ def _apply_actor(conn: sqlite3.Connection, event: Event) -> None:
     )
 
 
+# The statement writing custody rows (custody.recorded, and a correction of one): see
+# ledger/rowstream.py.
+CUSTODY_INSERT = (
+    "INSERT INTO custody (id, item, action, from_actor, to_actor, at_text, at_precision,"
+    " at_approximate, at_earliest, at_latest, url, note, asserted_by, recorded_at,"
+    " recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
 def _apply_custody(conn: sqlite3.Connection, event: Event) -> None:
     d = event.data
     at = d.get("at")
     conn.execute(
-        "INSERT INTO custody (id, item, action, from_actor, to_actor, at_text, at_precision,"
-        " at_approximate, at_earliest, at_latest, url, note, asserted_by, recorded_at,"
-        " recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        CUSTODY_INSERT,
         (
             event.seq,
             event.item,

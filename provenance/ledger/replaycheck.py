@@ -168,7 +168,7 @@ class Replayer:
             # again with them inserted, and what happens then is what counts.
             self.error = "the replay is run again"
 
-    def apply_log(self, live: sqlite3.Connection, skip: str | None = None
+    def apply_log(self, live: sqlite3.Connection, skip: frozenset[str] = frozenset()
                   ) -> Unchecked | None:
         """Apply every event of `live`'s log as read, before its chain is checked (by
         ledger/chainworker.py, on the same snapshot). What the inline check would have
@@ -176,16 +176,18 @@ class Replayer:
         chain is sound up to there), and nothing more is applied after it, nor after a
         payload that cannot be read as an event (the chain check then names it).
 
-        Events whose type column is `skip` are counted, not read: the worker compares what
-        they write (ledger/sightingstream.py). Going by the column is going by the payload
+        Events whose type column is in `skip` are counted, not read: the worker compares
+        what they write (ledger/rowstream.py). Going by the column is going by the payload
         once the chain check has found the two agree, and nothing is compared otherwise."""
         cursor = live.cursor()
         cursor.row_factory = None
         apply = self.apply
         # Skipped events' payloads are not read at all: the event is only counted.
+        types = sorted(skip)
+        marks = ", ".join("?" for _ in types)
         rows = cursor.execute(
-            "SELECT seq, type = ?, CASE WHEN type = ? THEN NULL ELSE CAST(payload AS BLOB)"
-            " END FROM events ORDER BY seq", (skip, skip))
+            f"SELECT seq, type IN ({marks}), CASE WHEN type IN ({marks}) THEN NULL"
+            " ELSE CAST(payload AS BLOB) END FROM events ORDER BY seq", (*types, *types))
         for seq, skipped, payload in rows:
             if skipped:
                 self.count += 1

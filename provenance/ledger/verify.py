@@ -14,7 +14,7 @@ from provenance.ledger import (
     incremental,
     log,
     replaycheck,
-    sightingstream,
+    rowstream,
     snapshot,
 )
 from provenance.ledger import checkpoint as checkpoints
@@ -115,7 +115,7 @@ def verify(
             # The chain checked in a second process, on this connection's snapshot (begun
             # before it, proven the same just below; ledger/chainworker.py).
             worker = chainworker.ChainWorker.start(
-                conn, sightingstream.streamable(replayer.conn))
+                conn, rowstream.streamable(replayer.conn))
         if own:
             conn.execute("BEGIN")
         if worker is not None and not worker.same_snapshot(conn):
@@ -199,7 +199,7 @@ def _verify(
             beside = None
             if worker is not None and replayer.stream_hashes(conn):
                 stream = replayer.conn.stream
-                stream.sightings = worker.streams_sightings
+                stream.elsewhere = worker.streamed
                 beside = _replay_beside(conn, replayer, worker)
                 if beside is None:  # anything unusual: all again, inline, which decides
                     replayer.restart()
@@ -288,8 +288,8 @@ def _verify(
 def _replay_beside(conn: sqlite3.Connection, replayer: replaycheck.Replayer,
                    worker: chainworker.ChainWorker) -> log.ChainReport | None:
     """The replay here (comparing the hash rows as it goes) while the worker checks the
-    chain and compares the sightings: its report, as the inline check would have made it,
-    or None when the replay must be run again inline to decide.
+    chain and compares the sightings and custody rows: its report, as the inline check
+    would have made it, or None when the replay must be run again inline to decide.
 
     The replay applies each event as read, ahead of the check. An event the inline check
     would never have handed over (at or after the first break) changes nothing, as the
@@ -297,16 +297,15 @@ def _replay_beside(conn: sqlite3.Connection, replayer: replaycheck.Replayer,
     read or an applier raising before the break, counts or heads that disagree) is left
     to the inline replay, which raises or reports it as it always did.
     """
-    stopped = replayer.apply_log(
-        conn, skip=sightingstream.EVENT_TYPE if worker.streams_sightings else None)
+    stopped = replayer.apply_log(conn, skip=worker.skipped_types)
     verdict = worker.verdict()
     if verdict is None:
         return None
     chain = verdict.chain
     if stopped is not None and stopped.seq <= verdict.sound:
         return None
-    if worker.streams_sightings and not chain.problems and verdict.sightings_matched is not True:
-        return None  # a sighting differs, or could: inserted and compared inline
+    if worker.streamed and not chain.problems and verdict.streams_matched is not True:
+        return None  # a streamed row differs, or could: inserted and compared inline
     if not chain.problems:
         # Sound: every event read here was the worker's (one snapshot), so as many, ending
         # at the same head. Checked all the same, cheaply.

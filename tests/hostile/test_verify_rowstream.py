@@ -1,7 +1,7 @@
-"""The full verify's chain worker compares the sightings with the live table as it checks the
-log, and the replay skips their events (ledger/sightingstream.py): whatever the stream cannot
-vouch for is replayed again with the rows inserted, and named as before. Each edit here
-fails verify the same way on both paths."""
+"""The full verify's chain worker compares the sightings and custody rows with the live tables
+as it checks the log, and the replay skips their events (ledger/rowstream.py): whatever the
+stream cannot vouch for is replayed again with the rows inserted, and named as before. Each
+edit here fails verify the same way on both paths."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from fixtures import media
-from provenance.ledger import chainworker, hashstream, log, replaycheck, sightingstream, verify
+from provenance.ledger import chainworker, hashstream, log, replaycheck, rowstream, verify
 from provenance.ledger.db import open_db
 from provenance.ledger.event import Event
 from tests.hostile.tampering import raw, verify_problems
@@ -108,34 +108,37 @@ def test_a_forged_sighting_with_a_number_for_a_title_verifies_as_inline(filled, 
     assert run.exit_code == 0 and "OK" in run.stdout, run.output
 
 
-def _streamed(db) -> int:
-    """Verify's worker path on `db`, asserted to have matched every sighting (and hash row)
-    by streaming, the replay having inserted none: the number of live sightings."""
+def _streamed(db, tables: tuple[str, ...] = ("sightings", "custody")) -> dict[str, int]:
+    """Verify's worker path on `db`, asserted to have matched every row of `tables` (and
+    every hash row) by streaming, the replay having inserted none of them: the number of
+    live rows of each."""
     conn = open_db(db, write=False)
     replayer = replaycheck.Replayer(verify._statements())
     try:
-        worker = chainworker.ChainWorker.start(conn, sightingstream.streamable(replayer.conn))
-        assert worker is not None and worker.streams_sightings
+        worker = chainworker.ChainWorker.start(conn, rowstream.streamable(replayer.conn))
+        assert worker is not None and worker.streamed == tables
         conn.execute("BEGIN")
         assert worker.same_snapshot(conn) and replayer.stream_hashes(conn)
-        replayer.conn.stream.sightings = True
+        replayer.conn.stream.elsewhere = worker.streamed
         chain = verify._replay_beside(conn, replayer, worker)
         assert chain is not None and not chain.problems
         assert replayer.hashes_matched() is True
-        assert replayer.streamed_tables() == ("hashes", "sightings")
-        replayed = replayer.finish().execute("SELECT COUNT(*) FROM sightings").fetchone()[0]
-        live = int(conn.execute("SELECT COUNT(*) FROM sightings").fetchone()[0])
-        assert replayed == 0 and live > 0
+        assert replayer.streamed_tables() == ("hashes", *tables)
+        replayed = replayer.finish()
+        counts = {}
+        for table in tables:
+            assert replayed.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0
+            counts[table] = int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
         assert replayer.count == chain.events
         conn.execute("ROLLBACK")
-        return live
+        return counts
     finally:
         replayer.close()
         conn.close()
 
 
 def test_the_worker_compares_the_sightings_and_the_replay_skips_them(filled, db):
-    assert _streamed(db) == 4
+    assert _streamed(db) == {"sightings": 4, "custody": 0}
 
 
 def test_a_sighting_edited_leaves_the_workers_verdict_to_the_inline_replay(filled, db):
@@ -146,11 +149,11 @@ def test_a_sighting_edited_leaves_the_workers_verdict_to_the_inline_replay(fille
     conn = open_db(db, write=False)
     replayer = replaycheck.Replayer(verify._statements())
     try:
-        worker = chainworker.ChainWorker.start(conn, sightingstream.streamable(replayer.conn))
-        assert worker is not None and worker.streams_sightings
+        worker = chainworker.ChainWorker.start(conn, rowstream.streamable(replayer.conn))
+        assert worker is not None and "sightings" in worker.streamed
         conn.execute("BEGIN")
         assert worker.same_snapshot(conn) and replayer.stream_hashes(conn)
-        replayer.conn.stream.sightings = True
+        replayer.conn.stream.elsewhere = worker.streamed
         assert verify._replay_beside(conn, replayer, worker) is None
         conn.execute("ROLLBACK")
     finally:
@@ -170,10 +173,10 @@ def test_a_live_table_not_created_by_the_migrations_is_not_streamed(filled, db):
     conn = open_db(db, write=False)
     replayer = replaycheck.Replayer(verify._statements())
     try:
-        expected = sightingstream.streamable(replayer.conn)
-        assert expected is not None and "recorded_by   TEXT NOT NULL" in expected
+        expected = rowstream.streamable(replayer.conn)
+        assert "recorded_by   TEXT NOT NULL" in expected["sightings"]
         worker = chainworker.ChainWorker.start(conn, expected)
-        assert worker is not None and not worker.streams_sightings
+        assert worker is not None and worker.streamed == ("custody",)
         worker.stop()
     finally:
         replayer.close()
@@ -184,10 +187,10 @@ def test_a_trigger_writing_sightings_in_the_replay_stops_the_streaming(tmp_path)
     replay = sqlite3.connect(tmp_path / "replay.db", isolation_level=None)
     replay.execute("CREATE TABLE sightings (id INTEGER PRIMARY KEY, item TEXT NOT NULL)")
     replay.execute("CREATE TABLE custody (id INTEGER PRIMARY KEY, item TEXT)")
-    assert sightingstream.streamable(replay) is not None
+    assert set(rowstream.streamable(replay)) == {"sightings", "custody"}
     replay.execute("CREATE TRIGGER copy AFTER INSERT ON custody BEGIN"
                    " INSERT INTO sightings (id, item) VALUES (new.id, new.item); END")
-    assert sightingstream.streamable(replay) is None
+    assert set(rowstream.streamable(replay)) == set()  # names both
 
 
 def test_other_statements_on_sightings_leave_the_stream_in_doubt(tmp_path):
@@ -205,7 +208,7 @@ def test_other_statements_on_sightings_leave_the_stream_in_doubt(tmp_path):
             ("UPDATE items SET sightings_seen = 1", True, False),
             ("SELECT COUNT(*) FROM sightings", False, False)]:
         replay.stream = hashstream.HashStream(live, table)
-        replay.stream.sightings = streamed
+        replay.stream.elsewhere = ("sightings",) if streamed else ()
         replay.execute(sql)
         assert replay.stream.doubtful is doubt, sql
 
@@ -228,7 +231,7 @@ def test_sightings_with_an_origin_a_name_in_hex_and_unicode_stream_and_verify(fi
         }, by="tester", item=sha)
     conn.close()
     assert filled("verify", "--no-rehash").exit_code == 0
-    assert _streamed(db) == 5
+    assert _streamed(db)["sightings"] == 5
     edited = raw(db)
     edited.execute("UPDATE sightings SET origin_json = replace(origin_json, '1.5', '2.5')"
                    " WHERE origin_json IS NOT NULL")
@@ -236,3 +239,98 @@ def test_sightings_with_an_origin_a_name_in_hex_and_unicode_stream_and_verify(fi
     problems = verify_problems(filled)
     assert any(p.startswith("table sightings: row ") and "column origin_json" in p
                for p in problems), problems
+
+
+@pytest.fixture
+def held(filled):
+    """The filled archive with custody: two actors, three custody events (one dated
+    approximately, one on a third party's account)."""
+    sha = filled("list", "--json").json()[0]["sha256"]
+    for name in ("Center for Strategic Communication", "CNN"):
+        assert filled("actor", "add", name, "--kind", "organisation").exit_code == 0
+    for args in (["--action", "shared", "--from", "Center for Strategic Communication",
+                  "--to", "CNN", "--at", "~2024-10-17", "--url", "https://t.me/x/1"],
+                 ["--action", "published", "--from", "CNN", "--at", "2024-10-18T09:30+09:00"],
+                 ["--action", "received", "--to", "CNN", "--according-to",
+                  "Center for Strategic Communication", "--note", "по словам джерела"]):
+        run = filled("custody", "add", sha, *args)
+        assert run.exit_code == 0, run.output
+    return filled
+
+
+def test_custody_is_streamed_by_the_worker(held, db):
+    assert _streamed(db) == {"sightings": 4, "custody": 3}
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    ("UPDATE custody SET action = 'seized' WHERE action = 'shared'",
+     "column action is 'seized', the log says 'shared'"),
+    ("UPDATE custody SET at_approximate = 0 WHERE at_approximate = 1",
+     "column at_approximate is 0, the log says 1"),
+    ("UPDATE custody SET to_actor = NULL WHERE action = 'received'",
+     "column to_actor is None, the log says"),
+    ("UPDATE custody SET to_actor = CAST(to_actor AS TEXT) || 'x' WHERE action = 'received'",
+     "column to_actor is '"),
+    ("DELETE FROM custody WHERE action = 'published'", "is missing"),
+    ("INSERT INTO custody (id, item, action, recorded_at, recorded_by) SELECT 99999, item,"
+     " 'seized', recorded_at, recorded_by FROM custody LIMIT 1", "row 99999 is not in the log"),
+])
+def test_a_custody_row_edited_is_named(held, db, edit, expected):
+    conn = raw(db)
+    conn.execute(edit)
+    conn.close()
+    problems = verify_problems(held)
+    assert any(p.startswith("table custody: row ") and expected in p
+               for p in problems), problems
+
+
+def test_after_an_actor_merge_custody_is_left_to_the_replay_and_still_checked(held, db):
+    """A merge rewrites custody's actors: the worker does not stream custody for such a log
+    (the replay inserts and updates it, as before), and an edit is still named."""
+    assert held("actor", "add", "CNN International", "--kind", "organisation").exit_code == 0
+    assert held("actor", "merge", "CNN", "CNN International",
+                "--reason", "the same newsroom").exit_code == 0
+    assert held("verify", "--no-rehash").exit_code == 0
+    assert _streamed(db, ("sightings",)) == {"sightings": 4}
+    conn = raw(db)
+    conn.execute("UPDATE custody SET url = 'https://forged.example/' WHERE url IS NOT NULL")
+    conn.close()
+    problems = verify_problems(held)
+    assert any(p.startswith("table custody: row ") and "column url" in p
+               for p in problems), problems
+
+
+def test_after_a_custody_correction_custody_is_left_to_the_replay(held, db):
+    seq = raw(db).execute("SELECT MIN(id) FROM custody").fetchone()[0]
+    run = held("custody", "correct", str(seq), "--reason", "the date was wrong",
+               "--at", "2024-10-16")
+    assert run.exit_code == 0, run.output
+    assert held("verify", "--no-rehash").exit_code == 0
+    assert _streamed(db, ("sightings",)) == {"sightings": 4}
+
+
+def test_a_correction_of_a_claim_does_not_stop_custody_streaming(held, db):
+    sha = held("list", "--json").json()[0]["sha256"]
+    run = held("geo", "claim", sha, "--coords", "50.45, 30.52", "--method", "geolocated")
+    assert run.exit_code == 0, run.output
+    claim = raw(db).execute("SELECT MAX(id) FROM claims").fetchone()[0]
+    run = held("geo", "correct", str(claim), "--reason", "wrong street",
+               "--coords", "50.46, 30.52")
+    assert run.exit_code == 0, run.output
+    assert held("verify", "--no-rehash").exit_code == 0
+    assert _streamed(db) == {"sightings": 4, "custody": 3}
+
+
+def test_a_statement_on_custody_in_the_replay_leaves_the_stream_in_doubt(tmp_path):
+    table = ("CREATE TABLE hashes (id INTEGER PRIMARY KEY, item TEXT, algorithm TEXT,"
+             " region TEXT, frame_seconds REAL, page INTEGER, value BLOB, quality INTEGER)")
+    live = sqlite3.connect(tmp_path / "live.db", isolation_level=None)
+    live.execute(table)
+    replay = sqlite3.connect(tmp_path / "replay.db", isolation_level=None,
+                             factory=hashstream.StreamingConnection)
+    replay.execute("CREATE TABLE custody (id INTEGER PRIMARY KEY, from_actor INTEGER)")
+    for elsewhere, doubt in [(("sightings", "custody"), True), (("sightings",), False)]:
+        replay.stream = hashstream.HashStream(live, table)
+        replay.stream.elsewhere = elsewhere
+        replay.execute("UPDATE custody SET from_actor = 2 WHERE from_actor = 1")
+        assert replay.stream.doubtful is doubt, elsewhere
