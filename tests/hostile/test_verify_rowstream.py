@@ -12,8 +12,7 @@ import pytest
 from fixtures import media
 from provenance.ledger import chainworker, hashstream, log, replaycheck, rowstream, verify
 from provenance.ledger.db import open_db
-from provenance.ledger.event import Event
-from tests.hostile.tampering import raw, verify_problems
+from tests.hostile.tampering import forge, raw, verify_problems
 
 # Each test twice: the chain checked inline, and by the worker process.
 pytestmark = pytest.mark.usefixtures("verify_path")
@@ -30,21 +29,6 @@ def filled(prov, tmp_path):
                 "--source-url", "https://example.org/post/1").exit_code == 0
     assert prov("verify", "--no-rehash").exit_code == 0
     return prov
-
-
-def _forge(db, event_type: str, item: str | None, data: dict) -> int:
-    """An event appended with correct hashes, as an insider with the file could."""
-    conn = raw(db)
-    conn.row_factory = sqlite3.Row
-    seq, previous = log.head(conn)
-    event = Event(seq + 1, "2026-12-01T00:00:00.000000Z", "mallory", event_type, item, data)
-    payload = log.canonical(event.envelope())
-    leaf = log.leaf_hash(payload)
-    conn.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                 (event.seq, event.recorded_at, "mallory", event_type, item, payload, leaf,
-                  log.chain_hash(previous, leaf)))
-    conn.close()
-    return event.seq
 
 
 @pytest.mark.parametrize(("edit", "expected"), [
@@ -84,7 +68,7 @@ def test_a_forged_sighting_without_an_item_cannot_be_replayed(filled, db):
     """The applier would insert a NULL item (NOT NULL): the stream does not take the
     live table's lack of such a row, nor anything, for the same; the inline replay says
     what it meets."""
-    _forge(db, "sighting.recorded", None, {"path": "/x.jpg", "file_name": "x.jpg"})
+    forge(db, "sighting.recorded", None, {"path": "/x.jpg", "file_name": "x.jpg"})
     problems = verify_problems(filled)
     assert "the log cannot be replayed: NOT NULL constraint failed: sightings.item" \
         in problems, problems
@@ -95,7 +79,7 @@ def test_a_forged_sighting_with_a_number_for_a_title_verifies_as_inline(filled, 
     table alike: the stream cannot vouch for that (a number is not the text it reads), so
     the inline replay decides, and finds the two the same, as it always did."""
     sha = raw(db).execute("SELECT sha256 FROM items LIMIT 1").fetchone()[0]
-    seq = _forge(db, "sighting.recorded", sha, {"path": "/y.jpg", "file_name": "y.jpg",
+    seq = forge(db, "sighting.recorded", sha, {"path": "/y.jpg", "file_name": "y.jpg",
                                                 "title": 5})
     conn = raw(db)
     conn.execute("INSERT INTO sightings (id, item, path, file_name, title, recorded_at,"
